@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor, Digest } from '../oci/index.js';
+
+/** A committed blob's record. */
+export interface Info {
+  digest: Digest;
+  size: number;
+  createdAt: Date;
+  updatedAt: Date;
+  labels: Record<string, string>;
+}
+
+/** An ingest in progress, keyed by a caller-chosen ref. */
+export interface Status {
+  ref: string;
+  offset: number;
+  /** Expected total size, 0 when unknown. */
+  total: number;
+  expected?: Digest;
+  startedAt: Date;
+  updatedAt: Date;
+}
+
+/** Random access to one committed blob. */
+export interface ReaderAt {
+  readonly size: number;
+  /** Reads up to `length` bytes at `offset`; a read past the end returns what exists (possibly 0 bytes). */
+  readAt(offset: number, length: number): Promise<Buffer>;
+  /** A stream of [start, end) (end exclusive, default the blob's size). */
+  stream(range?: { start?: number; end?: number }): Readable;
+  close(): Promise<void>;
+}
+
+export interface CommitOptions {
+  labels?: Record<string, string>;
+}
+
+/** Writes one ingest. Close keeps the ingest for a later resume; commit makes it a blob. */
+export interface Writer {
+  readonly ref: string;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Digest of the bytes written so far. */
+  digest(): Digest;
+  status(): Status;
+  /** Only 0 is supported: reset the ingest to empty (recovers a partial or corrupt ingest). */
+  truncate(size: 0): Promise<void>;
+  /** Releases the ref; the ingest stays for resume. A second close is a no-op. */
+  close(): Promise<void>;
+  /**
+   * Verifies size (0 = unknown) and digest (undefined = unknown), then makes the blob visible atomically.
+   * Always closes the writer. AlreadyExists when the blob was already there (harmless; the ingest is removed).
+   */
+  commit(size: number, expected?: Digest, opts?: CommitOptions): Promise<void>;
+}
+
+export interface WriterOptions {
+  /** Required: the ingest key. No path separators or control characters. */
+  ref: string;
+  /** Optional expected size/digest. With a digest that already exists, opening fails with AlreadyExists. */
+  desc?: Partial<Pick<Descriptor, 'digest' | 'size'>>;
+  /** If the ref is locked by another writer: wait (with backoff) until this signal fires instead of failing Unavailable. */
+  wait?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Provider {
+  readerAt(desc: Pick<Descriptor, 'digest'>): Promise<ReaderAt>;
+}
+
+export interface Ingester {
+  writer(opts: WriterOptions): Promise<Writer>;
+}
+
+export interface IngestManager {
+  status(ref: string): Promise<Status>;
+  /** Filters as containerd's: `ref==x`, `ref~=regex`; strings are ORed, commas inside one are ANDed. */
+  listStatuses(...filters: string[]): Promise<Status[]>;
+  abort(ref: string): Promise<void>;
+}
+
+export interface Manager {
+  info(digest: Digest): Promise<Info>;
+  /** fieldpaths empty or ['labels'] replaces all labels; ['labels.k'] sets or (empty value) deletes one. */
+  update(info: Pick<Info, 'digest' | 'labels'>, ...fieldpaths: string[]): Promise<Info>;
+  /** Filters on `digest`, `size`, `labels.<key>` with ==, !=, ~= or presence. */
+  walk(fn: (info: Info) => void | Promise<void>, ...filters: string[]): Promise<void>;
+  delete(digest: Digest): Promise<void>;
+}
+
+/** The whole content store: containerd's four roles. */
+export interface ContentStore extends Provider, Ingester, IngestManager, Manager {}
+
+/**
+ * Where blob labels live. The metadata database implements it; the bare store uses an
+ * in-directory fallback so that the content store works (and passes its suite) on its own.
+ */
+export interface LabelStore {
+  get(digest: Digest): Record<string, string>;
+  set(digest: Digest, labels: Record<string, string>): void;
+  /** Sets one key; an empty value deletes it. */
+  update(digest: Digest, key: string, value: string): void;
+  delete(digest: Digest): void;
+}

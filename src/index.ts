@@ -1,0 +1,3 @@
+// The library's front door: what users of Stowage may import.
+export * from './errors/index.js';
+export * from './oci/index.js';
