@@ -120,4 +120,26 @@ export interface EventLog {
   list(opts?: { after?: number; since?: Date; until?: Date }): StoredEvent[];
   /** Follow new events (other processes too, by polling the table) until the signal fires. */
   follow(opts: { after?: number; signal: AbortSignal; pollMs?: number }): AsyncIterable<StoredEvent>;
+  /** The newest sequence number (0 when empty): `follow({ after: lastSeq() })` sees only what comes next. */
+  lastSeq(): number;
+}
+
+/** The opened database of one store root: `openMetadata(root)` in src/metadata/index.ts. */
+export interface Metadata {
+  /** The store root; the database file is `<root>/metadata.db`. */
+  readonly root: string;
+  readonly images: ImageStore;
+  readonly leases: LeaseManager;
+  readonly content: ContentRecords;
+  readonly snapshots: SnapshotRecords;
+  readonly containers: ContainerRecords;
+  readonly events: EventLog;
+  /** Bumped by every mutation from any process; a cheap "did anything change" check (the GC scheduler's mutation count). */
+  generation(): number;
+  /**
+   * Runs `fn` as one write transaction: every store call inside commits together or not at all
+   * (e.g. a pull's labels, image record and event). `fn` must be synchronous and do no file I/O.
+   */
+  batch<T>(fn: () => T): T;
+  close(): void;
 }
