@@ -26,7 +26,8 @@ function matchSelector(s: Selector, adaptor: FieldAdaptor): boolean {
   switch (s.op) {
     case undefined: return v !== undefined;
     case '==': return v === s.value;
-    case '!=': return v !== s.value;
+    // A missing field compares as "" (containerd's rule): `parent!=""` means "has a parent".
+    case '!=': return (v ?? '') !== s.value;
     case '~=': return v !== undefined && s.re!.test(v);
   }
 }

@@ -33,7 +33,7 @@ export class Snapshots implements SnapshotRecords {
     this.rawByKey = db.prepare('SELECT id, kind FROM snapshots WHERE snapshotter = ? AND key = ?');
     this.insert = db.prepare(`INSERT INTO snapshots (snapshotter, key, kind, parent_id, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?)`);
-    this.toCommitted = db.prepare(`UPDATE snapshots SET key = ?, kind = 'committed', updated_at = ? WHERE id = ?`);
+    this.toCommitted = db.prepare(`UPDATE snapshots SET key = ?, kind = 'committed', created_at = ?, updated_at = ? WHERE id = ?`);
     this.touch = db.prepare('UPDATE snapshots SET updated_at = ? WHERE id = ?');
     this.hasChildren = db.prepare('SELECT 1 FROM snapshots WHERE parent_id = ? LIMIT 1');
     this.deleteRow = db.prepare('DELETE FROM snapshots WHERE id = ?');
@@ -76,7 +76,9 @@ export class Snapshots implements SnapshotRecords {
       if (!cur) throw new NotFoundError(`snapshot ${JSON.stringify(key)}: not found`, { snapshotter, key });
       if (cur.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${cur.kind}, only active snapshots can be committed`, { snapshotter, key });
       if (this.rawByKey.get(snapshotter, name)) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)}: already exists`, { snapshotter, key: name });
-      this.toCommitted.run(name, Date.now(), cur.id);
+      // A committed snapshot is a new object: fresh, equal created and updated times (as containerd).
+      const now = Date.now();
+      this.toCommitted.run(name, now, now, cur.id);
       if (labels !== undefined) this.labels.replace(cur.id, labels);
       // Leases that protected the active key now protect the committed name.
       this.leases.renameEverywhere(`snapshots/${snapshotter}`, key, name);

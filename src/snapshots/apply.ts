@@ -1,0 +1,533 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { Digester, type Digest } from '../oci/index.js';
+import { decompressStream, type Compression } from './compression.js';
+import { lookupMerged, WH_OPAQUE, WH_PREFIX } from './merged.js';
+import { OVERRIDE_XATTR, isPrivileged, loadOverrides, parseOverride, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
+import { DirCache, baseOf, breakout, cleanName, joinRel, parentOf, resolveInRoot } from './rootpath.js';
+
+export interface ApplyOptions {
+  /**
+   * 'overlay': `targetDir` is one layer of an overlay-layout chain; deletions are stored as OCI
+   * `.wh.<name>` / `.wh..wh..opq` marker files (see merged.ts). 'merged': apply onto a plain tree,
+   * deletions are carried out.
+   */
+  mode: 'overlay' | 'merged';
+  /** Overlay mode: the parent chain's layer dirs, nearest first (hardlinks into lower layers, parent metadata). */
+  lowerDirs?: string[];
+  signal?: AbortSignal;
+  /** Called for each entry that could not be represented (device nodes unprivileged, refused xattrs...). */
+  onUnsupported?: (p: string, reason: string) => void;
+  /** Behave as an unprivileged user even when root (no chown, no mknod; ownership recorded as overrides). */
+  rootless?: boolean;
+  /** Do not use xattrs for overrides (sidecar only). */
+  noXattrs?: boolean;
+}
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar stream (trailing bytes included). */
+  diffID: Digest;
+  /** Uncompressed bytes. */
+  size: number;
+  compression: Compression;
+  entries: number;
+  skipped: { path: string; reason: string }[];
+}
+
+const SMALL_FILE = 1 << 20;
+/**
+ * Hashes the uncompressed tar and forwards it to the extractor only up to the end-of-archive marker
+ * (two zero blocks): bytes after it are still read and hashed (containerd reads to EOF so the diffID
+ * covers them) but never parsed, so trailing padding or garbage does not fail the apply.
+ * It walks the 512-byte block structure: header, data blocks (size from the octal/base-256 field or
+ * a preceding PAX `size=` record).
+ */
+class TarTap extends Transform {
+  readonly digester = new Digester('sha256');
+  private pending = Buffer.alloc(0);
+  /** Bytes of entry data still to pass before the next header. */
+  private skip = 0;
+  private zeros = 0;
+  private ended = false;
+  private paxSize: number | undefined;
+  private capturePax: Buffer[] | undefined;
+  private paxLeft = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.digester.update(chunk);
+    if (this.ended) { cb(); return; }
+    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let pos = 0;
+    try {
+      while (!this.ended) {
+        if (this.skip > 0) {
+          const n = Math.min(this.skip, buf.length - pos);
+          if (this.capturePax) { this.capturePax.push(buf.subarray(pos, pos + Math.min(n, this.paxLeft))); this.paxLeft -= Math.min(n, this.paxLeft); }
+          pos += n; this.skip -= n;
+          if (this.skip > 0) break;
+          if (this.capturePax) { this.paxSize = parsePaxSize(Buffer.concat(this.capturePax)) ?? this.paxSize; this.capturePax = undefined; }
+          continue;
+        }
+        if (buf.length - pos < 512) break;
+        const block = buf.subarray(pos, pos + 512);
+        pos += 512;
+        if (isZeroBlock(block)) {
+          if (++this.zeros === 2) this.ended = true;
+          continue;
+        }
+        this.zeros = 0;
+        const type = String.fromCharCode(block[156]!);
+        let size = parseTarNumber(block.subarray(124, 136));
+        if (type === 'x') { this.capturePax = []; this.paxLeft = size; }
+        else if (type === 'g') { /* global records: tar-stream applies them only through a local pax header */ }
+        else if (this.paxSize !== undefined) { size = this.paxSize; this.paxSize = undefined; }
+        // Mirror tar-stream: directories (also old-style `0` entries named `x/`) carry no data.
+        const oldDir = (type === '0' || type === '\0') && block.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '').endsWith('/');
+        if (type === '5' || oldDir) size = 0;
+        this.skip = Math.ceil(size / 512) * 512;
+      }
+    } catch (e) { cb(e as Error); return; }
+    this.push(pos === buf.length ? buf : buf.subarray(0, pos));
+    buf = buf.subarray(pos);
+    this.pending = this.ended ? Buffer.alloc(0) : Buffer.from(buf);
+    cb();
+  }
+
+  override _flush(cb: () => void): void {
+    if (!this.ended && this.pending.length) this.push(this.pending);
+    cb();
+  }
+}
+
+function isZeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function parseTarNumber(f: Buffer): number {
+  if (f[0]! & 0x80) {
+    let v = 0;
+    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
+    return v;
+  }
+  const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
+  return s ? parseInt(s, 8) : 0;
+}
+
+function parsePaxSize(b: Buffer): number | undefined {
+  const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(b.toString('utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
+function wrapFs<T>(what: string, f: () => T): T {
+  try { return f(); } catch (e) { throw fromSystemError(e, what); }
+}
+
+function isEmptyDir(p: string): boolean {
+  try { return fs.readdirSync(p).length === 0; } catch { return false; }
+}
+
+/**
+ * Applies one layer (plain tar, gzip or zstd, sniffed) to `targetDir`, streaming.
+ * A missing or empty `targetDir` is built in a private staging directory and renamed into place at the
+ * end, so a failed or refused archive leaves nothing behind. Applying onto a non-empty tree ('merged'
+ * over an existing checkout) works in place: nothing outside the tree is ever touched, but a failure
+ * can leave the tree partly changed.
+ */
+export async function applyLayer(stream: Readable, targetDir: string, opts: ApplyOptions): Promise<ApplyResult> {
+  throwIfAborted(opts.signal);
+  const target = path.resolve(targetDir);
+  const staged = !fs.existsSync(target) || isEmptyDir(target);
+  const root = staged ? path.join(path.dirname(target), `.stowage-apply-${randomBytes(6).toString('hex')}`) : target;
+  if (staged) wrapFs('create staging directory', () => { fs.mkdirSync(path.dirname(target), { recursive: true }); fs.mkdirSync(root, { mode: 0o755 }); fs.chmodSync(root, 0o755); });
+  const ap = new Applier(root, opts, staged);
+  if (!staged) ap.overrides = new Map([...(await loadOverrides(target))]);
+  try {
+    const res = await ap.run(stream);
+    if (staged) {
+      await ap.finish();
+      if (fs.existsSync(target)) fs.rmdirSync(target);
+      fs.renameSync(root, target);
+      if (fs.existsSync(sidecarPath(root))) fs.renameSync(sidecarPath(root), sidecarPath(target));
+    } else {
+      await ap.finish();
+    }
+    return res;
+  } catch (e) {
+    if (staged) {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(sidecarPath(root), { force: true });
+    }
+    throw e instanceof StowageError ? e : fromSystemError(e, `apply layer to ${targetDir}`);
+  }
+}
+
+type Kind = 'dir' | 'file' | 'symlink' | 'other';
+
+/** The process umask, read once (mkdir/open modes are filtered by it). */
+const UMASK = (() => { const m = process.umask(0o022); process.umask(m); return m; })();
+
+class Applier {
+  readonly privileged: boolean;
+  readonly euid = process.geteuid?.() ?? 0;
+  readonly egid = process.getegid?.() ?? 0;
+  readonly cache = new DirCache();
+  /** Paths unpacked by this layer (whiteouts and opaque dirs never remove them). */
+  readonly unpacked = new Set<string>();
+  /**
+   * In a fresh (staged) root nothing exists that this apply did not create, so existence is
+   * tracked here instead of an lstat per entry.
+   */
+  readonly present: Set<string> | undefined;
+  /** Directories whose setgid bit makes new children inherit their group (chown can't be skipped). */
+  readonly setgidDirs = new Set<string>();
+  readonly opaqueDirs: string[] = [];
+  readonly dirTimes: { rel: string; atime: Date; mtime: Date }[] = [];
+  overrides = new Map<string, OwnerOverride & { symlink?: boolean }>();
+  readonly xattrs = new Map<string, Record<string, Buffer>>();
+  readonly skipped: { path: string; reason: string }[] = [];
+  entries = 0;
+  compression: Compression = 'none';
+
+  constructor(readonly root: string, readonly opts: ApplyOptions, fresh: boolean) {
+    this.privileged = isPrivileged(opts.rootless);
+    if (fresh) this.present = new Set<string>();
+  }
+
+  private abs(rel: string): string { return rel === '' ? this.root : this.root + '/' + rel; }
+
+  private skip(p: string, reason: string): void {
+    this.skipped.push({ path: p, reason });
+    this.opts.onUnsupported?.(p, reason);
+  }
+
+  private lstat(rel: string): fs.Stats | undefined {
+    if (this.present && !this.present.has(rel)) return undefined;
+    return fs.lstatSync(this.abs(rel), { throwIfNoEntry: false });
+  }
+
+  private created(rel: string): void { this.present?.add(rel); }
+
+  /** Removes whatever is at `rel` and forgets what we knew about it. */
+  private remove(rel: string, wasDir: boolean): void {
+    if (wasDir) fs.rmSync(this.abs(rel), { recursive: true, force: true });
+    else fs.unlinkSync(this.abs(rel));
+    this.overrides.delete(rel);
+    this.xattrs.delete(rel);
+    this.present?.delete(rel);
+    this.setgidDirs.delete(rel);
+    if (!wasDir) return;
+    this.cache.drop(rel);
+    const prefix = rel + '/';
+    for (const set of [this.overrides, this.xattrs]) for (const k of set.keys()) if (k.startsWith(prefix)) set.delete(k);
+    for (const set of [this.present, this.setgidDirs]) if (set) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
+  }
+
+  async run(stream: Readable): Promise<ApplyResult> {
+    const dec = decompressStream(stream);
+    void dec.detected.then((c) => { this.compression = c; });
+    const tap = new TarTap({ highWaterMark: 1 << 20 });
+    const extract = tar.extract();
+    const feeding = pipeline(dec, tap, extract, { signal: this.opts.signal });
+    feeding.catch(() => { /* surfaced by the iterator or awaited below */ });
+    try {
+      for await (const entry of extract) {
+        throwIfAborted(this.opts.signal);
+        await this.entry(entry.header, entry as unknown as AsyncIterable<Buffer>);
+        this.entries++;
+      }
+      await feeding;
+    } catch (e) {
+      dec.destroy();
+      if (this.opts.signal?.aborted) throwIfAborted(this.opts.signal);
+      if (e instanceof StowageError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|zstd|unexpected end/i.test((e as Error).message)) {
+        throw new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive' }, { cause: e });
+      }
+      throw fromSystemError(e, 'apply layer');
+    }
+    this.compression = await dec.detected;
+    return { diffID: tap.digester.digest(), size: tap.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };
+  }
+
+  /** Deferred work: opaque directories (merged mode), directory times deepest first, overrides and xattrs. */
+  async finish(): Promise<void> {
+    for (const d of this.opaqueDirs) this.clearOpaque(d);
+    this.dirTimes.sort((a, b) => b.rel.split('/').length - a.rel.split('/').length);
+    for (const t of this.dirTimes) {
+      try { fs.utimesSync(this.abs(t.rel), t.atime, t.mtime); } catch { /* removed by a later entry */ }
+    }
+    if (!this.privileged || this.xattrs.size > 0 || this.overrides.size > 0) {
+      // Written while the paths still point into the root we verified (before any rename).
+      const res = await saveOverrides(this.root, this.overrides, this.xattrs, this.opts.noXattrs ? { noXattrs: true } : {});
+      if (!res.xattrs && this.xattrs.size > 0) for (const p of this.xattrs.keys()) this.skip(p, 'xattrs unsupported');
+    }
+  }
+
+  /** Merged mode opaque: remove everything under `dir` that this layer did not unpack. */
+  private clearOpaque(dir: string): void {
+    let ents: fs.Dirent[];
+    try { ents = fs.readdirSync(this.abs(dir), { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const rel = joinRel(dir, e.name);
+      if (!this.unpacked.has(rel)) this.remove(rel, e.isDirectory());
+      else if (e.isDirectory()) this.clearOpaque(rel);
+    }
+  }
+
+  /** Creates missing parent directories (0755, or the metadata of the same dir in a lower layer). */
+  private mkparent(rel: string): void {
+    if (rel === '' || this.cache.has(rel)) return;
+    let cur = '';
+    for (const p of rel.split('/')) {
+      cur = joinRel(cur, p);
+      if (this.cache.has(cur)) continue;
+      const st = this.lstat(cur);
+      if (st) {
+        if (!st.isDirectory()) throw new InvalidArgumentError(`parent ${JSON.stringify(cur)} is not a directory`, { reason: 'not-a-directory', path: cur });
+        this.cache.add(cur);
+        continue;
+      }
+      const a = this.abs(cur);
+      fs.mkdirSync(a, { mode: 0o755 });
+      this.created(cur);
+      this.cache.add(cur);
+      const lower = this.opts.mode === 'overlay' && this.opts.lowerDirs?.length ? lookupMerged(this.opts.lowerDirs, cur) : undefined;
+      if (lower?.st.isDirectory()) {
+        this.setOwner(cur, a, lower.st.uid, lower.st.gid, lower.st.mode & 0o7777, 'dir');
+        this.dirTimes.push({ rel: cur, atime: lower.st.atime, mtime: lower.st.mtime });
+      } else {
+        this.setOwner(cur, a, this.euid, this.egid, 0o755, 'dir', 0o755);
+      }
+    }
+  }
+
+  /** The mode we create an entry with: the archive's, plus owner access when we cannot chown. */
+  private actualMode(perm: number, kind: Kind): number {
+    if (this.privileged) return perm;
+    return kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
+  }
+
+  /**
+   * Owner and mode after creation. `createdWith` is the mode passed to mkdir/open (filtered by the
+   * umask), so chmod is skipped when it already is right and no chown happened.
+   */
+  private setOwner(rel: string, abs: string, uid: number, gid: number, perm: number, kind: Kind, createdWith?: number): void {
+    if (kind === 'dir' && perm & 0o2000) this.setgidDirs.add(rel);
+    if (this.privileged) {
+      try {
+        const inheritsGroup = this.setgidDirs.has(parentOf(rel));
+        const chowned = uid !== this.euid || gid !== this.egid || inheritsGroup || createdWith === undefined;
+        if (chowned) fs.lchownSync(abs, uid, gid);
+        if (kind !== 'symlink' && (chowned || createdWith !== perm || (perm & UMASK) !== 0)) fs.chmodSync(abs, perm);
+        this.overrides.delete(rel);
+        return;
+      } catch { /* fall through to an override */ }
+    }
+    // Keep what we need to read and write the tree ourselves; record the rest.
+    const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
+    if (kind !== 'symlink' && (createdWith !== actual || (actual & UMASK) !== 0)) fs.chmodSync(abs, actual & 0o7777);
+    if (uid !== this.euid || gid !== this.egid || actual !== perm) {
+      this.overrides.set(rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
+    } else this.overrides.delete(rel);
+  }
+
+  private async drain(stream: AsyncIterable<Buffer>): Promise<void> {
+    for await (const _ of stream) { /* discard */ }
+  }
+
+  private async entry(h: tar.Header, stream: AsyncIterable<Buffer>): Promise<void> {
+    const name = cleanName(h.name);
+    const type: string = h.type ?? 'file';
+    if (type === 'pax-global-header' || name === '') { await this.drain(stream); return; }
+    const base = baseOf(name);
+    const dirName = parentOf(name);
+
+    if (base.startsWith(WH_PREFIX)) {
+      await this.drain(stream);
+      this.whiteout(dirName, base);
+      return;
+    }
+    const parent = resolveInRoot(this.root, dirName, this.cache);
+    const rel = joinRel(parent, base);
+    this.mkparent(parent);
+    const abs = this.abs(rel);
+
+    const existing = this.lstat(rel);
+    if (existing && !(existing.isDirectory() && type === 'directory')) this.remove(rel, existing.isDirectory());
+    this.unpacked.add(rel);
+    const perm = (h.mode ?? 0o644) & 0o7777;
+    const uid = h.uid ?? 0;
+    const gid = h.gid ?? 0;
+    const mtime = h.mtime ?? new Date(0);
+    const atime = mtime;
+
+    switch (type) {
+      case 'directory': {
+        let createdWith: number | undefined;
+        if (!existing?.isDirectory()) {
+          createdWith = this.actualMode(perm, 'dir') & 0o777;
+          fs.mkdirSync(abs, { mode: createdWith });
+          this.created(rel);
+        }
+        this.cache.add(rel);
+        this.setOwner(rel, abs, uid, gid, perm, 'dir', createdWith);
+        this.dirTimes.push({ rel, atime, mtime });
+        await this.drain(stream);
+        break;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        const createdWith = this.actualMode(perm, 'file') & 0o777;
+        const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, createdWith);
+        this.created(rel);
+        try {
+          if ((h.size ?? 0) <= SMALL_FILE) {
+            const chunks: Buffer[] = [];
+            for await (const c of stream) chunks.push(c);
+            if (chunks.length) fs.writeSync(fd, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+          } else {
+            for await (const c of stream) fs.writeSync(fd, c);
+          }
+        } finally { fs.closeSync(fd); }
+        this.setOwner(rel, abs, uid, gid, perm, 'file', createdWith);
+        fs.utimesSync(abs, atime, mtime);
+        break;
+      }
+      case 'symlink': {
+        await this.drain(stream);
+        fs.symlinkSync(h.linkname ?? '', abs);
+        this.created(rel);
+        this.setOwner(rel, abs, uid, gid, perm, 'symlink', perm);
+        fs.lutimesSync(abs, atime, mtime);
+        break;
+      }
+      case 'link': {
+        await this.drain(stream);
+        this.hardlink(rel, abs, h.linkname ?? '');
+        return; // a link shares its target's inode and metadata
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        await this.drain(stream);
+        if (type !== 'fifo' && !this.privileged) { this.unpacked.delete(rel); this.skip(rel, `${type} needs privileges`); return; }
+        const major = h.devmajor ?? 0;
+        const minor = h.devminor ?? 0;
+        if (major > 0xfffff || minor > 0xfffff || major < 0 || minor < 0) throw new InvalidArgumentError(`device number out of range for ${rel}`, { reason: 'invalid-archive', path: rel });
+        try {
+          if (type === 'fifo') execFileSync('mkfifo', ['-m', (perm & 0o777).toString(8), abs], { stdio: 'ignore' });
+          else execFileSync('mknod', ['-m', (perm & 0o777).toString(8), abs, type === 'block-device' ? 'b' : 'c', String(major), String(minor)], { stdio: 'ignore' });
+        } catch (e) { this.unpacked.delete(rel); this.skip(rel, `${type}: ${(e as Error).message.split('\n')[0]}`); return; }
+        this.created(rel);
+        this.setOwner(rel, abs, uid, gid, perm, 'other');
+        fs.utimesSync(abs, atime, mtime);
+        break;
+      }
+      default:
+        await this.drain(stream);
+        this.unpacked.delete(rel);
+        this.skip(rel, `unsupported tar entry type ${type}`);
+        return;
+    }
+    this.entryXattrs(rel, h, type);
+  }
+
+  private entryXattrs(rel: string, h: tar.Header, type: string): void {
+    const pax = h.pax as Record<string, string> | null | undefined;
+    if (!pax) return;
+    for (const [k, v] of Object.entries(pax)) {
+      if (!k.startsWith('SCHILY.xattr.')) continue;
+      const name = k.slice('SCHILY.xattr.'.length);
+      if (name.startsWith('trusted.')) { this.skip(rel, `xattr ${name} refused`); continue; }
+      if (!this.privileged && !name.startsWith('user.')) { this.skip(rel, `xattr ${name} needs privileges`); continue; }
+      if (name.startsWith('user.') && type !== 'file' && type !== 'directory') { this.skip(rel, `xattr ${name} not allowed on ${type}`); continue; }
+      if (name === 'user.stowage.override') continue;
+      const cur = this.xattrs.get(rel) ?? {};
+      cur[name] = Buffer.from(v, 'utf8');
+      this.xattrs.set(rel, cur);
+    }
+  }
+
+  private hardlink(rel: string, abs: string, linkname: string): void {
+    const tname = cleanName(linkname);
+    if (tname === '') throw breakout(`hardlink ${rel} to the root`, { path: rel, linkname });
+    const tparent = resolveInRoot(this.root, parentOf(tname), this.cache);
+    const trel = joinRel(tparent, baseOf(tname));
+    const tabs = this.abs(trel);
+    let tst = this.lstat(trel);
+    if (!tst && this.opts.mode === 'overlay' && this.opts.lowerDirs?.length) {
+      // Copy-up: the target lives in a lower layer; bring it into this layer, then link to it.
+      const lower = lookupMerged(this.opts.lowerDirs, trel);
+      if (lower && (lower.st.isFile() || lower.st.isSymbolicLink())) {
+        this.mkparent(tparent);
+        if (lower.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(lower.src), tabs);
+        else fs.copyFileSync(lower.src, tabs);
+        this.created(trel);
+        const lo = loadOverridesSyncHint(lower);
+        this.setOwner(trel, tabs, lo?.uid ?? lower.st.uid, lo?.gid ?? lower.st.gid, lo?.mode ?? lower.st.mode & 0o7777, lower.st.isSymbolicLink() ? 'symlink' : 'file');
+        fs.lutimesSync(tabs, lower.st.atime, lower.st.mtime);
+        tst = fs.lstatSync(tabs);
+      }
+    }
+    if (!tst) throw new InvalidArgumentError(`hardlink ${rel}: target ${JSON.stringify(linkname)} not found`, { reason: 'invalid-archive', path: rel, linkname });
+    if (tst.isDirectory()) throw new InvalidArgumentError(`hardlink ${rel}: target ${JSON.stringify(linkname)} is a directory`, { reason: 'invalid-archive', path: rel, linkname });
+    fs.linkSync(tabs, abs);
+    this.created(rel);
+    const o = this.overrides.get(trel);
+    if (o) this.overrides.set(rel, { ...o });
+  }
+
+  private whiteout(dirName: string, base: string): void {
+    const parent = resolveInRoot(this.root, dirName, this.cache);
+    if (base === WH_OPAQUE) {
+      if (this.opts.mode === 'overlay') {
+        this.mkparent(parent);
+        const rel = joinRel(parent, WH_OPAQUE);
+        if (!this.lstat(rel)) { fs.writeFileSync(this.abs(rel), ''); this.created(rel); }
+        this.unpacked.add(rel);
+      } else {
+        this.opaqueDirs.push(parent);
+      }
+      return;
+    }
+    const victim = base.slice(WH_PREFIX.length);
+    if (victim === '' || victim === '.' || victim === '..') {
+      throw breakout(`invalid whiteout ${JSON.stringify(joinRel(dirName, base))}`, { path: joinRel(dirName, base) });
+    }
+    const vrel = joinRel(parent, victim);
+    if (this.opts.mode === 'overlay') {
+      this.mkparent(parent);
+      const marker = joinRel(parent, base);
+      const st = this.lstat(marker);
+      if (st) this.remove(marker, st.isDirectory());
+      fs.writeFileSync(this.abs(marker), '');
+      this.created(marker);
+      return;
+    }
+    // Merged: a whiteout removes what lower layers put there, never what this layer unpacked.
+    if (this.unpacked.has(vrel)) return;
+    const pst = this.lstat(parent);
+    if (parent !== '' && !pst?.isDirectory()) return;
+    const vst = this.lstat(vrel);
+    if (vst) this.remove(vrel, vst.isDirectory());
+  }
+}
+
+/**
+ * Ownership of a lower file being copied up: when the lower layer was applied rootless, its real
+ * owner is only in its override record. The xattr is read with one getfattr call (copy-ups are rare).
+ */
+function loadOverridesSyncHint(lower: { src: string; rel: string }): OwnerOverride | undefined {
+  try {
+    const v = execFileSync('getfattr', ['-h', '--only-values', '-n', OVERRIDE_XATTR, lower.src], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    return parseOverride(v);
+  } catch { return undefined; }
+}

@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { walkMerged } from './merged.js';
+import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
+import type { Snapshotter } from './snapshotter.js';
+
+export interface CheckoutOptions {
+  /**
+   * 'copy' (default): every regular file is copied, so the tree can be edited freely.
+   * 'hardlink': regular files are hard links into the store: fast and free of extra space, but they
+   * share inodes (mode, owner, content) with the committed layers, so writing to them in place would
+   * corrupt the store. Use it only for read-only consumers (or editors that replace files by rename).
+   */
+  link?: 'hardlink' | 'copy';
+  signal?: AbortSignal;
+  rootless?: boolean;
+}
+
+export interface CheckoutResult { entries: number; linked: number; copied: number; skipped: { path: string; reason: string }[] }
+
+/**
+ * Materialises the merged tree of a snapshot (whiteouts and opaque directories applied) into the plain
+ * directory `destDir` (missing or empty), preserving types, modes, owners (or their overrides when
+ * rootless), mtimes and symlinks. Hard links between files of one layer stay hard links.
+ * `source` is a snapshot key, or an explicit list of overlay-layout layer dirs (nearest first).
+ */
+export async function checkout(sn: Snapshotter | null, source: string | string[], destDir: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const layers = typeof source === 'string' ? sn!.layers(source) : source;
+  const dest = path.resolve(destDir);
+  if (fs.existsSync(dest) && fs.readdirSync(dest).length > 0) throw new InvalidArgumentError(`checkout destination ${destDir} is not empty`, { path: destDir });
+  const stage = path.join(path.dirname(dest), `.stowage-checkout-${randomBytes(6).toString('hex')}`);
+  fs.mkdirSync(stage, { mode: 0o755 });
+  const privileged = isPrivileged(opts.rootless);
+  const layerOverrides: Map<string, OwnerOverride>[] = await Promise.all(layers.map((l) => loadOverrides(l)));
+  const outOverrides = new Map<string, OwnerOverride & { symlink?: boolean }>();
+  // xattrs of layers that carry some (marked at apply time), copied to the visible entries.
+  const layerXattrs = await Promise.all(layers.map((l) => (treeHasXattrs(l) ? loadCarriedXattrs(l) : undefined)));
+  const outXattrs = new Map<string, Record<string, Buffer>>();
+  const dirTimes: { p: string; atime: Date; mtime: Date; depth: number }[] = [];
+  const inodes = new Map<string, string>();
+  const res: CheckoutResult = { entries: 0, linked: 0, copied: 0, skipped: [] };
+  const euid = process.geteuid?.() ?? 0;
+  const egid = process.getegid?.() ?? 0;
+  const hardlink = opts.link === 'hardlink';
+  try {
+    walkMerged(layers, (e) => {
+      if ((res.entries & 1023) === 0) throwIfAborted(opts.signal);
+      res.entries++;
+      const dst = path.join(stage, e.rel);
+      const st = e.st;
+      const o = layerOverrides[e.layer]?.get(e.rel);
+      const uid = o?.uid ?? st.uid;
+      const gid = o?.gid ?? st.gid;
+      const perm = o?.mode ?? st.mode & 0o7777;
+      let kind: 'dir' | 'file' | 'symlink' | 'other' = 'other';
+      let shared = false;
+      if (st.isDirectory()) {
+        fs.mkdirSync(dst, { mode: 0o700 });
+        kind = 'dir';
+        dirTimes.push({ p: dst, atime: st.atime, mtime: st.mtime, depth: e.rel.split('/').length });
+      } else if (st.isFile()) {
+        kind = 'file';
+        const k = `${st.dev}:${st.ino}`;
+        const prev = st.nlink > 1 ? inodes.get(k) : undefined;
+        if (prev !== undefined) { fs.linkSync(prev, dst); if (o && !privileged) outOverrides.set(e.rel, { ...o }); return; }
+        if (hardlink) { fs.linkSync(e.src, dst); res.linked++; shared = true; } else { fs.copyFileSync(e.src, dst); res.copied++; }
+        if (st.nlink > 1) inodes.set(k, dst);
+      } else if (st.isSymbolicLink()) {
+        kind = 'symlink';
+        fs.symlinkSync(fs.readlinkSync(e.src), dst);
+      } else if (st.isFIFO()) {
+        execFileSync('mkfifo', ['-m', '600', dst], { stdio: 'ignore' });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        if (!privileged) { res.skipped.push({ path: e.rel, reason: 'device node needs privileges' }); return; }
+        const major = (st.rdev >> 8) & 0xfff; const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+        execFileSync('mknod', [dst, st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)], { stdio: 'ignore' });
+      } else {
+        res.skipped.push({ path: e.rel, reason: 'socket' });
+        return;
+      }
+      const x = kind === 'dir' || kind === 'file' ? layerXattrs[e.layer]?.get(e.rel) : undefined;
+      if (x && !shared) outXattrs.set(e.rel, x);
+      if (shared) {
+        // Same inode as the store: owner and mode are already the layer's; only carry the override record.
+        if (o) outOverrides.set(e.rel, { ...o });
+        return;
+      }
+      if (privileged) {
+        fs.lchownSync(dst, uid, gid);
+        if (kind !== 'symlink') fs.chmodSync(dst, perm);
+      } else {
+        const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
+        if (kind !== 'symlink') fs.chmodSync(dst, actual);
+        if (uid !== euid || gid !== egid || actual !== perm) outOverrides.set(e.rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
+      }
+      if (kind !== 'dir') fs.lutimesSync(dst, st.atime, st.mtime);
+    });
+    dirTimes.sort((a, b) => b.depth - a.depth);
+    for (const d of dirTimes) fs.utimesSync(d.p, d.atime, d.mtime);
+    if (outOverrides.size > 0 || outXattrs.size > 0) {
+      const r = await saveOverrides(stage, outOverrides, outXattrs);
+      if (!r.xattrs) for (const p of outXattrs.keys()) res.skipped.push({ path: p, reason: 'xattrs unsupported' });
+    }
+    if (fs.existsSync(dest)) fs.rmdirSync(dest);
+    fs.renameSync(stage, dest);
+    if (fs.existsSync(sidecarPath(stage))) fs.renameSync(sidecarPath(stage), sidecarPath(dest));
+    return res;
+  } catch (e) {
+    fs.rmSync(stage, { recursive: true, force: true });
+    fs.rmSync(sidecarPath(stage), { force: true });
+    throw e instanceof StowageError ? e : fromSystemError(e, `checkout into ${destDir}`);
+  }
+}

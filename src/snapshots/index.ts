@@ -1,0 +1,20 @@
+// The snapshots floor: layers to trees (apply, checkout) and trees to layers (diff), over an
+// overlay-layout directory snapshotter (`<root>/snapshots/<id>/fs`, one directory per layer) whose
+// records live in the metadata database. Deletions inside layer directories are stored the OCI way
+// (`.wh.<name>` files, `.wh..wh..opq` for opaque directories) so that everything works unprivileged;
+// ownership that cannot be applied is kept as override records (see ROOTLESS.md).
+export { detectCompression, decompressStream, compressStream, type Compression } from './compression.js';
+export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
+export {
+  diffDirs, layerChanges, diffTarStream, writeDiffLayer, toApiChanges, comparePaths, treeSource,
+  type Change, type ApiChange, type DiffLayer, type DiffTarOptions, type TreeSource,
+} from './diff.js';
+export {
+  openSnapshotter, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage, layerOverrideFile,
+  type Snapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
+  type ApplyToSnapshotInput, type ApplyToSnapshotResult,
+} from './snapshotter.js';
+export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js';
+export { captureTree } from './capture.js';
+export { walkMerged, mergedChildren, lookupMerged, WH_PREFIX, WH_OPAQUE, type MergedEntry } from './merged.js';
+export { OVERRIDE_XATTR, loadOverrides, sidecarPath, formatOverride, parseOverride, type OwnerOverride } from './ownership.js';

@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { joinRel } from './rootpath.js';
+
+/**
+ * The merged view of a chain of overlay-layout layer directories (nearest/top layer first).
+ * Layer directories store deletions the OCI way: an empty `.wh.<name>` file hides `<name>` in the
+ * layers below, and a `.wh..wh..opq` file makes its directory opaque (nothing below shows through).
+ * A directory that sits next to its own whiteout in one layer is opaque too.
+ */
+export const WH_PREFIX = '.wh.';
+export const WH_OPAQUE = '.wh..wh..opq';
+
+export interface MergedEntry {
+  name: string;
+  /** Relative path inside the merged tree. */
+  rel: string;
+  /** Index of the layer providing this entry (its metadata and content). */
+  layer: number;
+  /** Absolute path of the providing file. */
+  src: string;
+  st: fs.Stats;
+  /** For directories: layers [layer, stop) contribute children. */
+  stop: number;
+}
+
+/** Visible children of the merged directory `rel`, which is a directory in layers [top, stop). */
+export function mergedChildren(layers: readonly string[], rel: string, top = 0, stop = layers.length): Map<string, MergedEntry> {
+  const out = new Map<string, MergedEntry>();
+  const hidden = new Set<string>();
+  for (let k = top; k < stop; k++) {
+    const dir = path.join(layers[k]!, rel);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (!st.isDirectory()) break;
+    let names: string[];
+    try { names = fs.readdirSync(dir); } catch { continue; }
+    let opaque = false;
+    const whiteouts: string[] = [];
+    for (const n of names) {
+      if (n === WH_OPAQUE) { opaque = true; continue; }
+      if (n.startsWith(WH_PREFIX)) { whiteouts.push(n.slice(WH_PREFIX.length)); continue; }
+    }
+    const whSet = new Set(whiteouts);
+    for (const n of names) {
+      if (n.startsWith(WH_PREFIX) || hidden.has(n)) continue;
+      const prev = out.get(n);
+      if (prev) {
+        if (prev.st.isDirectory() && prev.stop > k) {
+          const cst = fs.lstatSync(path.join(dir, n), { throwIfNoEntry: false });
+          if (cst && !cst.isDirectory()) prev.stop = k;
+        }
+        continue;
+      }
+      const src = path.join(dir, n);
+      const cst = fs.lstatSync(src, { throwIfNoEntry: false });
+      if (!cst) continue;
+      out.set(n, { name: n, rel: joinRel(rel, n), layer: k, src, st: cst, stop: whSet.has(n) || opaque ? k + 1 : stop });
+    }
+    for (const w of whiteouts) {
+      const prev = out.get(w);
+      if (prev && prev.stop > k + 1) prev.stop = k + 1;
+      hidden.add(w);
+    }
+    if (opaque) {
+      for (const e of out.values()) if (e.stop > k + 1) e.stop = k + 1;
+      break;
+    }
+  }
+  return out;
+}
+
+/** Finds `rel` in the merged view (undefined when absent or hidden). Cost: one merged readdir per ancestor. */
+export function lookupMerged(layers: readonly string[], rel: string): MergedEntry | undefined {
+  if (rel === '') return undefined;
+  let top = 0;
+  let stop = layers.length;
+  let cur = '';
+  const parts = rel.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const kids = mergedChildren(layers, cur, top, stop);
+    const e = kids.get(parts[i]!);
+    if (!e) return undefined;
+    if (i === parts.length - 1) return e;
+    if (!e.st.isDirectory()) return undefined;
+    top = e.layer; stop = e.stop; cur = e.rel;
+  }
+  return undefined;
+}
+
+/** Depth-first walk of the merged tree in sorted order; `fn` returning false skips a directory's children. */
+export function walkMerged(layers: readonly string[], fn: (e: MergedEntry) => boolean | void, rel = '', top = 0, stop = layers.length): void {
+  const kids = [...mergedChildren(layers, rel, top, stop).values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of kids) {
+    const descend = fn(e);
+    if (descend !== false && e.st.isDirectory()) walkMerged(layers, fn, e.rel, e.layer, e.stop);
+  }
+}

@@ -1,0 +1,311 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  AlreadyExistsError, DigestMismatchError, FailedPreconditionError, InvalidArgumentError, isStowageError,
+} from '../errors/index.js';
+import { digestOf, type Digest } from '../oci/index.js';
+import type { Labels, SnapshotKind, SnapshotRecord, SnapshotRecords } from '../metadata/index.js';
+import { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
+import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarOptions } from './diff.js';
+import type { Compression } from './compression.js';
+import type { Writer } from '../content/index.js';
+import { sidecarPath } from './ownership.js';
+
+/** What a runtime needs to assemble the snapshot's root file system. */
+export interface Mount {
+  type: 'bind' | 'overlay';
+  source: string;
+  options: string[];
+}
+
+export interface SnapshotInfo {
+  kind: SnapshotKind;
+  name: string;
+  parent?: string;
+  labels: Labels;
+  created: Date;
+  updated: Date;
+}
+
+export interface Usage { size: number; inodes: number }
+
+export interface SnapshotOptions { labels?: Labels; lease?: string }
+
+/** containerd's snapshotter interface (kinds, key space and error classes), over the overlay directory layout. */
+export interface Snapshotter {
+  readonly name: string;
+  readonly root: string;
+  stat(key: string): Promise<SnapshotInfo>;
+  /** Only labels change: fieldpaths `labels`, `labels.<k>`; none = replace all labels. Others: InvalidArgument. */
+  update(info: Pick<SnapshotInfo, 'name'> & Partial<SnapshotInfo>, ...fieldpaths: string[]): Promise<SnapshotInfo>;
+  usage(key: string): Promise<Usage>;
+  mounts(key: string): Promise<Mount[]>;
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
+  remove(key: string): Promise<void>;
+  walk(fn: (info: SnapshotInfo) => void | Promise<void>, ...filters: string[]): Promise<void>;
+  /** Removes directories without a record (crashed prepares, removed snapshots). */
+  cleanup(): Promise<void>;
+  close(): Promise<void>;
+  /** The snapshot's own layer directory (`snapshots/<id>/fs`); for a view, empty. */
+  layerDir(key: string): string;
+  /**
+   * The layer directories whose merged view is the snapshot, nearest first: its own `fs` (active and
+   * committed) then every parent's.
+   */
+  layers(key: string): string[];
+}
+
+function toInfo(r: SnapshotRecord): SnapshotInfo {
+  const i: SnapshotInfo = { kind: r.kind, name: r.key, labels: r.labels, created: r.createdAt, updated: r.updatedAt };
+  if (r.parent !== undefined) i.parent = r.parent;
+  return i;
+}
+
+/** Disk usage of a tree: allocated bytes (blocks) and distinct inodes, like continuity's DiskUsage. */
+export function diskUsage(dir: string): Usage {
+  const seen = new Set<string>();
+  let size = 0;
+  const walk = (d: string): void => {
+    let ents: fs.Dirent[];
+    try { ents = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      const k = `${st.dev}:${st.ino}`;
+      if (!seen.has(k)) { seen.add(k); size += st.blocks * 512; }
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return { size, inodes: seen.size };
+}
+
+class OverlaySnapshotter implements Snapshotter {
+  private readonly dir: string;
+  private closed = false;
+
+  constructor(readonly root: string, private readonly records: SnapshotRecords, readonly name: string) {
+    this.dir = path.join(root, 'snapshots');
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private idDir(id: number): string { return path.join(this.dir, String(id)); }
+
+  private rec(key: string): SnapshotRecord { return this.records.get(this.name, key); }
+
+  async stat(key: string): Promise<SnapshotInfo> { return toInfo(this.rec(key)); }
+
+  async update(info: Pick<SnapshotInfo, 'name'> & Partial<SnapshotInfo>, ...fieldpaths: string[]): Promise<SnapshotInfo> {
+    for (const p of fieldpaths) {
+      if (p !== 'labels' && !p.startsWith('labels.')) throw new InvalidArgumentError(`cannot update ${JSON.stringify(p)} of snapshot ${JSON.stringify(info.name)}`, { fieldpath: p });
+    }
+    return toInfo(this.records.update(this.name, info.name, info.labels ?? {}, ...fieldpaths));
+  }
+
+  async usage(key: string): Promise<Usage> {
+    const r = this.rec(key);
+    if (r.kind === 'committed') {
+      try { return JSON.parse(fs.readFileSync(path.join(this.idDir(r.id), 'usage.json'), 'utf8')) as Usage; } catch { /* recompute */ }
+    }
+    return diskUsage(path.join(this.idDir(r.id), 'fs'));
+  }
+
+  private parentDirs(r: SnapshotRecord): string[] {
+    const out: string[] = [];
+    let p = r.parent;
+    while (p !== undefined) {
+      const pr = this.rec(p);
+      out.push(path.join(this.idDir(pr.id), 'fs'));
+      p = pr.parent;
+    }
+    return out;
+  }
+
+  layerDir(key: string): string { return path.join(this.idDir(this.rec(key).id), 'fs'); }
+
+  layers(key: string): string[] {
+    const r = this.rec(key);
+    const parents = this.parentDirs(r);
+    return r.kind === 'view' ? parents : [path.join(this.idDir(r.id), 'fs'), ...parents];
+  }
+
+  private mountsOf(r: SnapshotRecord): Mount[] {
+    const parents = this.parentDirs(r);
+    const own = path.join(this.idDir(r.id), 'fs');
+    if (parents.length === 0) return [{ type: 'bind', source: own, options: [r.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
+    if (r.kind === 'active') {
+      return [{ type: 'overlay', source: 'overlay', options: [`workdir=${path.join(this.idDir(r.id), 'work')}`, `upperdir=${own}`, `lowerdir=${parents.join(':')}`, 'index=off'] }];
+    }
+    if (parents.length === 1) return [{ type: 'bind', source: parents[0]!, options: ['ro', 'rbind'] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${parents.join(':')}`, 'index=off'] }];
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const r = this.rec(key);
+    if (r.kind === 'committed') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is committed: it has no mounts`, { key });
+    return this.mountsOf(r);
+  }
+
+  private async create(kind: 'active' | 'view', key: string, parent: string | undefined, opts: SnapshotOptions): Promise<Mount[]> {
+    if (this.closed) throw new FailedPreconditionError('snapshotter is closed');
+    // Build the directory first under new-*, then make the record, then rename: a crash leaves only new-*.
+    const tmp = path.join(this.dir, `new-${randomBytes(6).toString('hex')}`);
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    fs.mkdirSync(path.join(tmp, 'fs'), { mode: 0o755 });
+    fs.chmodSync(path.join(tmp, 'fs'), 0o755);
+    if (kind === 'active') fs.mkdirSync(path.join(tmp, 'work'), { mode: 0o700 });
+    let r: SnapshotRecord;
+    try {
+      r = this.records.create(this.name, key, kind, parent === '' ? undefined : parent, opts.labels ?? {}, opts.lease !== undefined ? { lease: opts.lease } : {});
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    try {
+      fs.rmSync(this.idDir(r.id), { recursive: true, force: true });
+      fs.renameSync(tmp, this.idDir(r.id));
+    } catch (e) {
+      try { this.records.remove(this.name, key); } catch { /* best effort */ }
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return this.mountsOf(r);
+  }
+
+  prepare(key: string, parent?: string, opts: SnapshotOptions = {}): Promise<Mount[]> { return this.create('active', key, parent, opts); }
+  view(key: string, parent?: string, opts: SnapshotOptions = {}): Promise<Mount[]> { return this.create('view', key, parent, opts); }
+
+  async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
+    const cur = this.rec(key);
+    if (cur.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${cur.kind}: only active snapshots can be committed`, { key });
+    const usage = diskUsage(path.join(this.idDir(cur.id), 'fs'));
+    const r = this.records.commit(this.name, key, name, opts.labels, opts.lease !== undefined ? { lease: opts.lease } : {});
+    fs.writeFileSync(path.join(this.idDir(r.id), 'usage.json'), JSON.stringify(usage));
+    fs.rmSync(path.join(this.idDir(r.id), 'work'), { recursive: true, force: true });
+  }
+
+  async remove(key: string): Promise<void> {
+    let r: SnapshotRecord;
+    try {
+      r = this.records.remove(this.name, key);
+    } catch (e) {
+      if (isStowageError(e, 'FailedPrecondition')) {
+        throw new FailedPreconditionError(`cannot remove snapshot ${JSON.stringify(key)} with child`, { key }, { cause: e });
+      }
+      throw e;
+    }
+    const d = this.idDir(r.id);
+    const trash = path.join(this.dir, `rm-${r.id}-${randomBytes(4).toString('hex')}`);
+    try { fs.renameSync(d, trash); } catch { return; }
+    fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  async walk(fn: (info: SnapshotInfo) => void | Promise<void>, ...filters: string[]): Promise<void> {
+    for (const r of this.records.walk(this.name, ...filters)) await fn(toInfo(r));
+  }
+
+  async cleanup(): Promise<void> {
+    const ids = this.records.ids(this.name);
+    for (const n of fs.readdirSync(this.dir)) {
+      if (/^\d+$/.test(n) && ids.has(Number(n))) continue;
+      fs.rmSync(path.join(this.dir, n), { recursive: true, force: true });
+    }
+  }
+
+  async close(): Promise<void> { this.closed = true; }
+}
+
+/**
+ * Opens the overlay-layout directory snapshotter at `root` (`<root>/snapshots/<id>/fs`), with its
+ * records in the metadata database under the snapshotter name `name`.
+ */
+export function openSnapshotter(root: string, records: SnapshotRecords, name = 'overlay'): Snapshotter {
+  return new OverlaySnapshotter(path.resolve(root), records, name);
+}
+
+/** chainID(n) = sha256(chainID(n-1) + " " + diffID(n)); chainID(0) = diffID(0). */
+export function chainID(parentChainID: Digest | undefined, diffID: Digest): Digest {
+  return parentChainID === undefined ? diffID : digestOf(`${parentChainID} ${diffID}`);
+}
+
+export interface ApplyToSnapshotInput {
+  /** Committed name of the parent (its chainID), or undefined for a base layer. */
+  parentChainId?: Digest;
+  layerStream: Readable;
+  /** When known (from the image config), checked after apply and used to skip layers already present. */
+  expectedDiffID?: Digest;
+  /** The active key to unpack under; a unique one by default. */
+  key?: string;
+  labels?: Labels;
+  lease?: string;
+  signal?: AbortSignal;
+  onUnsupported?: ApplyOptions['onUnsupported'];
+  rootless?: boolean;
+}
+
+export interface ApplyToSnapshotResult extends ApplyResult { chainID: Digest }
+
+/**
+ * prepare → apply (overlay layout, hardlinks resolved against the parent chain) → verify the diffID →
+ * commit under the chainID. AlreadyExists when that chainID is already committed (the caller skips the
+ * layer; the stream is left unread when that is known up front). DigestMismatch removes the snapshot.
+ */
+export async function applyLayerToSnapshot(sn: Snapshotter, input: ApplyToSnapshotInput): Promise<ApplyToSnapshotResult> {
+  if (input.expectedDiffID !== undefined) {
+    const id = chainID(input.parentChainId, input.expectedDiffID);
+    if (await exists(sn, id)) throw new AlreadyExistsError(`snapshot ${id}: already exists`, { key: id, chainID: id });
+  }
+  const key = input.key ?? `extract-${Date.now()}-${randomBytes(6).toString('hex')}`;
+  const opts: SnapshotOptions = {};
+  if (input.labels) opts.labels = input.labels;
+  if (input.lease !== undefined) opts.lease = input.lease;
+  await sn.prepare(key, input.parentChainId, opts);
+  let res: ApplyResult;
+  try {
+    const layers = sn.layers(key);
+    const applyOpts: ApplyOptions = { mode: 'overlay', lowerDirs: layers.slice(1) };
+    if (input.signal) applyOpts.signal = input.signal;
+    if (input.onUnsupported) applyOpts.onUnsupported = input.onUnsupported;
+    if (input.rootless !== undefined) applyOpts.rootless = input.rootless;
+    res = await applyLayer(input.layerStream, layers[0]!, applyOpts);
+    if (input.expectedDiffID !== undefined && res.diffID !== input.expectedDiffID) {
+      throw new DigestMismatchError(`layer diffID ${res.diffID} does not match expected ${input.expectedDiffID}`, { expected: input.expectedDiffID, actual: res.diffID });
+    }
+  } catch (e) {
+    await sn.remove(key).catch(() => undefined);
+    throw e;
+  }
+  const id = chainID(input.parentChainId, res.diffID);
+  try {
+    await sn.commit(id, key, opts);
+  } catch (e) {
+    await sn.remove(key).catch(() => undefined);
+    throw e;
+  }
+  return { ...res, chainID: id };
+}
+
+async function exists(sn: Snapshotter, key: string): Promise<boolean> {
+  try { await sn.stat(key); return true; } catch (e) { if (isStowageError(e, 'NotFound')) return false; throw e; }
+}
+
+/** Where apply keeps ownership overrides of a snapshot's layer (for tools that inspect the store). */
+export function layerOverrideFile(sn: Snapshotter, key: string): string { return sidecarPath(sn.layerDir(key)); }
+
+
+/**
+ * Exports a snapshot's own layer (its changes over its parent: the fast path that walks only its
+ * directory) as an OCI layer into a content Writer or stream. Works for active and committed snapshots.
+ */
+export async function exportSnapshotLayer(sn: Snapshotter, key: string, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
+  const info = await sn.stat(key);
+  if (info.kind === 'view') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is a view: it has no layer of its own`, { key });
+  const [own, ...parents] = sn.layers(key);
+  return writeDiffLayer(layerChanges(parents, own!), await treeSource(own!), out, opts);
+}

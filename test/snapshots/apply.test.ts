@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { applyLayer, decompressStream, detectCompression } from '../../src/snapshots/index.js';
+import { isStowageError } from '../../src/errors/index.js';
+import { buildTar, compressBuf, dir, file, hardlink, isRoot, sha256, streamOf, symlink, tmpdir, whiteout } from './helpers.js';
+
+const roots: string[] = [];
+const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
+afterAll(() => { for (const d of roots) fs.rmSync(d, { recursive: true, force: true }); });
+
+const everyType = [
+  dir('etc'),
+  file('etc/hosts', '127.0.0.1 localhost\n', 0o644),
+  file('etc/shadow', 'secret', 0o640, { gid: 42 }),
+  dir('bin', 0o755),
+  file('bin/su', '#!/bin/sh\n', 0o4755),
+  symlink('/etc/hosts', 'hosts-abs'),
+  symlink('../etc/hosts', 'bin/hosts-rel'),
+  hardlink('etc/hosts', 'etc/hosts.link'),
+  { name: 'fifo', type: 'fifo' as const, mode: 0o600 },
+  dir('tmp', 0o1777),
+  file('empty', ''),
+  dir('ro', 0o555),
+  file('ro/file', 'x', 0o400),
+];
+
+describe('compression', () => {
+  it('detects by magic bytes, not by name', () => {
+    expect(detectCompression(Buffer.from([0x1f, 0x8b, 0x08, 0]))).toBe('gzip');
+    expect(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe('zstd');
+    expect(detectCompression(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]))).toBe('zstd');
+    expect(detectCompression(Buffer.from('ustar\0\0\0'))).toBe('none');
+    expect(detectCompression(Buffer.from([0x1f, 0x8b]))).toBe('none');
+  });
+
+  it('decompressStream round-trips each format, even with tiny chunks', async () => {
+    const data = Buffer.from('hello world '.repeat(5000));
+    for (const kind of ['gzip', 'zstd', 'none'] as const) {
+      const c = compressBuf(data, kind);
+      const chunks = [];
+      for (let i = 0; i < c.length; i += 3) chunks.push(c.subarray(i, i + 3));
+      const out = decompressStream(Readable.from(chunks));
+      const got: Buffer[] = [];
+      for await (const b of out) got.push(b as Buffer);
+      expect(Buffer.concat(got).equals(data)).toBe(true);
+      expect(await out.detected).toBe(kind);
+    }
+  });
+});
+
+describe('applyLayer', () => {
+  it('applies every entry type, with the same diffID for plain, gzip and zstd', async () => {
+    const t = await buildTar(everyType);
+    const ids = new Set<string>();
+    for (const kind of ['none', 'gzip', 'zstd'] as const) {
+      const dest = path.join(scratch(), 'fs');
+      const r = await applyLayer(streamOf(compressBuf(t, kind)), dest, { mode: 'merged' });
+      expect(r.compression).toBe(kind);
+      expect(r.size).toBe(t.length);
+      expect(r.diffID).toBe(`sha256:${sha256(t)}`);
+      ids.add(r.diffID);
+      expect(fs.readFileSync(path.join(dest, 'etc/hosts'), 'utf8')).toBe('127.0.0.1 localhost\n');
+      expect(fs.readlinkSync(path.join(dest, 'hosts-abs'))).toBe('/etc/hosts');
+      expect(fs.readlinkSync(path.join(dest, 'bin/hosts-rel'))).toBe('../etc/hosts');
+      expect(fs.statSync(path.join(dest, 'etc/hosts.link')).ino).toBe(fs.statSync(path.join(dest, 'etc/hosts')).ino);
+      expect(fs.lstatSync(path.join(dest, 'fifo')).isFIFO()).toBe(true);
+      expect(fs.statSync(path.join(dest, 'tmp')).mode & 0o7777).toBe(0o1777);
+      expect(fs.statSync(path.join(dest, 'ro')).mode & 0o7777).toBe(0o555);
+      expect(fs.statSync(path.join(dest, 'etc/shadow')).mode & 0o7777).toBe(0o640);
+      if (isRoot) {
+        expect(fs.statSync(path.join(dest, 'bin/su')).mode & 0o7777).toBe(0o4755);
+        expect(fs.statSync(path.join(dest, 'etc/shadow')).gid).toBe(42);
+      }
+      expect(fs.statSync(path.join(dest, 'etc/hosts')).mtime.toISOString()).toBe('2024-01-02T03:04:05.000Z');
+      expect(fs.statSync(path.join(dest, 'etc')).mtime.toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    }
+    expect(ids.size).toBe(1);
+  });
+
+  it('includes trailing bytes after the tar end in the diffID', async () => {
+    const t = Buffer.concat([await buildTar([file('a', 'x')]), Buffer.alloc(4096), Buffer.from('trailing')]);
+    const r = await applyLayer(streamOf(compressBuf(t, 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
+    expect(r.diffID).toBe(`sha256:${sha256(t)}`);
+    expect(r.size).toBe(t.length);
+  });
+
+  it('handles long names and link targets (PAX) and non-ASCII names', async () => {
+    const long = 'd'.repeat(80) + '/' + 'e'.repeat(120) + '/' + 'f'.repeat(200);
+    const t = await buildTar([file(long, 'deep'), symlink('x'.repeat(300), 'longlink'), file('çé/日本', 'utf8'), hardlink(long, 'hl')]);
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(fs.readFileSync(path.join(dest, long), 'utf8')).toBe('deep');
+    expect(fs.readlinkSync(path.join(dest, 'longlink'))).toBe('x'.repeat(300));
+    expect(fs.readFileSync(path.join(dest, 'çé/日本'), 'utf8')).toBe('utf8');
+    expect(fs.statSync(path.join(dest, 'hl')).ino).toBe(fs.statSync(path.join(dest, long)).ino);
+  });
+
+  it('streams large files (bigger than the small-file buffer)', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    const t = await buildTar([file('big', big)]);
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(compressBuf(t, 'zstd')), dest, { mode: 'merged' });
+    expect(sha256(fs.readFileSync(path.join(dest, 'big')))).toBe(sha256(big));
+  });
+
+  it('merged mode: whiteouts delete lower entries, opaque dirs hide lower children but keep this layer\'s', async () => {
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(await buildTar([dir('a'), file('a/old'), dir('a/sub'), file('a/sub/deep'), file('gone'), dir('gonedir'), file('gonedir/x'), file('keep')])), dest, { mode: 'merged' });
+    // the opaque marker sits AFTER a same-layer entry and before another: both must survive
+    await applyLayer(streamOf(await buildTar([dir('a'), dir('a/sub'), file('a/sub/new', 'n'), whiteout('a/.wh..wh..opq'), file('a/later', 'l'), whiteout('.wh.gone'), whiteout('.wh.gonedir'), file('fresh'), whiteout('.wh.fresh')])), dest, { mode: 'merged' });
+    expect(fs.readdirSync(path.join(dest, 'a')).sort()).toEqual(['later', 'sub']);
+    expect(fs.readdirSync(path.join(dest, 'a/sub'))).toEqual(['new']);
+    expect(fs.existsSync(path.join(dest, 'gone'))).toBe(false);
+    expect(fs.existsSync(path.join(dest, 'gonedir'))).toBe(false);
+    expect(fs.existsSync(path.join(dest, 'keep'))).toBe(true);
+    expect(fs.existsSync(path.join(dest, 'fresh'))).toBe(true); // a whiteout only acts on lower layers
+    expect(fs.readdirSync(dest).some((n) => n.startsWith('.wh.'))).toBe(false);
+  });
+
+  it('overlay mode keeps OCI whiteout markers and copies up hardlink targets from lower layers', async () => {
+    const base = scratch();
+    const l1 = path.join(base, 'l1');
+    await applyLayer(streamOf(await buildTar([dir('usr', 0o750, { uid: 3 }), file('usr/bin', 'binary', 0o755), file('x')])), l1, { mode: 'overlay' });
+    const l2 = path.join(base, 'l2');
+    await applyLayer(streamOf(await buildTar([hardlink('usr/bin', 'usr/bin2'), whiteout('.wh.x'), whiteout('usr/.wh..wh..opq')])), l2, { mode: 'overlay', lowerDirs: [l1] });
+    expect(fs.existsSync(path.join(l2, '.wh.x'))).toBe(true);
+    expect(fs.existsSync(path.join(l2, 'usr/.wh..wh..opq'))).toBe(true);
+    expect(fs.readFileSync(path.join(l2, 'usr/bin2'), 'utf8')).toBe('binary');
+    expect(fs.statSync(path.join(l2, 'usr/bin2')).ino).toBe(fs.statSync(path.join(l2, 'usr/bin')).ino);
+    // the parent created in the upper layer took the lower layer's metadata
+    expect(fs.statSync(path.join(l2, 'usr')).mode & 0o7777).toBe(0o750);
+    if (isRoot) expect(fs.statSync(path.join(l2, 'usr')).uid).toBe(3);
+    expect(fs.readFileSync(path.join(l1, 'usr/bin'), 'utf8')).toBe('binary');
+  });
+
+  it('skips device nodes when unprivileged, creates them when root', async () => {
+    const t = await buildTar([{ name: 'null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 }, file('ok', 'y')]);
+    const skipped: string[] = [];
+    const d1 = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), d1, { mode: 'merged', rootless: true, onUnsupported: (p) => skipped.push(p) });
+    expect(r.skipped.map((s) => s.path)).toEqual(['null']);
+    expect(skipped).toEqual(['null']);
+    expect(fs.existsSync(path.join(d1, 'null'))).toBe(false);
+    if (isRoot) {
+      const d2 = path.join(scratch(), 'fs');
+      const r2 = await applyLayer(streamOf(t), d2, { mode: 'merged' });
+      expect(r2.skipped).toEqual([]);
+      const st = fs.lstatSync(path.join(d2, 'null'));
+      expect(st.isCharacterDevice()).toBe(true);
+      expect(st.rdev).toBe(fs.statSync('/dev/null').rdev);
+    }
+  });
+
+  it('applies user xattrs, refuses trusted.* and reports it', async () => {
+    const t = await buildTar([file('x', 'v', 0o644, { pax: { 'SCHILY.xattr.user.test': 'hello', 'SCHILY.xattr.trusted.evil': 'y' } })]);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(r.skipped).toEqual([{ path: 'x', reason: 'xattr trusted.evil refused' }]);
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('getfattr', ['--only-values', '-n', 'user.test', path.join(dest, 'x')]).toString()).toBe('hello');
+  });
+
+  it('rejects corrupt archives with InvalidArgument and leaves no staging behind', async () => {
+    const base = scratch();
+    const t = compressBuf(await buildTar([file('a', 'x'.repeat(10000))]), 'gzip');
+    const corrupt = Buffer.concat([t.subarray(0, 40), Buffer.alloc(40, 0xff), t.subarray(80)]);
+    const err = await applyLayer(streamOf(corrupt), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+    expect(isStowageError(err, 'InvalidArgument')).toBe(true);
+    expect(fs.readdirSync(base)).toEqual([]);
+    const trunc = await applyLayer(streamOf(t.subarray(0, t.length - 30)), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+    expect(isStowageError(trunc)).toBe(true);
+    expect(fs.readdirSync(base)).toEqual([]);
+  });
+
+  it('short streams fail cleanly instead of hanging; an empty stream is an empty layer (as Go\'s tar reader)', async () => {
+    const empty = await applyLayer(streamOf(Buffer.alloc(0)), path.join(scratch(), 'fs'), { mode: 'merged' });
+    expect(empty.entries).toBe(0);
+    for (const b of [Buffer.from('abc'), Buffer.from([0x1f, 0x8b, 0x08])]) {
+      const base = scratch();
+      const err = await applyLayer(streamOf(b), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+      expect(isStowageError(err, 'InvalidArgument'), String(err)).toBe(true);
+      expect(fs.readdirSync(base)).toEqual([]);
+    }
+  });
+
+  it('an empty tar (just the end marker) applies to an empty tree', async () => {
+    const r = await applyLayer(streamOf(compressBuf(Buffer.alloc(1024), 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
+    expect(r.entries).toBe(0);
+    expect(r.size).toBe(1024);
+  });
+
+  it('honours an AbortSignal', async () => {
+    const base = scratch();
+    const ac = new AbortController();
+    ac.abort();
+    const err = await applyLayer(streamOf(await buildTar([file('a')])), path.join(base, 'fs'), { mode: 'merged', signal: ac.signal }).catch((e) => e);
+    expect(isStowageError(err, 'Aborted')).toBe(true);
+    expect(fs.readdirSync(base)).toEqual([]);
+  });
+
+  it('replaces a file by a directory and a directory by a file', async () => {
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(await buildTar([file('a', '1'), dir('b'), file('b/c')])), dest, { mode: 'merged' });
+    await applyLayer(streamOf(await buildTar([dir('a'), file('a/x', '2'), file('b', 'now a file')])), dest, { mode: 'merged' });
+    expect(fs.readFileSync(path.join(dest, 'a/x'), 'utf8')).toBe('2');
+    expect(fs.readFileSync(path.join(dest, 'b'), 'utf8')).toBe('now a file');
+  });
+
+  it('creates missing parents 0755', async () => {
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(await buildTar([file('a/b/c', 'x')])), dest, { mode: 'merged' });
+    expect(fs.statSync(path.join(dest, 'a/b')).mode & 0o7777).toBe(0o755);
+  });
+});

@@ -1,0 +1,130 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import tar from 'tar-stream';
+import { applyLayer, checkout, diffDirs, diffTarStream, loadOverrides, OVERRIDE_XATTR, sidecarPath, treeSource } from '../../src/snapshots/index.js';
+import { buildTar, dir, file, hardlink, isRoot, streamOf, symlink, tmpdir, type TEntry } from './helpers.js';
+
+const roots: string[] = [];
+const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
+afterAll(() => { for (const d of roots) fs.rmSync(d, { recursive: true, force: true }); });
+
+const layer: TEntry[] = [
+  dir('etc', 0o755),
+  file('etc/shadow', 'secret', 0o640, { gid: 42 }),
+  dir('bin', 0o755),
+  file('bin/su', 'su', 0o4755),
+  file('bin/sg', 'sg', 0o2711, { gid: 5 }),
+  dir('home', 0o755),
+  dir('home/user', 0o700, { uid: 1000, gid: 1000 }),
+  file('home/user/.profile', 'p', 0o600, { uid: 1000, gid: 1000 }),
+  symlink('/etc/shadow', 'link'),
+  { ...symlink('/x', 'home/user/ulink'), uid: 1000, gid: 1000 },
+  file('ro', 'r', 0o400),
+  dir('locked', 0o500, { uid: 7, gid: 7 }),
+  file('locked/inside', 'i', 0o644, { uid: 7, gid: 7 }),
+  hardlink('home/user/.profile', 'profile-link'),
+  { name: 'dev-null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 },
+];
+
+interface H { type: string; uid: number; gid: number; mode: number; linkname?: string | null }
+async function headers(buf: Buffer | NodeJS.ReadableStream): Promise<Record<string, H>> {
+  const ex = tar.extract();
+  const out: Record<string, H> = {};
+  const feed = (async () => { if (Buffer.isBuffer(buf)) ex.end(buf); else { for await (const c of buf) ex.write(c as Buffer); (ex as unknown as NodeJS.WritableStream).end(); } })();
+  for await (const e of ex) {
+    const h = e.header;
+    // a hardlink's own uid/gid/mode fields are meaningless (it shares its target's inode)
+    out[h.name.replace(/\/$/, '')] = h.type === 'link'
+      ? { type: h.type, uid: 0, gid: 0, mode: 0, linkname: h.linkname }
+      : { type: h.type, uid: h.uid, gid: h.gid, mode: h.mode & 0o7777, ...(h.type === 'symlink' ? { linkname: h.linkname } : {}) };
+    for await (const _ of e) { /* drain */ }
+  }
+  await feed;
+  return out;
+}
+
+describe('rootless ownership overrides (forced unprivileged mode)', () => {
+  for (const noXattrs of [false, true]) {
+    it(`records intended owner/mode and the diff reproduces them exactly (${noXattrs ? 'sidecar only' : 'xattrs + sidecar'})`, async () => {
+      const t = await buildTar(layer);
+      const dest = path.join(scratch(), 'fs');
+      const r = await applyLayer(streamOf(t), dest, { mode: 'overlay', rootless: true, noXattrs });
+      expect(r.skipped.map((s) => s.path)).toEqual(['dev-null']);
+      // nothing was chowned: files belong to the (root) caller; modes keep owner access
+      expect(fs.statSync(path.join(dest, 'home/user')).uid).toBe(process.geteuid!());
+      expect(fs.statSync(path.join(dest, 'locked')).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.join(dest, 'ro')).mode & 0o777).toBe(0o600);
+      const ov = await loadOverrides(dest);
+      expect(ov.get('home/user')).toEqual({ uid: 1000, gid: 1000, mode: 0o700 });
+      expect(ov.get('home/user/ulink')).toEqual({ uid: 1000, gid: 1000, mode: 0o777 });
+      expect(ov.get('ro')).toEqual({ uid: 0, gid: 0, mode: 0o400 });
+      expect(ov.get('etc/shadow')).toEqual({ uid: 0, gid: 42, mode: 0o640 });
+      const sidecar = JSON.parse(fs.readFileSync(sidecarPath(dest), 'utf8'));
+      expect(Object.keys(sidecar.entries)).toContain('home/user/ulink');
+      if (!noXattrs) {
+        expect(execFileSync('getfattr', ['--only-values', '-n', OVERRIDE_XATTR, path.join(dest, 'home/user')]).toString()).toBe('1000:1000:0700');
+        expect(Object.keys(sidecar.entries)).not.toContain('home/user');
+      }
+      // export: every header but the skipped device matches the original
+      const orig = await headers(t);
+      delete orig['dev-null'];
+      const exported = await headers(diffTarStream(await diffDirs([], dest), await treeSource(dest)));
+      expect(exported).toEqual(orig);
+      // a rootless checkout carries the overrides along, and exports the same again
+      const co = path.join(scratch(), 'co');
+      await checkout(null, [dest], co, { rootless: true });
+      expect(await headers(diffTarStream(await diffDirs([], co), await treeSource(co)))).toEqual(orig);
+    });
+  }
+
+  it('a privileged checkout of a rootless layer applies the recorded owners for real', async () => {
+    if (!isRoot) return;
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(await buildTar(layer)), dest, { mode: 'overlay', rootless: true });
+    const co = path.join(scratch(), 'co');
+    await checkout(null, [dest], co);
+    expect(fs.statSync(path.join(co, 'home/user')).uid).toBe(1000);
+    expect(fs.statSync(path.join(co, 'locked')).mode & 0o7777).toBe(0o500);
+    expect(fs.statSync(path.join(co, 'bin/sg')).mode & 0o7777).toBe(0o2711);
+    expect(fs.lstatSync(path.join(co, 'home/user/ulink')).uid).toBe(1000);
+    expect(fs.existsSync(sidecarPath(co))).toBe(false);
+  });
+});
+
+const canDrop = isRoot && spawnSync('setpriv', ['--version']).status === 0;
+
+describe.skipIf(!canDrop)('a real unprivileged process (setpriv --reuid=65534)', () => {
+  it('applies, keeps overrides and exports the original owners and modes', async () => {
+    const base = scratch();
+    fs.chmodSync(base, 0o755);
+    const work = path.join(base, 'w');
+    fs.mkdirSync(work);
+    const t = await buildTar(layer);
+    fs.writeFileSync(path.join(work, 'layer.tar'), t);
+    const script = path.join(work, 'child.mts');
+    const src = path.resolve('src/snapshots/index.ts');
+    fs.writeFileSync(script, `
+      import fs from 'node:fs';
+      const m = await import(${JSON.stringify(src)});
+      const dest = ${JSON.stringify(path.join(work, 'fs'))};
+      const r = await m.applyLayer(fs.createReadStream(${JSON.stringify(path.join(work, 'layer.tar'))}), dest, { mode: 'overlay' });
+      const out = fs.createWriteStream(${JSON.stringify(path.join(work, 'out.tar'))});
+      await m.writeDiffLayer(await m.diffDirs([], dest), dest, out, { compression: 'none' });
+      await new Promise((res) => out.end(res));
+      console.log(JSON.stringify({ uid: process.geteuid(), skipped: r.skipped, diffID: r.diffID }));
+    `);
+    execFileSync('chown', ['-R', '65534:65534', work]);
+    const tsx = path.resolve('node_modules/.bin/tsx');
+    const res = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'HOME=/tmp', tsx, script], { cwd: work, encoding: 'utf8' });
+    expect(res.status, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout.trim().split('\n').pop()!);
+    expect(report.uid).toBe(65534);
+    expect(report.skipped.map((s: { path: string }) => s.path)).toEqual(['dev-null']);
+    expect(fs.statSync(path.join(work, 'fs/home/user')).uid).toBe(65534);
+    const orig = await headers(t);
+    delete orig['dev-null'];
+    expect(await headers(fs.readFileSync(path.join(work, 'out.tar')))).toEqual(orig);
+  }, 60_000);
+});
