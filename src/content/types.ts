@@ -49,16 +49,20 @@ export interface Writer {
   /**
    * Verifies size (0 = unknown) and digest (undefined = unknown), then makes the blob visible atomically.
    * Always closes the writer. AlreadyExists when the blob was already there (harmless; the ingest is removed).
+   * SizeMismatch / DigestMismatch on a wrong size / digest: the ingest is kept, the ref unlocked.
    */
   commit(size: number, expected?: Digest, opts?: CommitOptions): Promise<void>;
 }
 
 export interface WriterOptions {
-  /** Required: the ingest key. No path separators or control characters. */
+  /** Required: the ingest key, 1..256 bytes, no '/', '\\', '..' or control characters (else InvalidArgument). */
   ref: string;
   /** Optional expected size/digest. With a digest that already exists, opening fails with AlreadyExists. */
   desc?: Partial<Pick<Descriptor, 'digest' | 'size'>>;
-  /** If the ref is locked by another writer: wait (with backoff) until this signal fires instead of failing Unavailable. */
+  /**
+   * If the ref is locked by another writer (in any process): retry with random backoff (16 ms doubling
+   * to 2 s) instead of failing Unavailable at once; when `signal` fires, the Unavailable error is thrown.
+   */
   wait?: boolean;
   signal?: AbortSignal;
 }

@@ -1,0 +1,134 @@
+import { InvalidArgumentError } from '../errors/index.js';
+
+/**
+ * containerd's filter language, generic over the record it is applied to.
+ *
+ *   filter   := selector ("," selector)*        -- comma is AND
+ *   selector := fieldpath [ op value ]          -- no op: the field must be present
+ *   fieldpath:= field ("." field)*              -- field: bare word or "quoted"
+ *   op       := "==" | "!=" | "~="              -- ~= is a regular expression (unanchored)
+ *   value    := "quoted" | anything up to the next comma
+ *
+ * Several filter strings are ORed. No filters, or an empty string, matches everything.
+ * Example: `labels."containerd.io/gc.root"`, `size==42,digest~=^sha256:ab`.
+ */
+export type FilterOp = '==' | '!=' | '~=' | 'present';
+
+export interface Selector {
+  fieldpath: string[];
+  op: FilterOp;
+  value?: string;
+  regex?: RegExp;
+}
+
+/** Outer array: ORed alternatives; inner array: ANDed selectors. */
+export type Filters = Selector[][];
+
+/** Looks a field path up in a record; undefined means absent. */
+export type FieldGetter = (fieldpath: string[]) => string | undefined;
+
+export function parseFilters(...filters: string[]): Filters {
+  return filters.map(parseOne);
+}
+
+export function matchFilters(filters: Filters, getField: FieldGetter): boolean {
+  if (filters.length === 0) return true;
+  return filters.some((all) => all.every((s) => matchSelector(s, getField)));
+}
+
+function matchSelector(s: Selector, getField: FieldGetter): boolean {
+  const v = getField(s.fieldpath);
+  switch (s.op) {
+    case 'present': return v !== undefined;
+    case '==': return v !== undefined && v === s.value;
+    case '!=': return v === undefined || v !== s.value; // containerd: an absent field is "not equal"
+    case '~=': return v !== undefined && s.regex!.test(v);
+  }
+}
+
+const BARE_FIELD = /[A-Za-z0-9_\-/:+@]/;
+
+function parseOne(input: string): Selector[] {
+  const selectors: Selector[] = [];
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new InvalidArgumentError(`invalid filter ${JSON.stringify(input)}: ${why} at ${i}`, { filter: input, position: i });
+  };
+  const skipSpace = () => { while (i < input.length && /\s/.test(input[i]!)) i++; };
+  const quoted = (): string => {
+    const quote = input[i]!;
+    i++;
+    let out = '';
+    while (i < input.length && input[i] !== quote) {
+      if (input[i] === '\\' && i + 1 < input.length) {
+        const c = input[i + 1]!;
+        out += c === 'n' ? '\n' : c === 't' ? '\t' : c;
+        i += 2;
+      } else {
+        out += input[i++];
+      }
+    }
+    if (i >= input.length) fail('unterminated quote');
+    i++; // closing quote
+    return out;
+  };
+
+  skipSpace();
+  if (i >= input.length) return []; // empty filter: matches all
+  for (;;) {
+    skipSpace();
+    const fieldpath: string[] = [];
+    for (;;) {
+      if (input[i] === '"') {
+        fieldpath.push(quoted());
+      } else {
+        const start = i;
+        while (i < input.length && BARE_FIELD.test(input[i]!)) i++;
+        if (i === start) fail('expected a field name');
+        fieldpath.push(input.slice(start, i));
+      }
+      if (input[i] === '.') { i++; continue; }
+      break;
+    }
+    skipSpace();
+    const two = input.slice(i, i + 2);
+    if (two === '==' || two === '!=' || two === '~=') {
+      i += 2;
+      skipSpace();
+      let value: string;
+      if (input[i] === '"' || (two === '~=' && input[i] === '/')) {
+        value = quoted();
+      } else {
+        const start = i;
+        while (i < input.length && input[i] !== ',') i++;
+        value = input.slice(start, i).trimEnd();
+        if (value === '') fail('expected a value');
+      }
+      const sel: Selector = { fieldpath, op: two, value };
+      if (two === '~=') {
+        try {
+          sel.regex = new RegExp(value);
+        } catch {
+          fail(`invalid regular expression ${JSON.stringify(value)}`);
+        }
+      }
+      selectors.push(sel);
+    } else {
+      selectors.push({ fieldpath, op: 'present' });
+    }
+    skipSpace();
+    if (i >= input.length) return selectors;
+    if (input[i] !== ',') fail('expected "," or an operator');
+    i++;
+  }
+}
+
+/**
+ * Field lookup for a record with a `labels` map: `labels.<k>` joins the rest of the path with dots,
+ * so `labels.a.b` and `labels."a.b"` name the same key (as containerd's adaptors do).
+ */
+export function labelField(labels: Record<string, string>, rest: string[]): string | undefined {
+  if (rest.length === 0) return undefined;
+  const key = rest.join('.');
+  return Object.prototype.hasOwnProperty.call(labels, key) ? labels[key] : undefined;
+}

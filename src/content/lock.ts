@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { UnavailableError, fromSystemError } from '../errors/index.js';
+
+/**
+ * A per-ref lock shared by every process that opens the same store root.
+ *
+ * A lock is a file created with O_EXCL that records who holds it. A holder whose process is gone
+ * (same host, `kill(pid, 0)` → ESRCH, or the pid now belongs to a process started at another time)
+ * is stale and gets taken over, so a crashed writer never wedges a ref. Holders on another host
+ * (a shared filesystem) are never judged stale: we cannot see their processes.
+ */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  /** Start time of the holder process (jiffies since boot, from /proc), to detect pid reuse. */
+  procStart?: string;
+  heldSince: string;
+  ref: string;
+  token: string;
+}
+
+export class RefLock {
+  private released = false;
+  constructor(readonly path: string, readonly holder: LockHolder) {}
+
+  /** Removes the lock file if it is still ours. Idempotent. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      const current = JSON.parse(await fsp.readFile(this.path, 'utf8')) as LockHolder;
+      if (current.token !== this.holder.token) return; // taken over (we were judged dead): not ours any more
+      await fsp.unlink(this.path);
+    } catch {
+      // already gone or unreadable: nothing we may safely remove
+    }
+  }
+}
+
+/** Process start time from /proc/<pid>/stat (field 22), or undefined where /proc is missing. */
+function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const selfStart = procStartTime(process.pid);
+const host = hostname();
+
+/** True when the holder's process is known to be gone. */
+export function isStale(holder: LockHolder): boolean {
+  if (holder.hostname !== host) return false;
+  if (holder.pid === process.pid) return holder.procStart !== undefined && selfStart !== undefined && holder.procStart !== selfStart;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    return false; // EPERM: alive, owned by someone else
+  }
+  const start = procStartTime(holder.pid);
+  return holder.procStart !== undefined && start !== undefined && start !== holder.procStart;
+}
+
+/** A lock file that is empty or torn (its creator died between open and write) counts as stale after this age. */
+const TORN_LOCK_AGE_MS = 5_000;
+
+/**
+ * Tries once to take the lock. Throws UnavailableError (data: ref, heldSince, holder pid/host) if a live
+ * holder has it.
+ */
+export async function acquireRefLock(path: string, ref: string): Promise<RefLock> {
+  const holder: LockHolder = {
+    pid: process.pid,
+    hostname: host,
+    ...(selfStart !== undefined ? { procStart: selfStart } : {}),
+    heldSince: new Date().toISOString(),
+    ref,
+    token: randomBytes(12).toString('hex'),
+  };
+  const body = JSON.stringify(holder);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const fh = await fsp.open(path, 'wx', 0o644);
+      try {
+        await fh.writeFile(body);
+      } finally {
+        await fh.close();
+      }
+      return new RefLock(path, holder);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `lock ${ref}`);
+    }
+    let raw: string;
+    let current: LockHolder | undefined;
+    try {
+      raw = await fsp.readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
+      throw fromSystemError(e, `lock ${ref}`);
+    }
+    try {
+      current = JSON.parse(raw) as LockHolder;
+    } catch {
+      current = undefined;
+    }
+    let stale: boolean;
+    if (current === undefined) {
+      const st = await fsp.stat(path).catch(() => undefined);
+      stale = st === undefined || Date.now() - st.mtimeMs > TORN_LOCK_AGE_MS;
+    } else {
+      stale = isStale(current);
+    }
+    if (!stale) {
+      throw new UnavailableError(`ref ${JSON.stringify(ref)} is locked${current ? ` by pid ${current.pid}@${current.hostname} since ${current.heldSince}` : ''}`, {
+        ref,
+        heldSince: current?.heldSince,
+        heldForMs: current ? Date.now() - Date.parse(current.heldSince) : undefined,
+        holderPid: current?.pid,
+        holderHost: current?.hostname,
+      });
+    }
+    await takeOver(path, raw);
+  }
+  throw new UnavailableError(`ref ${JSON.stringify(ref)}: lock contended`, { ref });
+}
+
+/**
+ * Removes a stale lock, but only if it is still the same stale lock: a `.takeover` file (O_EXCL) makes
+ * the check-and-unlink exclusive, so two processes can never both remove-and-recreate.
+ */
+async function takeOver(path: string, staleRaw: string): Promise<void> {
+  const guard = `${path}.takeover`;
+  let fh;
+  try {
+    fh = await fsp.open(guard, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, 'lock takeover');
+    const st = await fsp.stat(guard).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > TORN_LOCK_AGE_MS) await fsp.unlink(guard).catch(() => {});
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    return;
+  }
+  try {
+    const now = await fsp.readFile(path, 'utf8').catch(() => undefined);
+    if (now === staleRaw) await fsp.unlink(path).catch(() => {});
+  } finally {
+    await fh.close();
+    await fsp.unlink(guard).catch(() => {});
+  }
+}
