@@ -30,4 +30,3 @@ export {
   type SeekableSource,
   type CopyOptions,
 } from './helpers.js';
-export { parseFilters, matchFilters, labelField, type Filters, type Selector, type FilterOp, type FieldGetter } from './filters.js';

@@ -15,7 +15,7 @@ import {
   isStowageError,
 } from '../errors/index.js';
 import { isDigest, parseDigest, type Digest } from '../oci/index.js';
-import { labelField, matchFilters, parseFilters } from './filters.js';
+import { labelField, matchFilters, parseFilters } from '../filters/index.js';
 import { openWriterWaiting } from './helpers.js';
 import { type Algorithm, type IngestHasher, hashFileRange } from './hashing.js';
 import { newIngestHasher, resumeIngestHasher, type ResumeReport } from './checkpoint.js';

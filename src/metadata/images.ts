@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors/index.js';
 import { parseDigest, type Descriptor, type Digest } from '../oci/index.js';
 import type { MetadataDB } from './db.js';
-import { labelField, matchFilters, parseFilters } from './filters.js';
+import { labelField, matchFilters, parseFilters } from '../filters/index.js';
 import { applyLabelPath, GC_EXPIRE, LabelTable, validateLabels } from './labels.js';
 import type { LeaseBook } from './leases.js';
 import type { ImageRecord, ImageStore, Labels, LeaseOption } from './types.js';
@@ -38,7 +38,7 @@ export class Images implements ImageStore {
   }
 
   list(...filters: string[]): ImageRecord[] {
-    const filter = parseFilters(filters);
+    const filter = parseFilters(...filters);
     return this.m.read(() => (this.all.all() as Row[]).map((r) => this.toRecord(r)))
       .filter((img) => matchFilters(filter, (p) => imageField(img, p)));
   }
@@ -155,7 +155,7 @@ function imageField(img: ImageRecord, path: string[]): string | undefined {
       if (path[1] === 'digest') return img.target.digest;
       if (path[1] === 'mediatype' || path[1] === 'mediaType') return img.target.mediaType;
       return undefined;
-    case 'labels': return labelField(path, img.labels);
+    case 'labels': return labelField(img.labels, path.slice(1));
     case 'annotations': return path.length < 2 ? undefined : img.target.annotations?.[path.slice(1).join('.')];
     default: return undefined;
   }

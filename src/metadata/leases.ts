@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import { isDigest } from '../oci/index.js';
 import type { MetadataDB } from './db.js';
-import { labelField, matchFilters, parseFilters } from './filters.js';
+import { labelField, matchFilters, parseFilters } from '../filters/index.js';
 import { GC_EXPIRE, LabelTable, validateLabels } from './labels.js';
 import type { Labels, Lease, LeaseManager, LeaseResource, LeaseResourceType } from './types.js';
 
@@ -86,10 +86,10 @@ export class Leases implements LeaseManager {
   }
 
   list(...filters: string[]): Lease[] {
-    const filter = parseFilters(filters);
+    const filter = parseFilters(...filters);
     const rows = this.m.read(() => (this.all.all() as { id: string; created_at: number }[])
       .map((r) => ({ id: r.id, createdAt: new Date(r.created_at), labels: this.labels.get(r.id) })));
-    return rows.filter((l) => matchFilters(filter, (p) => (p[0] === 'id' && p.length === 1 ? l.id : labelField(p, l.labels))));
+    return rows.filter((l) => matchFilters(filter, (p) => (p[0] === 'id' && p.length === 1 ? l.id : p[0] === 'labels' ? labelField(l.labels, p.slice(1)) : undefined)));
   }
 
   addResource(lease: string, r: LeaseResource): void {

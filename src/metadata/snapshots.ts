@@ -3,7 +3,7 @@ import {
   AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError,
 } from '../errors/index.js';
 import type { MetadataDB } from './db.js';
-import { labelField, matchFilters, parseFilters } from './filters.js';
+import { labelField, matchFilters, parseFilters } from '../filters/index.js';
 import { applyLabelPath, LabelTable, validateLabels } from './labels.js';
 import type { LeaseBook } from './leases.js';
 import type { Labels, LeaseOption, SnapshotKind, SnapshotRecord, SnapshotRecords } from './types.js';
@@ -117,7 +117,7 @@ export class Snapshots implements SnapshotRecords {
   }
 
   walk(snapshotter: string, ...filters: string[]): SnapshotRecord[] {
-    const filter = parseFilters(filters);
+    const filter = parseFilters(...filters);
     const all = this.m.read(() => (this.bySnapshotter.all(snapshotter) as Row[]).map((r) => this.toRecord(r)));
     return all.filter((s) => matchFilters(filter, (p) => snapshotField(s, p)));
   }
@@ -151,7 +151,7 @@ function snapshotField(s: SnapshotRecord, path: string[]): string | undefined {
     case 'kind': return s.kind;
     case 'name': case 'key': return s.key;
     case 'parent': return s.parent;
-    case 'labels': return labelField(path, s.labels);
+    case 'labels': return labelField(s.labels, path.slice(1));
     default: return undefined;
   }
 }

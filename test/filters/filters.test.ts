@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isStowageError } from '../../src/errors/index.js';
-import { labelField, matchFilters, parseFilters } from '../../src/content/index.js';
+import { labelField, matchFilters, parseFilters } from '../../src/filters/index.js';
 
 const rec = { name: 'docker.io/library/alpine:3', size: '42', labels: { 'containerd.io/gc.root': 'x', 'a.b': 'dotted', empty: '' } as Record<string, string> };
 const get = (fp: string[]) => {

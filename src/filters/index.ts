@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors/index.js';
 
 /**
- * containerd's filter language, generic over the record it is applied to.
+ * containerd's filter language (content walk, ingests, images, leases, snapshots), generic over the record it is applied to.
  *
  *   filter   := selector ("," selector)*        -- comma is AND
  *   selector := fieldpath [ op value ]          -- no op: the field must be present
@@ -41,7 +41,8 @@ function matchSelector(s: Selector, getField: FieldGetter): boolean {
   switch (s.op) {
     case 'present': return v !== undefined;
     case '==': return v !== undefined && v === s.value;
-    case '!=': return v === undefined || v !== s.value; // containerd: an absent field is "not equal"
+    // containerd compares an absent field as "": `parent!=""` means "has a parent".
+    case '!=': return (v ?? '') !== s.value;
     case '~=': return v !== undefined && s.regex!.test(v);
   }
 }
