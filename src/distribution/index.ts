@@ -1,0 +1,25 @@
+// The registry client: references to repositories, auth, resolve, verified fetches, pull and push.
+export {
+  RegistryClient, DEFAULT_USER_AGENT, isTransientNetworkError,
+  type Repository, type Resolved, type RegistryClientOptions, type RequestOptions, type RetryOptions,
+} from './client.js';
+export { Authorizer, basicHeader, pullScope, pushScope, scopeKey } from './auth.js';
+export { parseChallenges, type Challenge } from './challenge.js';
+export {
+  chainCredentials, configKey, dockerConfigCredentials, dockerConfigDir, eraseCredentials, staticCredentials, storeCredentials,
+  type CredentialSource, type Credentials,
+} from './credentials.js';
+export { errorFromResponse, parseRegistryErrors, type RegistryErrorEntry } from './errors.js';
+export { fetchBlobInto, makeRefKey, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
+export { apiHost, isLoopback, schemeFor, DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
+export { login, logout, type LoginOptions } from './login.js';
+export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
+export {
+  DISTRIBUTION_SOURCE_PREFIX, appendSource, childGcLabels, pullGraph, pullImage,
+  type PullOptions, type PullResult, type PullSink, type PulledManifest,
+} from './pull.js';
+export {
+  mountSource, pushBlob, pushImage, pushManifest,
+  type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
+} from './push.js';
+export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';

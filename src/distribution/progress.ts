@@ -1,0 +1,80 @@
+import type { Digest } from '../oci/index.js';
+
+/**
+ * Per-blob progress, shared by pull and push, for the command line and the Engine API server alike.
+ * waiting: queued behind the concurrency limit; downloading/uploading: bytes moving (current of total);
+ * verifying: digest check and commit; done: finished; exists: nothing to move (already there, or mounted).
+ */
+export type ProgressPhase = 'waiting' | 'downloading' | 'uploading' | 'verifying' | 'done' | 'exists' | 'mounted';
+
+export interface ProgressEvent {
+  digest: Digest;
+  mediaType: string;
+  phase: ProgressPhase;
+  /** Bytes done (for a resumed download this starts at the resumed offset). */
+  current: number;
+  total: number;
+  /** Set once on the event where a server ignored a Range request and the blob restarted from 0. */
+  note?: 'range-ignored' | 'resumed' | 'retrying';
+}
+
+export type ProgressFn = (event: ProgressEvent) => void;
+
+/** Runs `fn` over items with at most `limit` at once; the first failure stops new starts and is thrown. */
+export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      if (signal?.aborted) return;
+      const item = items[next++]!;
+      try { await fn(item); } catch (e) { failed ??= e; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+/**
+ * Progress as an async iterator, for consumers that pull (an HTTP response streaming JSON lines):
+ * pass `onProgress` to pull/push, iterate `events`, call `end()` (or `fail(e)`) when the operation settles.
+ * Events queue while the consumer is slow; `coalesce` keeps only the latest 'downloading'/'uploading'
+ * event per blob in the queue, so a slow reader never holds more than a few events per blob.
+ */
+export interface ProgressChannel {
+  onProgress: ProgressFn;
+  events: AsyncIterable<ProgressEvent>;
+  end(): void;
+  fail(error: unknown): void;
+}
+
+export function progressChannel(opts: { coalesce?: boolean } = {}): ProgressChannel {
+  const queue: ProgressEvent[] = [];
+  let done = false;
+  let error: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => { const w = wake; wake = undefined; w?.(); };
+  const moving = (e: ProgressEvent) => e.phase === 'downloading' || e.phase === 'uploading';
+  return {
+    onProgress(e) {
+      if (done) return;
+      if (opts.coalesce !== false && moving(e) && !e.note) {
+        const i = queue.findIndex((q) => q.digest === e.digest && moving(q) && !q.note);
+        if (i !== -1) { queue[i] = e; return; }
+      }
+      queue.push(e);
+      notify();
+    },
+    end() { done = true; notify(); },
+    fail(e) { error = e; done = true; notify(); },
+    events: {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (queue.length > 0) { yield queue.shift()!; continue; }
+          if (done) { if (error !== undefined) throw error; return; }
+          await new Promise<void>((r) => { wake = r; });
+        }
+      },
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { Readable } from 'node:stream';
+import { AbortedError } from '../errors/index.js';
+
+/**
+ * One HTTP exchange, no redirects, no auth, no retries: the layers above decide all of that.
+ * node:http rather than undici's fetch because we need exact control over redirects (credentials must
+ * not follow them), Range, streaming bodies with backpressure, and sockets we can count.
+ */
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  /** A buffer, or a factory of fresh streams so that a retried request can resend its body. */
+  body?: Buffer | (() => Readable);
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case header names. */
+  headers: http.IncomingHttpHeaders;
+  body: Readable;
+  url: URL;
+}
+
+export type Transport = (req: HttpRequest) => Promise<HttpResponse>;
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+
+export interface NodeTransportOptions {
+  /** Extra trusted CA certificates (PEM), added to Node's defaults (a private registry's CA). */
+  ca?: string | string[];
+  /** false: accept any certificate. For tests only; prefer `ca`. */
+  rejectUnauthorized?: boolean;
+}
+
+/** The default transport: node:http / node:https with keep-alive agents. */
+export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
+  const custom = opts.ca !== undefined || opts.rejectUnauthorized === false;
+  const tlsAgent = custom
+    ? new https.Agent({
+      keepAlive: true, maxSockets: 32, rejectUnauthorized: opts.rejectUnauthorized !== false,
+      ...(opts.ca !== undefined ? { ca: [...tls.rootCertificates, ...[opts.ca].flat()] } : {}),
+    })
+    : httpsAgent;
+  return (req) => new Promise<HttpResponse>((resolve, reject) => {
+    if (req.signal?.aborted) { reject(new AbortedError('request aborted', { url: redactUrl(req.url) })); return; }
+    const isHttps = req.url.protocol === 'https:';
+    const mod = isHttps ? https : http;
+    const headers: Record<string, string | number> = { ...req.headers };
+    if (Buffer.isBuffer(req.body)) headers['content-length'] = req.body.length;
+    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? tlsAgent : httpAgent, signal: req.signal }, (res) => {
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
+    });
+    out.on('error', (e) => reject(req.signal?.aborted ? new AbortedError('request aborted', { url: redactUrl(req.url) }, { cause: e }) : e));
+    if (req.body === undefined) out.end();
+    else if (Buffer.isBuffer(req.body)) out.end(req.body);
+    else {
+      const src = req.body();
+      src.on('error', (e) => out.destroy(e));
+      src.pipe(out);
+    }
+  });
+}
+
+/** A URL safe for logs and error messages: no userinfo, no query (presigned URLs carry secrets there). */
+export function redactUrl(url: URL | string): string {
+  const u = new URL(String(url));
+  u.username = '';
+  u.password = '';
+  const hadQuery = u.search !== '';
+  u.search = '';
+  return u.toString() + (hadQuery ? '?[redacted]' : '');
+}
+
+/** Reads a whole body, refusing more than `cap` bytes (the stream is destroyed at cap+1). */
+export async function readBody(body: Readable, cap: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    const b = c as Buffer;
+    n += b.length;
+    if (n > cap) { body.destroy(); return undefined; }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, n);
+}
+
+/** Drains and discards a body so that its socket goes back to the pool. */
+export function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.resume();
+}
+
+export function header(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
