@@ -1,3 +1,4 @@
 // The library's front door: what users of Stowage may import.
 export * from './errors/index.js';
 export * from './oci/index.js';
+export * from './images/index.js';

@@ -1,0 +1,4 @@
+// The image service: the surface the command line and the Engine API server use.
+export { Stowage, openStowage, defaultRoot } from './stowage.js';
+export type * from './types.js';
+export type * from './api-types.js';

@@ -1,0 +1,35 @@
+import type { ProgressEvent, ProgressFn } from './types.js';
+
+/** 12 hex of a digest, the id docker prints per layer. */
+export function progressId(digest: string): string {
+  const i = digest.indexOf(':');
+  return digest.slice(i + 1, i + 13);
+}
+
+/** Sends progress messages, throttling byte updates per id so a fast transfer does not flood the caller. */
+export class ProgressSink {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly fn: ProgressFn | undefined, private readonly intervalMs = 100) {}
+
+  status(status: string, id?: string): void {
+    if (!this.fn) return;
+    const ev: ProgressEvent = { status };
+    if (id !== undefined) { ev.id = id; ev.progressDetail = {}; }
+    this.safe(ev);
+  }
+
+  bytes(status: string, id: string, current: number, total: number, force = false): void {
+    if (!this.fn) return;
+    const now = Date.now();
+    const key = `${status} ${id}`;
+    if (!force && current < total && now - (this.last.get(key) ?? 0) < this.intervalMs) return;
+    this.last.set(key, now);
+    this.safe({ status, id, progressDetail: { current, total } });
+  }
+
+  aux(aux: Record<string, unknown>): void { this.fn && this.safe({ aux }); }
+
+  private safe(ev: ProgressEvent): void {
+    try { this.fn!(ev); } catch { /* a failing listener never breaks the transfer */ }
+  }
+}

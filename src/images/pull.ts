@@ -1,0 +1,346 @@
+import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
+import {
+  familiarName, familiarString, isIndexType, parseImageConfig, parseManifest, parseNormalizedNamed, referenceString,
+  selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
+  type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
+} from '../oci/index.js';
+import { writeBlob } from '../content/index.js';
+import { chainID } from '../snapshots/index.js';
+import type { Ctx } from './context.js';
+import { emitImageEvent } from './events.js';
+import { ProgressSink, progressId } from './progress.js';
+import type { RemoteFactory, RemoteRepository } from './remote.js';
+import { LayerTee } from './tee.js';
+import { toPlatform } from './resolve.js';
+import { setName } from './tag.js';
+import type { TrackedContent } from './tracked-content.js';
+import type { PullOptions, PullResult } from './types.js';
+import { setLabel, snapshotRefLabel, unpackLayer } from './unpack.js';
+
+const LEASE_TTL_MS = 24 * 3600_000;
+const DOWNLOAD_CONCURRENCY = 3;
+
+export const DISTRIBUTION_SOURCE = 'containerd.io/distribution.source.';
+
+/** Ingest refs are stable per digest so that a pull interrupted anywhere resumes where it stopped. */
+export function ingestRef(kind: 'index' | 'manifest' | 'config' | 'layer', digest: Digest): string { return `${kind}-${digest}`; }
+
+function parsePullRef(input: string): NamedReference {
+  let ref: NamedReference;
+  try {
+    ref = parseNormalizedNamed(input.replace(/:$/, ''));
+  } catch (e) {
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    throw e;
+  }
+  if (ref.domain === 'docker.io' && ref.path === 'library/scratch') throw new ForbiddenError("'scratch' is a reserved name", { reference: input });
+  return ref;
+}
+
+/** A descriptor's registry host as the distribution.source label key wants it. */
+function sourceLabel(ref: NamedReference): [string, string] {
+  return [`${DISTRIBUTION_SOURCE}${ref.domain}`, ref.path];
+}
+
+/** Adds `repo` to the blob's distribution.source label (sorted, de-duplicated, capped at 4 KiB as containerd). */
+async function addSource(content: TrackedContent, digest: Digest, key: string, repo: string): Promise<void> {
+  let existing = '';
+  try { existing = (await content.info(digest)).labels[key] ?? ''; } catch { return; }
+  const repos = new Set(existing ? existing.split(',') : []);
+  if (repos.has(repo)) return;
+  repos.add(repo);
+  const value = [...repos].sort().join(',');
+  if (value.length > 4096) return;
+  await setLabel(content, digest, key, value);
+}
+
+/** Fetches a small document (manifest, index, config) into the store unless present; returns its bytes. */
+async function fetchDocument(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, desc: Descriptor, kind: 'index' | 'manifest' | 'config', signal?: AbortSignal): Promise<{ bytes: Buffer; fetched: boolean }> {
+  const blobs = ctx.blobs();
+  if (await blobs.has(desc.digest)) {
+    content.record(desc.digest, desc.size);
+    return { bytes: await blobs.bytes(desc, Math.max(desc.size, 1)), fetched: false };
+  }
+  const bytes = await remote.fetchBytes(desc, signal);
+  try {
+    await writeBlob(content, ingestRef(kind, desc.digest), bytes, { digest: desc.digest, size: desc.size }, signal ? { signal } : {});
+  } catch (e) {
+    if (!isStowageError(e, 'AlreadyExists')) throw e;
+    content.record(desc.digest, desc.size);
+  }
+  return { bytes, fetched: true };
+}
+
+interface PlatformPull {
+  manifestDesc: Descriptor;
+  manifest: Manifest;
+  config: ImageConfig;
+}
+
+export interface PullDeps { remote: RemoteFactory; /** Layers downloaded at once (default 3). */ concurrency?: number }
+
+/** `docker pull` (spec §1.8, C8D): one platform (default host) or all; unpacked by chain ID as layers arrive. */
+export async function pullImage(ctx: Ctx, input: string, opts: PullOptions, deps: PullDeps): Promise<PullResult> {
+  const ref0 = parsePullRef(input);
+  if (opts.allTags && ref0.tag === undefined && ref0.digest === undefined) {
+    const remote = await deps.remote(ref0, remoteOpts(opts));
+    const tags = await remote.listTags(opts.signal);
+    let last: PullResult | undefined;
+    for (const tag of tags) last = await pullOne(ctx, { ...ref0, tag }, opts, deps, remote, true);
+    if (!last) throw new NotFoundError(`no tags found for ${familiarName(ref0)}`, { reference: input });
+    return last;
+  }
+  return pullOne(ctx, tagNameOnly(ref0), opts, deps);
+}
+
+function remoteOpts(opts: PullOptions) {
+  return { ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.insecure ? { insecure: true } : {}) };
+}
+
+async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: PullDeps, remote0?: RemoteRepository, bareName = false): Promise<PullResult> {
+  const signal = opts.signal;
+  const progress = new ProgressSink(opts.onProgress);
+  const canonical = referenceString(ref.digest ? { domain: ref.domain, path: ref.path, digest: ref.digest } : ref);
+  const familiar = familiarString(ref.digest ? { domain: ref.domain, path: ref.path, digest: ref.digest } : ref);
+  const platform: Platform | undefined = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
+
+  const remote = remote0 ?? await deps.remote(ref, remoteOpts(opts));
+  throwIfAborted(signal);
+  const target = await remote.resolve(ref, signal).catch((e: unknown) => { throw pullError(e, ref); });
+  progress.status(`Pulling from ${ref.path}`, ref.digest ? familiar : ref.tag!);
+
+  let previous: Digest | undefined;
+  try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
+
+  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': `pull ${canonical}` } });
+  const content = ctx.content.withLease(lease.id);
+  const [srcKey, srcRepo] = sourceLabel(ref);
+  let downloaded = 0;
+  try {
+    const top = await fetchDocument(ctx, content, remote, target, isIndexType(target.mediaType) ? 'index' : 'manifest', signal);
+    if (top.fetched) downloaded++;
+    const parsed = parseManifest(top.bytes, target.mediaType);
+    const platforms: Descriptor[] = [];
+    if (parsed.kind === 'index') {
+      let chosen: Descriptor[];
+      if (opts.all) {
+        chosen = parsed.index.manifests.filter((d) => !isIndexType(d.mediaType));
+      } else {
+        const want = platform ?? hostPlatform();
+        chosen = selectPlatformManifests(parsed.index.manifests, onlyPlatform(want), 1);
+        if (chosen.length === 0) {
+          throw new NotFoundError(`no matching manifest for ${formatPlatform(want)} in the manifest list entries`, { reference: canonical, platform: want });
+        }
+      }
+      // GC labels on the index: one per kept child; filtered-out platforms are never fetched nor kept.
+      // Children kept by an earlier pull of another platform keep their labels.
+      const existing = (await content.info(target.digest)).labels;
+      const kept = new Set<string>();
+      let next = 0;
+      for (const [k, v] of Object.entries(existing)) {
+        const m = /^containerd\.io\/gc\.ref\.content\.m\.(\d+)$/.exec(k);
+        if (!m) continue;
+        kept.add(v);
+        next = Math.max(next, Number(m[1]) + 1);
+      }
+      for (const d of chosen) if (!kept.has(d.digest)) await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.m.${next++}`, d.digest);
+      platforms.push(...chosen);
+    } else {
+      platforms.push(target);
+    }
+
+    // Fetch each platform's manifest and config (small), then its layers.
+    const pulls: PlatformPull[] = [];
+    for (const md of platforms) {
+      const m = md === target ? top : await fetchDocument(ctx, content, remote, md, 'manifest', signal);
+      if (m.fetched && md !== target) downloaded++;
+      const pm = parseManifest(m.bytes, md.mediaType);
+      if (pm.kind !== 'manifest') throw new InvalidArgumentError(`${md.digest}: nested indexes are not supported`);
+      const c = await fetchDocument(ctx, content, remote, pm.manifest.config, 'config', signal);
+      if (c.fetched) downloaded++;
+      const config = parseImageConfig(c.bytes);
+      if (platform && !opts.all && parsed.kind === 'manifest') {
+        // A single-manifest image must still be what was asked for.
+        if (!onlyPlatform(platform).match({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })) {
+          throw new NotFoundError(`image with reference ${familiar} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(config)}`, { reference: canonical });
+        }
+      }
+      if (config.rootfs.diff_ids.length !== pm.manifest.layers.length) {
+        throw new InvalidArgumentError(`manifest ${md.digest} has ${pm.manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff ids`);
+      }
+      await setLabel(ctx.content, md.digest, 'containerd.io/gc.ref.content.config', pm.manifest.config.digest);
+      for (let i = 0; i < pm.manifest.layers.length; i++) {
+        await setLabel(ctx.content, md.digest, `containerd.io/gc.ref.content.l.${i}`, pm.manifest.layers[i]!.digest);
+      }
+      pulls.push({ manifestDesc: md, manifest: pm.manifest, config });
+    }
+
+    for (const p of pulls) downloaded += await pullLayers(ctx, content, remote, p, lease.id, progress, signal, deps.concurrency ?? DOWNLOAD_CONCURRENCY);
+
+    // Where every blob came from (cross-repository mounts on push).
+    const all = new Set<Digest>([target.digest]);
+    for (const p of pulls) { all.add(p.manifestDesc.digest); all.add(p.manifest.config.digest); for (const l of p.manifest.layers) all.add(l.digest); }
+    for (const d of all) await addSource(content, d, srcKey, srcRepo);
+
+    // The record: the name moves to the new target; the old target is kept dangling if nothing else names it.
+    const { moved, created } = setName(ctx, canonical, target);
+    const upToDate = !created && !moved && previous === target.digest && downloaded === 0;
+    progress.status(`Digest: ${target.digest}`);
+    const statusName = bareName ? familiarName(ref) : familiar;
+    progress.status(upToDate ? `Status: Image is up to date for ${statusName}` : `Status: Downloaded newer image for ${statusName}`);
+    const labels = pulls[0]?.config.config?.Labels ?? {};
+    emitImageEvent(ctx, 'pull', familiar, familiarName(ref), labels ?? {});
+    return { ref: canonical, id: target.digest, target, updated: !upToDate };
+  } finally {
+    try { ctx.md.leases.delete(lease.id); } catch { /* expired or gone */ }
+  }
+}
+
+/**
+ * Downloads the missing layers of one platform concurrently and unpacks them in order as they arrive
+ * (layer i is applied as soon as it is complete and layer i-1 is unpacked, while later ones download).
+ * Returns the number of blobs downloaded.
+ */
+async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PlatformPull, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number): Promise<number> {
+  const layers = p.manifest.layers;
+  const diffIds = p.config.rootfs.diff_ids;
+  const blobs = ctx.blobs();
+  // Which layers are needed: present snapshots make the blob optional (as a discarded-layers store).
+  const chains: Digest[] = [];
+  for (const d of diffIds) chains.push(chainID(chains[chains.length - 1], d));
+  const need: boolean[] = [];
+  const present: boolean[] = [];
+  for (let i = 0; i < layers.length; i++) {
+    present[i] = await blobs.has(layers[i]!.digest);
+    need[i] = !present[i] && !(await ctx.sizes.exists(chains[i]!));
+  }
+  const anyWork = need.some(Boolean) || !(await ctx.sizes.exists(chains[chains.length - 1] ?? ('' as Digest)));
+  const show = need.some(Boolean);
+  if (show) {
+    for (let i = 0; i < layers.length; i++) {
+      const id = progressId(layers[i]!.digest);
+      progress.status(need[i] ? 'Pulling fs layer' : 'Already exists', id);
+    }
+  }
+  if (!anyWork && layers.length > 0) {
+    const top = chains[chains.length - 1]!;
+    ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: top });
+    for (let i = 0; i < layers.length; i++) if (present[i]) content.record(layers[i]!.digest, layers[i]!.size);
+    await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), top);
+    return 0;
+  }
+
+  // Downloads: a small pool over the needed layers, in manifest order; each layer has a gate the
+  // unpacker awaits, so layer i is applied as soon as it is complete and layer i-1 is unpacked.
+  const ctrl = new AbortController();
+  const onAbort = () => ctrl.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const sig = ctrl.signal;
+  let downloaded = 0;
+  const gates: Array<{ promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }> = layers.map(() => {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    promise.catch(() => undefined);
+    return { promise, resolve, reject };
+  });
+  // An abort releases whoever waits on a gate that will never open.
+  sig.addEventListener('abort', () => { for (const g of gates) g.reject(new AbortedError('pull aborted')); }, { once: true });
+  const queue: number[] = [];
+  for (let i = 0; i < layers.length; i++) {
+    if (need[i]) queue.push(i);
+    else {
+      if (present[i]) content.record(layers[i]!.digest, layers[i]!.size);
+      gates[i]!.resolve();
+    }
+  }
+  let running = 0;
+  // The layer the unpacker waits for next; its parent chain is complete.
+  let cursor = 0;
+  const streams = new Map<number, Promise<boolean>>();
+  const startNext = (): void => {
+    while (running < concurrency && queue.length > 0 && !sig.aborted) {
+      const i = queue.shift()!;
+      const l = layers[i]!;
+      const id = progressId(l.digest);
+      running++;
+      let sink: Parameters<RemoteRepository['fetchBlob']>[1] = content;
+      if (i === cursor) {
+        // Unpack while downloading: the parent is ready, so this layer's bytes can go straight in.
+        const tee = new LayerTee();
+        sink = tee.ingester(content);
+        const parent = i > 0 ? chains[i - 1] : undefined;
+        streams.set(i, unpackLayer(ctx, {
+          ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, signal: sig,
+          stream: async () => tee.stream,
+          ...(show ? { onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total) } : {}),
+        }).then(() => true, () => { tee.detach(); return false; }));
+      }
+      remote.fetchBlob(l, sink, ingestRef('layer', l.digest), {
+        signal: sig,
+        onProgress: (cur, total) => progress.bytes('Downloading', id, cur, total || l.size),
+      }).then(() => {
+        downloaded++;
+        progress.status('Download complete', id);
+        gates[i]!.resolve();
+      }, (e: unknown) => {
+        if (isStowageError(e, 'AlreadyExists')) {
+          content.record(l.digest, l.size);
+          progress.status('Download complete', id);
+          gates[i]!.resolve();
+        } else gates[i]!.reject(e);
+      }).finally(() => { running--; startNext(); });
+    }
+  };
+  if (signal?.aborted) ctrl.abort(signal.reason);
+  startNext();
+  try {
+    let parent: Digest | undefined;
+    for (let i = 0; i < layers.length; i++) {
+      cursor = i;
+      await gates[i]!.promise;
+      throwIfAborted(signal);
+      const l = layers[i]!;
+      const id = progressId(l.digest);
+      const streamed = streams.get(i);
+      if (streamed && await streamed) {
+        if (show) progress.status('Pull complete', id);
+      } else if (need[i] || !(await ctx.sizes.exists(chains[i]!))) {
+        if (show) progress.bytes('Extracting', id, 0, l.size, true);
+        await unpackLayer(ctx, {
+          ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, ...(signal ? { signal } : {}),
+          ...(show ? { onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total) } : {}),
+        });
+        if (show) progress.status('Pull complete', id);
+      } else {
+        ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: chains[i]! });
+        if (show && need[i]) progress.status('Pull complete', id);
+      }
+      parent = chains[i];
+    }
+    if (parent) await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
+  } catch (e) {
+    ctrl.abort(e);
+    queue.length = 0;
+    while (running > 0) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled([...streams.values()]);
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  return downloaded;
+}
+
+/** docker's wording for a repository or tag the registry does not give us. */
+function pullError(e: unknown, ref: NamedReference): unknown {
+  if (isStowageError(e, 'NotFound') || isStowageError(e, 'Unauthorized') || isStowageError(e, 'Forbidden')) {
+    const repo = familiarName(ref);
+    const manifestUnknown = isStowageError(e, 'NotFound') && /manifest/i.test(e.message) && !/repository|name unknown/i.test(e.message);
+    if (manifestUnknown) {
+      const what = ref.digest ? `${repo}@${ref.digest}` : `${repo}:${ref.tag ?? 'latest'}`;
+      return new NotFoundError(`manifest for ${what} not found: manifest unknown: manifest unknown`, { reference: referenceString(ref) }, { cause: e });
+    }
+    return new NotFoundError(`pull access denied for ${repo}, repository does not exist or may require 'docker login'`, { reference: referenceString(ref) }, { cause: e });
+  }
+  return e;
+}

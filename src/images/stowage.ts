@@ -1,0 +1,238 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { openContentStore, type ContentStore } from '../content/index.js';
+import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
+import { hostPlatform, type Digest } from '../oci/index.js';
+import { checkout as checkoutTree, openSnapshotter, type Snapshotter } from '../snapshots/index.js';
+import type {
+  DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
+} from './api-types.js';
+import { checkImages } from './check.js';
+import * as containers from './containers.js';
+import { snapshotSizes, type Ctx } from './context.js';
+import { deleteImage } from './delete.js';
+import { streamEvents } from './events.js';
+import { PARENT_LABEL, presentBlobs, presentSnapshots } from './image-info.js';
+import { imageHistory, inspectImage } from './inspect.js';
+import { listImages } from './list.js';
+import { BlobReader } from './manifest.js';
+import { pruneImages } from './prune.js';
+import { pullImage } from './pull.js';
+import { pushImage } from './push.js';
+import { registryRemotes } from './registry.js';
+import type { RemoteFactory } from './remote.js';
+import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
+import { tagImage } from './tag.js';
+import { TrackedContent } from './tracked-content.js';
+import type {
+  CheckReport, CheckoutOptions, ContainerLayer, CreateLayerOptions, DeleteOptions, EventsOptions, FilesystemChange,
+  GcReport, Image, ImageRecordView, ImageService, InspectOptions, LayerSize, ListOptions, Mount, OpenOptions,
+  PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
+} from './types.js';
+import { unpackManifest } from './unpack.js';
+
+/** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STOWAGE_ROOT) return path.resolve(env.STOWAGE_ROOT);
+  if (env.XDG_DATA_HOME) return path.join(path.resolve(env.XDG_DATA_HOME), 'stowage');
+  return path.join(os.homedir(), '.local', 'share', 'stowage');
+}
+
+/** The snapshot directories GC may scan and remove (`<root>/snapshots/<id>`). */
+function snapshotGcBackend(root: string, sn: Snapshotter) {
+  const dir = path.join(root, 'snapshots');
+  return {
+    snapshotters: () => [sn.name],
+    async listDirectories(name: string): Promise<number[]> {
+      if (name !== sn.name) return [];
+      try { return fs.readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number); } catch { return []; }
+    },
+    async removeDirectory(name: string, id: number): Promise<void> {
+      if (name !== sn.name) return;
+      const d = path.join(dir, String(id));
+      const trash = path.join(dir, `rm-${id}-${process.pid}-${Date.now()}`);
+      try { fs.renameSync(d, trash); } catch { return; }
+      fs.rmSync(trash, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An opened store. Everything hangs off it; two stores in one process never meet. */
+export class Stowage implements ImageService {
+  readonly root: string;
+  private readonly ctx: Ctx;
+  private readonly remotes: RemoteFactory;
+  private readonly concurrency: number | undefined;
+  private closed = false;
+
+  private constructor(ctx: Ctx, private readonly innerContent: ContentStore, private readonly gcBackend: ReturnType<typeof snapshotGcBackend>, opts: OpenOptions) {
+    this.root = ctx.root;
+    this.ctx = ctx;
+    this.concurrency = opts.concurrency;
+    this.remotes = registryRemotes({
+      ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    });
+  }
+
+  static async open(opts: OpenOptions = {}): Promise<Stowage> {
+    const root = opts.root ? path.resolve(opts.root) : defaultRoot();
+    try { fs.mkdirSync(root, { recursive: true, mode: 0o700 }); } catch (e) { throw fromSystemError(e, `store root ${root}`); }
+    const md: Metadata = openMetadata(root);
+    try {
+      const inner = await openContentStore(root, { labels: labelStoreFor(md) });
+      const content = new TrackedContent(inner, md);
+      const local = inner as { blobPath?: (digest: string) => string };
+      const pathOf = typeof local.blobPath === 'function' ? (d: Digest) => local.blobPath!(d) : undefined;
+      const snaps = openSnapshotter(root, md.snapshots, 'overlay');
+      const sizes = snapshotSizes(snaps);
+      const host = hostPlatform();
+      const gcBackend = snapshotGcBackend(root, snaps);
+      const ctx: Ctx = {
+        root, md, content, snaps, sizes, host,
+        blobs: () => new BlobReader(content, pathOf),
+        async gc(signal?: AbortSignal): Promise<GcReport> {
+          const r = await collectGarbage(md, { content: inner, snapshots: gcBackend }, signal ? { signal } : {});
+          return {
+            blobsRemoved: r.removed.blobs, snapshotsRemoved: r.removed.snapshots, ingestsRemoved: r.removed.ingests,
+            leasesRemoved: r.removed.leases, bytesReclaimed: r.bytesReclaimed,
+          };
+        },
+      };
+      return new Stowage(ctx, inner, gcBackend, opts);
+    } catch (e) {
+      md.close();
+      throw e;
+    }
+  }
+
+  private get c(): Ctx {
+    if (this.closed) throw new FailedPreconditionError('store is closed');
+    return this.ctx;
+  }
+
+  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, ...(this.concurrency ? { concurrency: this.concurrency } : {}) }); }
+  push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes }); }
+
+  async getImage(refOrID: string, opts: PlatformOption = {}): Promise<Image> {
+    const ctx = this.c;
+    const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
+    const { record } = resolveRecord(ctx, refOrID);
+    const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), platform === undefined);
+    if (!m && platform) throw platformMissing(refOrID, platform);
+    return {
+      id: record.target.digest, name: record.name, target: record.target, labels: { ...record.labels },
+      createdAt: record.createdAt, updatedAt: record.updatedAt, ...(m ? { manifest: m } : {}),
+    };
+  }
+
+  async resolveImage(refOrID: string): Promise<ImageRecordView> {
+    const { record } = resolveRecord(this.c, refOrID);
+    return { name: record.name, target: record.target, labels: { ...record.labels }, createdAt: record.createdAt, updatedAt: record.updatedAt };
+  }
+
+  tag(source: string, target: string): Promise<void> { return tagImage(this.c, source, target); }
+  images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.c, opts); }
+  inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.c, refOrID, opts); }
+  history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.c, refOrID, opts); }
+  delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]> { return deleteImage(this.c, ref, opts); }
+  prune(opts?: PruneOptions): Promise<PruneReport> { return pruneImages(this.c, opts); }
+
+  async diskUsage(opts: { verbose?: boolean } = {}): Promise<ImageDiskUsage> {
+    const ctx = this.c;
+    const items = await listImages(ctx, { sharedSize: true, all: true });
+    const blobs = ctx.blobs();
+    const allBlobs = new Map<Digest, number>();
+    const allSnaps = new Map<Digest, number>();
+    for (const r of ctx.md.images.list()) {
+      for (const [d, n] of await presentBlobs(ctx, blobs, r.target)) allBlobs.set(d, n);
+      for (const [d, n] of await presentSnapshots(ctx, blobs, r.target)) allSnaps.set(d, n);
+    }
+    let total = 0;
+    for (const n of allBlobs.values()) total += n;
+    for (const n of allSnaps.values()) total += n;
+    return {
+      ActiveCount: items.filter((i) => i.Containers > 0).length,
+      TotalCount: items.length,
+      Reclaimable: items.filter((i) => i.Containers === 0).reduce((s, i) => s + (i.Size - Math.max(0, i.SharedSize)), 0),
+      TotalSize: total,
+      Items: opts.verbose === false ? [] : items,
+    };
+  }
+
+  events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+
+  async children(refOrID: string): Promise<Digest[]> {
+    const ctx = this.c;
+    const { record } = resolveRecord(ctx, refOrID);
+    const kids = ctx.md.images.list().filter((r) => r.labels[PARENT_LABEL] === record.target.digest).map((r) => r.target.digest);
+    return [...new Set(kids)];
+  }
+
+  async countImages(): Promise<number> {
+    return new Set(this.c.md.images.list().map((r) => r.target.digest)).size;
+  }
+
+  gc(opts: { signal?: AbortSignal } = {}): Promise<GcReport> { return this.c.gc(opts.signal); }
+  /**
+   * The store-level check of the metadata floor (database integrity, every reachable blob present and
+   * hashing to its name, snapshot directories) plus the image-level one (records, dangling records,
+   * containers). `repair` fixes what is safe to fix.
+   */
+  async check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
+    const ctx = this.c;
+    const store = await checkStore(ctx.md, this.innerContent, { repair: opts.repair ?? false, snapshots: this.gcBackend });
+    const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false });
+    const problems = [
+      ...store.problems.map((p) => ({ kind: p.kind, subject: p.subject, message: p.detail, repaired: p.repaired })),
+      ...images.problems,
+    ];
+    return { ok: problems.every((p) => p.repaired), problems };
+  }
+
+  async checkout(refOrID: string, dir: string, opts: CheckoutOptions = {}): Promise<void> {
+    const ctx = this.c;
+    const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
+    const { record } = resolveRecord(ctx, refOrID);
+    const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
+    if (!m) throw platformMissing(refOrID, platform);
+    const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
+    try {
+      let top: Digest | undefined;
+      if (await m.isUnpacked()) {
+        const ids = await m.chainIds();
+        top = ids[ids.length - 1];
+        if (top) ctx.md.leases.addResource(lease.id, { type: `snapshots/${ctx.snaps.name}`, id: top });
+      } else {
+        top = await unpackManifest(ctx, m, { lease: lease.id, ...(opts.signal ? { signal: opts.signal } : {}) });
+      }
+      throwIfAborted(opts.signal);
+      await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, opts.signal ? { signal: opts.signal } : {});
+    } finally {
+      try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }
+    }
+  }
+
+  createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer> { return containers.createLayer(this.c, id, image, opts); }
+  getLayer(idOrName: string): Promise<ContainerLayer> { return containers.getLayer(this.c, idOrName); }
+  listLayers(): Promise<ContainerLayer[]> { return containers.listLayers(this.c); }
+  layerPath(idOrName: string): Promise<string> { return containers.layerPath(this.c, idOrName); }
+  mounts(idOrName: string): Promise<Mount[]> { return containers.layerMounts(this.c, idOrName); }
+  changes(idOrName: string, _opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]> { return containers.layerChangesOf(this.c, idOrName); }
+  layerSize(idOrName: string): Promise<LayerSize> { return containers.layerSize(this.c, idOrName); }
+  releaseLayer(idOrName: string): Promise<void> { return containers.releaseLayer(this.c, idOrName); }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ctx.snaps.close().catch(() => undefined);
+    this.ctx.md.close();
+  }
+}
+
+/** Opens (creating if needed) the store at `root` (default: see defaultRoot). */
+export function openStowage(opts: OpenOptions = {}): Promise<Stowage> {
+  return Stowage.open(opts);
+}

@@ -1,0 +1,79 @@
+import { isStowageError } from '../errors/index.js';
+import type { ContentStore, Info, ReaderAt, Status, Writer, WriterOptions, CommitOptions } from '../content/index.js';
+import type { Metadata } from '../metadata/index.js';
+import type { Descriptor, Digest } from '../oci/index.js';
+
+/**
+ * The content store as the image service uses it: every committed blob is recorded in the metadata
+ * database (so GC knows it), attached to the operation's lease when there is one, and ingests are
+ * attached to the lease too. This is containerd's metadata-wrapped content store, in one small adapter.
+ */
+export class TrackedContent implements ContentStore {
+  constructor(readonly inner: ContentStore, readonly md: Metadata, readonly lease?: string) {}
+
+  /** The same store, writing under `lease`. */
+  withLease(lease: string | undefined): TrackedContent { return new TrackedContent(this.inner, this.md, lease); }
+
+  readerAt(desc: Pick<Descriptor, 'digest'>): Promise<ReaderAt> { return this.inner.readerAt(desc); }
+  status(ref: string): Promise<Status> { return this.inner.status(ref); }
+  listStatuses(...filters: string[]): Promise<Status[]> { return this.inner.listStatuses(...filters); }
+  abort(ref: string): Promise<void> { return this.inner.abort(ref); }
+  info(digest: Digest): Promise<Info> { return this.inner.info(digest); }
+  update(info: Pick<Info, 'digest' | 'labels'>, ...fieldpaths: string[]): Promise<Info> { return this.inner.update(info, ...fieldpaths); }
+  walk(fn: (info: Info) => void | Promise<void>, ...filters: string[]): Promise<void> { return this.inner.walk(fn, ...filters); }
+  async delete(digest: Digest): Promise<void> {
+    await this.inner.delete(digest);
+    this.md.content.forget(digest);
+  }
+
+  async writer(opts: WriterOptions): Promise<Writer> {
+    if (this.lease !== undefined) this.md.leases.addResource(this.lease, { type: 'ingests', id: opts.ref });
+    try {
+      return this.wrap(await this.inner.writer(opts));
+    } catch (e) {
+      // The blob is already there: make sure the lease holds it for the rest of the operation.
+      if (isStowageError(e, 'AlreadyExists') && opts.desc?.digest) this.record(opts.desc.digest, opts.desc.size);
+      throw e;
+    }
+  }
+
+  /** Records a blob (present now) in the database under the lease. */
+  record(digest: Digest, size?: number, labels?: Record<string, string>): void {
+    const lease = this.lease;
+    let n = size;
+    if (n === undefined || n < 0) n = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.md.content.recordBlob(digest, n, { ...(lease ? { lease } : {}), ...(labels ? { labels } : {}) });
+        return;
+      } catch (e) {
+        // GC is deleting this digest right now: the caller's blob is gone with it; surface it.
+        if (attempt < 2 && isStowageError(e, 'Unavailable') && !(e.data as { retry?: boolean }).retry) continue;
+        throw e;
+      }
+    }
+  }
+
+  private wrap(w: Writer): Writer {
+    const self = this;
+    return {
+      get ref() { return w.ref; },
+      write: (c) => w.write(c),
+      digest: () => w.digest(),
+      status: () => w.status(),
+      truncate: (s) => w.truncate(s),
+      close: () => w.close(),
+      async commit(size: number, expected?: Digest, opts?: CommitOptions): Promise<void> {
+        const digest = expected ?? w.digest();
+        const written = w.status().offset;
+        try {
+          await w.commit(size, expected, opts);
+        } catch (e) {
+          if (isStowageError(e, 'AlreadyExists')) self.record(digest, size || written, opts?.labels);
+          throw e;
+        }
+        self.record(digest, size || written, opts?.labels);
+      },
+    };
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The public surface of the image service: what `Stowage` (src/images/stowage.ts) offers to the command
+ * line, the Engine API server and library users. Results use the Engine API shapes of api-types.ts;
+ * every failure is a StowageError whose message carries docker's wording ('No such image: foo:latest').
+ */
+import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
+import type {
+  DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
+  JSONMessage, PruneReport,
+} from './api-types.js';
+
+export interface OpenOptions {
+  /** Store root. Default: $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
+  root?: string;
+  /** Registry hosts spoken to over plain HTTP (loopback hosts always are), like dockerd's insecure-registries. */
+  insecureRegistries?: string[];
+  /** Layers transferred at once by pull and push (default 3). */
+  concurrency?: number;
+}
+
+/**
+ * Filters as the Engine API takes them: `{key: ['v1', 'v2']}` or the JSON map form `{key: {v1: true}}`.
+ * Keys: list — dangling, label, label!, before, since, until, reference; prune — dangling, label, label!, until;
+ * events — type, event, image, label.
+ */
+export type Filters = Record<string, string[] | Record<string, boolean>>;
+
+/**
+ * Progress of a pull or push. `id` is the first 12 hex of the blob digest for per-layer lines
+ * ('Pulling fs layer', 'Downloading' {current,total}, 'Download complete', 'Extracting', 'Pull complete',
+ * 'Already exists'; 'Waiting', 'Pushing' {current,total}, 'Pushed', 'Layer already exists', 'Mounted from <repo>');
+ * lines without id are status lines ('Pulling from library/alpine' (id = tag), 'Digest: sha256:…',
+ * 'Status: Downloaded newer image for alpine:latest', 'Status: Image is up to date for alpine:latest',
+ * 'The push refers to repository [docker.io/library/foo]', '<tag>: digest: sha256:… size: N').
+ */
+export type ProgressEvent = JSONMessage;
+export type ProgressFn = (ev: ProgressEvent) => void;
+
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** Registry identity / refresh token. */
+  identityToken?: string;
+  /** Bearer token to present as is. */
+  registryToken?: string;
+}
+
+/** `os[/arch[/variant]]` or an OCI platform object. */
+export type PlatformSpec = string | Platform;
+
+export interface PullOptions {
+  /** One platform (default: the host's, with docker's fallbacks). Ignored when `all`. */
+  platform?: PlatformSpec;
+  /** Pull every platform of an index (like `skopeo copy --all`). */
+  all?: boolean;
+  /** Pull every tag of a tag-less reference (`docker pull -a`). */
+  allTags?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+  /** Explicit credentials; otherwise docker's config file is consulted by the registry client. */
+  credentials?: Credentials;
+  /** Plain HTTP / unverified TLS for this registry (loopback registries are plain HTTP by default). */
+  insecure?: boolean;
+}
+
+export interface PullResult {
+  /** Canonical reference pulled (`docker.io/library/alpine:latest`). */
+  ref: string;
+  /** Image ID (= target digest). */
+  id: Digest;
+  target: Descriptor;
+  /** False when the image was already up to date. */
+  updated: boolean;
+}
+
+export interface PushOptions {
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+  credentials?: Credentials;
+  insecure?: boolean;
+}
+
+export interface PushResult {
+  ref: string;
+  digest: Digest;
+  size: number;
+}
+
+export interface PlatformOption { platform?: PlatformSpec }
+
+/** The resolved image: the record, plus the chosen platform manifest and its config. */
+export interface Image {
+  /** Image ID = target digest. */
+  id: Digest;
+  /** The record found (exact name, or one of the records of the target). */
+  name: string;
+  target: Descriptor;
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+  /** The platform manifest chosen (host-preferred, or strictly the requested platform). */
+  manifest?: PlatformManifest;
+}
+
+/** The raw image record (ResolveImage). */
+export interface ImageRecordView {
+  name: string;
+  target: Descriptor;
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** One platform manifest of an image, with the helpers docker's ImageManifest has (named apart from the OCI document type). */
+export interface PlatformManifest {
+  /** Manifest descriptor (from its parent index, with platform/annotations when there is one). */
+  descriptor: Descriptor;
+  /** The manifest's platform: from the index entry, else from its config. */
+  platform(): Promise<Platform>;
+  /** Every blob (manifest, config, layers) is present. */
+  contentAvailable(): Promise<boolean>;
+  isAttestation(): boolean;
+  isPseudoImage(): Promise<boolean>;
+  /** Bytes of this manifest's blobs that are present. */
+  presentContentSize(): Promise<number>;
+  /** The parsed image config (NotFound when absent). */
+  readConfig(): Promise<ImageConfig>;
+  /** Chain IDs of the layers, bottom to top. */
+  chainIds(): Promise<Digest[]>;
+  /** Unpacked snapshot bytes of the top chain (0 when not unpacked). */
+  snapshotUsage(): Promise<number>;
+  /** Whether the top chain is unpacked. */
+  isUnpacked(): Promise<boolean>;
+}
+
+export interface ListOptions {
+  all?: boolean;
+  filters?: Filters;
+  sharedSize?: boolean;
+  /** Include `Manifests[]`. */
+  manifests?: boolean;
+}
+
+export interface InspectOptions {
+  platform?: PlatformSpec;
+  manifests?: boolean;
+}
+
+export interface DeleteOptions {
+  force?: boolean;
+  /** Default true (docker's `noprune=false`). */
+  pruneChildren?: boolean;
+  /** Platform-specific content delete (requires force). */
+  platforms?: PlatformSpec[];
+}
+
+export interface PruneOptions {
+  filters?: Filters;
+  signal?: AbortSignal;
+}
+
+export interface EventsOptions {
+  /** Date, Unix seconds, or a docker timestamp string (`10m`, RFC3339…). */
+  since?: Date | number | string;
+  until?: Date | number | string;
+  filters?: Filters;
+  /** Stops following; without it (and without `until`) the stream ends after replaying the log. */
+  signal?: AbortSignal;
+  /** Keep following new events until `until` or the signal. Default: true when a signal is given. */
+  follow?: boolean;
+}
+
+export interface CheckoutOptions {
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+}
+
+export interface GcReport {
+  blobsRemoved: number;
+  snapshotsRemoved: number;
+  ingestsRemoved: number;
+  leasesRemoved: number;
+  bytesReclaimed: number;
+}
+
+export interface CheckProblem {
+  kind: string;
+  subject: string;
+  message: string;
+  repaired: boolean;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  problems: CheckProblem[];
+}
+
+/** A working container: a writable snapshot on top of an image's layers. */
+export interface ContainerLayer {
+  id: string;
+  name?: string;
+  /** The reference or ID the container was created from (as given). */
+  image: string;
+  /** Image ID (target digest). */
+  imageId: Digest;
+  /** Platform manifest digest used. */
+  manifestDigest: Digest;
+  /** Top chain ID of the image (the snapshot's parent), undefined for a layer-less image. */
+  chainId?: Digest;
+  snapshotKey: string;
+  createdAt: Date;
+}
+
+export interface CreateLayerOptions {
+  name?: string;
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+}
+
+/** What a runtime needs to assemble the root filesystem. */
+export interface Mount {
+  type: 'overlay' | 'bind';
+  source: string;
+  target?: string;
+  options: string[];
+}
+
+/** Engine API `FilesystemChange`: Kind 0 = modified, 1 = added, 2 = deleted. */
+export interface FilesystemChange {
+  Path: string;
+  Kind: 0 | 1 | 2;
+}
+
+export interface LayerSize {
+  /** Bytes in the writable layer. */
+  rw: number;
+  /** rw + the image's unpacked size. */
+  rootfs: number;
+}
+
+/** Everything the image service offers. `Stowage` implements it. */
+export interface ImageService {
+  readonly root: string;
+
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  push(ref: string, opts?: PushOptions): Promise<PushResult[]>;
+
+  /** Resolve and choose the platform manifest (OnlyStrict when a platform is given). */
+  getImage(refOrID: string, opts?: PlatformOption): Promise<Image>;
+  /** Resolve to the raw record (spec §0.2). */
+  resolveImage(refOrID: string): Promise<ImageRecordView>;
+  tag(source: string, target: string): Promise<void>;
+
+  images(opts?: ListOptions): Promise<ImageSummary[]>;
+  inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse>;
+  history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]>;
+  delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]>;
+  prune(opts?: PruneOptions): Promise<PruneReport>;
+  diskUsage(opts?: { verbose?: boolean }): Promise<ImageDiskUsage>;
+  events(opts?: EventsOptions): AsyncIterable<EventMessage>;
+  /** Image IDs whose builder parent label names this image. */
+  children(refOrID: string): Promise<Digest[]>;
+  /** Number of distinct image IDs. */
+  countImages(): Promise<number>;
+
+  gc(opts?: { signal?: AbortSignal }): Promise<GcReport>;
+  check(opts?: { repair?: boolean }): Promise<CheckReport>;
+  /** Materialise the image's merged root filesystem into `dir` (created; must be empty or absent). */
+  checkout(refOrID: string, dir: string, opts?: CheckoutOptions): Promise<void>;
+
+  createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer>;
+  getLayer(idOrName: string): Promise<ContainerLayer>;
+  listLayers(): Promise<ContainerLayer[]>;
+  /** Path of the writable directory (upper dir) of the container's snapshot. */
+  layerPath(idOrName: string): Promise<string>;
+  mounts(idOrName: string): Promise<Mount[]>;
+  changes(idOrName: string, opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]>;
+  layerSize(idOrName: string): Promise<LayerSize>;
+  releaseLayer(idOrName: string): Promise<void>;
+
+  close(): Promise<void>;
+}

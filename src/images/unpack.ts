@@ -1,0 +1,103 @@
+import { Transform, type Readable } from 'node:stream';
+import { DigestMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
+import type { Descriptor, Digest } from '../oci/index.js';
+import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
+import type { ContentStore } from '../content/index.js';
+import type { Ctx } from './context.js';
+import type { PlatformManifestImpl } from './manifest.js';
+
+export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
+export const snapshotRefLabel = (snapshotter: string) => `containerd.io/gc.ref.snapshot.${snapshotter}`;
+
+export interface UnpackLayerInput {
+  parent?: Digest;
+  layer: Descriptor;
+  diffId: Digest;
+  /** Where the bytes come from; default: the committed blob in the content store. */
+  stream?: () => Promise<Readable>;
+  lease?: string;
+  signal?: AbortSignal;
+  /** Compressed bytes consumed so far (for the 'Extracting' bar). */
+  onProgress?: (current: number, total: number) => void;
+}
+
+/** Counts bytes flowing through, reporting them. */
+function counting(src: Readable, total: number, report: (n: number, total: number) => void): Readable {
+  let n = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) { n += chunk.length; report(n, total); cb(null, chunk); },
+  });
+  src.on('error', (e) => t.destroy(e));
+  return src.pipe(t);
+}
+
+/**
+ * Unpacks one layer as the snapshot named by its chain ID (skipped when already there, also when another
+ * process commits it first), verifies the diffID, and labels the blob with its uncompressed digest.
+ * Returns the chain ID and whether work was done.
+ */
+export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ chainId: Digest; applied: boolean }> {
+  throwIfAborted(input.signal);
+  const chainId = chainID(input.parent, input.diffId);
+  if (await ctx.sizes.exists(chainId)) {
+    // Keep it from vanishing before the image record exists.
+    if (input.lease) ctx.md.leases.addResource(input.lease, { type: `snapshots/${ctx.snaps.name}`, id: chainId });
+    return { chainId, applied: false };
+  }
+  let reader: { close(): Promise<void> } | undefined;
+  let stream: Readable;
+  if (input.stream) stream = await input.stream();
+  else {
+    const r = await ctx.content.readerAt({ digest: input.layer.digest });
+    reader = r;
+    stream = r.stream();
+  }
+  if (input.onProgress) stream = counting(stream, input.layer.size, input.onProgress);
+  try {
+    await applyLayerToSnapshot(ctx.snaps, {
+      ...(input.parent ? { parentChainId: input.parent } : {}),
+      layerStream: stream,
+      expectedDiffID: input.diffId,
+      labels: { 'containerd.io/snapshot.ref': chainId },
+      ...(input.lease ? { lease: input.lease } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+  } catch (e) {
+    if (isStowageError(e, 'AlreadyExists')) return { chainId, applied: false };
+    if (isStowageError(e, 'DigestMismatch')) {
+      throw new DigestMismatchError(`failed to unpack layer ${input.layer.digest}: wrong diff id: ${(e.data as { actual?: string }).actual ?? '?'} (expected ${input.diffId})`, { ...e.data, layer: input.layer.digest }, { cause: e });
+    }
+    throw e;
+  } finally {
+    stream.destroy();
+    await reader?.close().catch(() => undefined);
+  }
+  await setLabel(ctx.content, input.layer.digest, UNCOMPRESSED_LABEL, input.diffId);
+  return { chainId, applied: true };
+}
+
+/** Sets (or, with '', removes) one label of a blob; a blob that is gone is left alone. */
+export async function setLabel(content: Pick<ContentStore, 'update'>, digest: Digest, key: string, value: string): Promise<void> {
+  try {
+    await content.update({ digest, labels: { [key]: value } }, `labels.${key}`);
+  } catch (e) {
+    if (!isStowageError(e, 'NotFound')) throw e;
+  }
+}
+
+/** Unpacks every layer of a present platform manifest in order; labels the config with the top chain. */
+export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { lease?: string; signal?: AbortSignal } = {}): Promise<Digest | undefined> {
+  const doc = await m.manifestDoc();
+  const config = await m.readConfig();
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== doc.layers.length) {
+    throw new DigestMismatchError(`manifest ${m.digest} has ${doc.layers.length} layers but its config lists ${diffIds.length} diff ids`);
+  }
+  let parent: Digest | undefined;
+  for (let i = 0; i < doc.layers.length; i++) {
+    const r = await unpackLayer(ctx, { ...(parent ? { parent } : {}), layer: doc.layers[i]!, diffId: diffIds[i]!, ...opts });
+    parent = r.chainId;
+  }
+  if (parent) await setLabel(ctx.content, doc.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
+  return parent;
+}
