@@ -21,7 +21,7 @@ import { type Algorithm, type IngestHasher, hashFileRange } from './hashing.js';
 import { newIngestHasher, resumeIngestHasher, type ResumeReport } from './checkpoint.js';
 import { BlobSideRecords, DirLabelStore } from './labels.js';
 import { acquireRefLock, type RefLock } from './lock.js';
-import type { ContentStore, Info, LabelStore, ReaderAt, Status, Writer, WriterOptions, CommitOptions } from './types.js';
+import type { ContentStore, LocalContentStore, Info, LabelStore, ReaderAt, Status, Writer, WriterOptions, CommitOptions } from './types.js';
 
 export interface LocalStoreOptions {
   /** Where labels live (the metadata database). Without one, labels are kept under `<root>/labels/`. */
@@ -82,7 +82,7 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Opens (creating as needed) a content store rooted at `root`: `blobs/<alg>/<hex>`, `ingest/<sha256(ref)>/`. */
-export async function openContentStore(root: string, opts: LocalStoreOptions = {}): Promise<ContentStore> {
+export async function openContentStore(root: string, opts: LocalStoreOptions = {}): Promise<LocalContentStore> {
   const abs = path.resolve(root);
   try {
     for (const d of ['blobs/sha256', 'ingest', 'locks']) await fsp.mkdir(path.join(abs, d), { recursive: true });
@@ -110,7 +110,7 @@ async function removeLeftovers(ingest: string): Promise<void> {
   }
 }
 
-export class LocalStore implements ContentStore {
+export class LocalStore implements LocalContentStore {
   readonly side: BlobSideRecords;
   readonly labels: LabelStore;
 

@@ -95,6 +95,14 @@ export interface Manager {
 export interface ContentStore extends Provider, Ingester, IngestManager, Manager {}
 
 /**
+ * The on-disk store. Committed blobs are immutable files, so callers that read thousands of tiny
+ * manifests and configs may read them synchronously by path (an order of magnitude cheaper).
+ */
+export interface LocalContentStore extends ContentStore {
+  blobPath(digest: string): string;
+}
+
+/**
  * Where blob labels live. The metadata database implements it; the bare store uses an
  * in-directory fallback so that the content store works (and passes its suite) on its own.
  */

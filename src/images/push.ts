@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
@@ -97,6 +98,7 @@ export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps
     const labelCache = new Map<string, Record<string, string>>();
     await remote.push(tag, ctx.content, root, {
       ...(opts.signal ? { signal: opts.signal } : {}),
+      uploadStateDir: path.join(ctx.root, 'uploads'),
       labelsOf: async (d) => {
         let labels: Record<string, string> = {};
         try { labels = (await ctx.content.info(d.digest)).labels; } catch { /* not present: nothing to mount from */ }

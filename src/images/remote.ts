@@ -42,4 +42,6 @@ export interface RemotePushOptions {
   onBlob?: (desc: Pick<Descriptor, 'digest' | 'mediaType' | 'size'>, phase: PushPhase, current: number) => void;
   labelsOf?: (desc: Descriptor) => Record<string, string> | Promise<Record<string, string>>;
   filterChildren?: (desc: Descriptor) => boolean;
+  /** Where interrupted chunked uploads are remembered, so the next push continues them. */
+  uploadStateDir?: string;
 }

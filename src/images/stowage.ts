@@ -5,7 +5,7 @@ import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../err
 import { openContentStore, type ContentStore } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
 import { hostPlatform, type Digest } from '../oci/index.js';
-import { checkout as checkoutTree, openSnapshotter, type Snapshotter } from '../snapshots/index.js';
+import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
 } from './api-types.js';
@@ -40,25 +40,6 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(os.homedir(), '.local', 'share', 'stowage');
 }
 
-/** The snapshot directories GC may scan and remove (`<root>/snapshots/<id>`). */
-function snapshotGcBackend(root: string, sn: Snapshotter) {
-  const dir = path.join(root, 'snapshots');
-  return {
-    snapshotters: () => [sn.name],
-    async listDirectories(name: string): Promise<number[]> {
-      if (name !== sn.name) return [];
-      try { return fs.readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number); } catch { return []; }
-    },
-    async removeDirectory(name: string, id: number): Promise<void> {
-      if (name !== sn.name) return;
-      const d = path.join(dir, String(id));
-      const trash = path.join(dir, `rm-${id}-${process.pid}-${Date.now()}`);
-      try { fs.renameSync(d, trash); } catch { return; }
-      fs.rmSync(trash, { recursive: true, force: true });
-    },
-  };
-}
-
 /** An opened store. Everything hangs off it; two stores in one process never meet. */
 export class Stowage implements ImageService {
   readonly root: string;
@@ -84,15 +65,13 @@ export class Stowage implements ImageService {
     try {
       const inner = await openContentStore(root, { labels: labelStoreFor(md) });
       const content = new TrackedContent(inner, md);
-      const local = inner as { blobPath?: (digest: string) => string };
-      const pathOf = typeof local.blobPath === 'function' ? (d: Digest) => local.blobPath!(d) : undefined;
       const snaps = openSnapshotter(root, md.snapshots, 'overlay');
       const sizes = snapshotSizes(snaps);
       const host = hostPlatform();
-      const gcBackend = snapshotGcBackend(root, snaps);
+      const gcBackend = snapshotGcBackend(snaps);
       const ctx: Ctx = {
         root, md, content, snaps, sizes, host,
-        blobs: () => new BlobReader(content, pathOf),
+        blobs: () => new BlobReader(content, (d: Digest) => inner.blobPath(d)),
         async gc(signal?: AbortSignal): Promise<GcReport> {
           const r = await collectGarbage(md, { content: inner, snapshots: gcBackend }, signal ? { signal } : {});
           return {

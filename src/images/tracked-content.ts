@@ -27,13 +27,31 @@ export class TrackedContent implements ContentStore {
   }
 
   async writer(opts: WriterOptions): Promise<Writer> {
-    if (this.lease !== undefined) this.md.leases.addResource(this.lease, { type: 'ingests', id: opts.ref });
+    if (this.lease !== undefined) {
+      this.md.leases.addResource(this.lease, { type: 'ingests', id: opts.ref });
+      // Protect the digest before looking whether it exists: an old unreferenced copy could otherwise
+      // be collected by a GC in another process between "already exists" and the record below.
+      if (opts.desc?.digest) await this.protect(opts.desc.digest);
+    }
     try {
       return this.wrap(await this.inner.writer(opts));
     } catch (e) {
       // The blob is already there: make sure the lease holds it for the rest of the operation.
       if (isStowageError(e, 'AlreadyExists') && opts.desc?.digest) this.record(opts.desc.digest, opts.desc.size);
       throw e;
+    }
+  }
+
+  /** Adds the digest to the lease, waiting out a GC that is deleting that very blob right now. */
+  private async protect(digest: Digest): Promise<void> {
+    for (let delay = 5; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        this.md.leases.addResource(this.lease!, { type: 'content', id: digest });
+        return;
+      } catch (e) {
+        if (!(isStowageError(e, 'Unavailable') && (e.data as { retry?: boolean }).retry)) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   }
 

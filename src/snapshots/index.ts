@@ -10,7 +10,7 @@ export {
   type Change, type ApiChange, type DiffLayer, type DiffTarOptions, type TreeSource,
 } from './diff.js';
 export {
-  openSnapshotter, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage, layerOverrideFile,
+  openSnapshotter, snapshotGcBackend, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage, layerOverrideFile,
   type Snapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
   type ApplyToSnapshotInput, type ApplyToSnapshotResult,
 } from './snapshotter.js';

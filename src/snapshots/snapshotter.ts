@@ -49,6 +49,10 @@ export interface Snapshotter {
   walk(fn: (info: SnapshotInfo) => void | Promise<void>, ...filters: string[]): Promise<void>;
   /** Removes directories without a record (crashed prepares, removed snapshots). */
   cleanup(): Promise<void>;
+  /** Ids of the snapshot directories on disk (`snapshots/<id>`), records or not: what GC compares to the records. */
+  directoryIds(): number[];
+  /** Deletes one snapshot directory whose record is already gone (GC's file sweep). Missing is fine. */
+  removeDirectory(id: number): void;
   close(): Promise<void>;
   /** The snapshot's own layer directory (`snapshots/<id>/fs`); for a view, empty. */
   layerDir(key: string): string;
@@ -200,9 +204,17 @@ class OverlaySnapshotter implements Snapshotter {
       }
       throw e;
     }
-    const d = this.idDir(r.id);
-    const trash = path.join(this.dir, `rm-${r.id}-${randomBytes(4).toString('hex')}`);
-    try { fs.renameSync(d, trash); } catch { return; }
+    this.removeDirectory(r.id);
+  }
+
+  directoryIds(): number[] {
+    try { return fs.readdirSync(this.dir).filter((n) => /^\d+$/.test(n)).map(Number); } catch { return []; }
+  }
+
+  removeDirectory(id: number): void {
+    // Rename first so a half-deleted tree is never mistaken for a snapshot (cleanup sweeps rm-* leftovers).
+    const trash = path.join(this.dir, `rm-${id}-${randomBytes(4).toString('hex')}`);
+    try { fs.renameSync(this.idDir(id), trash); } catch { return; }
     fs.rmSync(trash, { recursive: true, force: true });
   }
 
@@ -227,6 +239,16 @@ class OverlaySnapshotter implements Snapshotter {
  */
 export function openSnapshotter(root: string, records: SnapshotRecords, name = 'overlay'): Snapshotter {
   return new OverlaySnapshotter(path.resolve(root), records, name);
+}
+
+/** The snapshotters' directories as the metadata GC's snapshot backend sees them. */
+export function snapshotGcBackend(...sns: Snapshotter[]) {
+  const byName = new Map(sns.map((s) => [s.name, s]));
+  return {
+    snapshotters: () => [...byName.keys()],
+    async listDirectories(name: string): Promise<number[]> { return byName.get(name)?.directoryIds() ?? []; },
+    async removeDirectory(name: string, id: number): Promise<void> { byName.get(name)?.removeDirectory(id); },
+  };
 }
 
 /** chainID(n) = sha256(chainID(n-1) + " " + diffID(n)); chainID(0) = diffID(0). */
