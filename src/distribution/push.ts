@@ -10,6 +10,7 @@ import type { RegistryClient, Repository } from './client.js';
 import { runLimited, type ProgressFn } from './progress.js';
 import { DISTRIBUTION_SOURCE_PREFIX } from './pull.js';
 import { discard, header, type HttpResponse } from './transport.js';
+import { UploadStateStore } from './upload-state.js';
 
 /** Content labels of a blob (from the metadata DB or the store); injected so distribution needs no DB. */
 export type LabelLookup = (desc: Descriptor) => Promise<Record<string, string>> | Record<string, string>;
@@ -18,6 +19,12 @@ export interface PushBlobOptions {
   signal?: AbortSignal;
   onProgress?: ProgressFn;
   labelsOf?: LabelLookup;
+  /**
+   * Keep chunked upload sessions in this directory (one small private file per blob) so that a later
+   * push, after a killed process or a dropped connection, continues where the registry stands instead
+   * of resending the whole blob. The image service passes `<store root>/uploads`. Unset: in memory only.
+   */
+  uploadStateDir?: string;
 }
 
 export type PushBlobStatus = 'exists' | 'mounted' | 'uploaded';
@@ -78,101 +85,193 @@ function checkDigestHeader(res: HttpResponse, digest: Digest): void {
   if (got && isDigest(got) && got !== digest) throw new DigestMismatchError(`registry stored ${got}, expected ${digest}`, { expected: digest, digest: got });
 }
 
+/** An upload session: where the next bytes go and how many the registry holds. */
+interface Session {
+  location: URL;
+  offset: number;
+  /** The registry's OCI-Chunk-Min-Length (0 when it gave none). */
+  minChunk: number;
+  startedAt?: string;
+}
+
+type Emit = (phase: 'uploading' | 'exists' | 'mounted' | 'done' | 'verifying', current: number, note?: 'resumed' | 'retrying') => void;
+
+/** Errors after which a saved session is still worth asking about on the next push. */
+function keepsSession(e: unknown): boolean {
+  if (!isStowageError(e)) return true;
+  return ['Unavailable', 'Aborted', 'Unauthorized', 'ResourceExhausted'].includes(e.code);
+}
+
 /**
- * Pushes one blob: HEAD (exists → done), cross-repository mount when a distribution.source label names
- * another repo on the same registry, else POST an upload and PUT it whole (small blobs) or PATCH it in
- * chunks (large ones), resuming an interrupted chunked upload from the registry's reported Range.
+ * Starts an upload: a cross-repository mount when `from` is set (201 → mounted; 202 → an ordinary session
+ * began), else a plain POST (201 here also means the registry has the blob).
  */
-export async function pushBlob(client: RegistryClient, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
-  const { signal } = opts;
-  const emit = (phase: 'uploading' | 'exists' | 'mounted' | 'done' | 'verifying', current: number): void =>
-    opts.onProgress?.({ digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size });
-  const blobPath = `/v2/${repo.path}/blobs/${desc.digest}`;
-  let scopes = [pushScope(repo.path)];
-
-  const head = await client.request(repo, { method: 'HEAD', url: blobPath, scopes, signal });
-  discard(head.body);
-  if (head.status === 200) { emit('exists', desc.size); return 'exists'; }
-
-  let location: URL | undefined;
-  let minChunk = 0;
-  const from = opts.labelsOf ? mountSource(await opts.labelsOf(desc), repo) : undefined;
+async function startUpload(
+  client: RegistryClient, repo: Repository, desc: Descriptor, from: string | undefined, scopes: string[], signal?: AbortSignal,
+): Promise<{ status: 'exists' | 'mounted' } | { status: 'upload'; session: Session; scopes: string[] }> {
   if (from) {
     const mountScopes = [...scopes, pullScope(from)];
     const url = `/v2/${repo.path}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`;
     const res = await client.request(repo, { method: 'POST', url, scopes: mountScopes, signal });
     discard(res.body);
-    if (res.status === 201) { emit('mounted', desc.size); return 'mounted'; }
+    if (res.status === 201) return { status: 'mounted' };
     if (res.status === 202) {
-      location = uploadUrl(header(res, 'location'), res.url);
-      scopes = mountScopes;
-      minChunk = Number(header(res, 'oci-chunk-min-length') ?? 0) || 0;
+      return { status: 'upload', scopes: mountScopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
     }
     // 401/403/404: the source may be private or gone; an ordinary upload follows.
   }
-  if (!location) {
-    const res = await client.request(repo, { method: 'POST', url: `/v2/${repo.path}/blobs/uploads/`, scopes, signal });
-    discard(res.body);
-    if (res.status === 201) { emit('exists', desc.size); return 'exists'; }
-    if (res.status !== 202) await client.fail(res, `starting upload of ${desc.digest}`, repo);
-    location = uploadUrl(header(res, 'location'), res.url);
-    minChunk = Number(header(res, 'oci-chunk-min-length') ?? 0) || 0;
+  const res = await client.request(repo, { method: 'POST', url: `/v2/${repo.path}/blobs/uploads/`, scopes, signal });
+  discard(res.body);
+  if (res.status === 201) return { status: 'exists' };
+  if (res.status !== 202) await client.fail(res, `starting upload of ${desc.digest}`, repo);
+  return { status: 'upload', scopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
+}
+
+/**
+ * A session saved by an earlier push (maybe another process), if the registry still knows it:
+ * `GET <location>` → 204 with `Range` and a fresh Location. Unknown or refused sessions (distribution
+ * answers 404 BLOB_UPLOAD_INVALID when the upload holds bytes its signed state does not account for, e.g.
+ * half a chunk from a killed process) are forgotten, and the caller starts over.
+ */
+async function resumeSession(
+  client: RegistryClient, repo: Repository, desc: Descriptor, states: UploadStateStore, scopes: string[], signal?: AbortSignal,
+): Promise<Session | undefined> {
+  const { state } = await states.load(repo.host, repo.path, desc.digest, desc.size);
+  if (!state) return undefined;
+  const st = await uploadStatus(client, repo, new URL(state.location), scopes, state.offset, signal);
+  if (!st || st.offset > desc.size) {
+    await states.remove(repo.host, repo.path, desc.digest);
+    return undefined;
+  }
+  return { location: st.location, offset: st.offset, minChunk: state.minChunk, startedAt: state.startedAt };
+}
+
+/**
+ * Pushes one blob: HEAD (exists → done), cross-repository mount when a distribution.source label names
+ * another repo on the same registry, else POST an upload and PUT it whole (small blobs) or PATCH it in
+ * chunks (large ones). A chunked upload resumes from the registry's reported Range after a failed chunk
+ * and, with `uploadStateDir`, across processes: the session is saved after every accepted chunk and a
+ * later push of the same blob continues it. A session the registry no longer accepts is started over.
+ */
+export async function pushBlob(client: RegistryClient, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
+  const { signal } = opts;
+  const emit: Emit = (phase, current, note) =>
+    opts.onProgress?.({ digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size, ...(note ? { note } : {}) });
+  const blobPath = `/v2/${repo.path}/blobs/${desc.digest}`;
+  let scopes = [pushScope(repo.path)];
+  const chunked = desc.size > client.monolithicThreshold;
+  const states = opts.uploadStateDir ? new UploadStateStore(opts.uploadStateDir) : undefined;
+  const forget = async (): Promise<void> => { await states?.remove(repo.host, repo.path, desc.digest); };
+  const save = async (s: Session): Promise<void> => {
+    await states?.save({
+      host: repo.host, repository: repo.path, digest: desc.digest, size: desc.size,
+      location: s.location.toString(), offset: s.offset, minChunk: s.minChunk, startedAt: s.startedAt,
+    });
+  };
+
+  const head = await client.request(repo, { method: 'HEAD', url: blobPath, scopes, signal });
+  discard(head.body);
+  if (head.status === 200) { await forget(); emit('exists', desc.size); return 'exists'; }
+
+  let session = states && chunked ? await resumeSession(client, repo, desc, states, scopes, signal) : undefined;
+  if (session) {
+    emit('uploading', session.offset, 'resumed');
+  } else {
+    const from = opts.labelsOf ? mountSource(await opts.labelsOf(desc), repo) : undefined;
+    const started = await startUpload(client, repo, desc, from, scopes, signal);
+    if (started.status !== 'upload') { await forget(); emit(started.status, desc.size); return started.status; }
+    session = started.session;
+    scopes = started.scopes;
   }
 
   const ra = await provider.readerAt(desc);
   try {
     if (ra.size !== desc.size) throw new InvalidArgumentError(`${desc.digest}: local blob has ${ra.size} bytes, descriptor says ${desc.size}`);
     let res: HttpResponse;
-    if (desc.size <= client.monolithicThreshold) {
+    if (!chunked) {
       emit('uploading', 0);
       res = await client.request(repo, {
-        method: 'PUT', url: uploadUrl(location.toString(), location, { digest: desc.digest }), scopes, signal,
+        method: 'PUT', url: uploadUrl(session.location.toString(), session.location, { digest: desc.digest }), scopes, signal,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
         body: streamRange(ra, 0, desc.size),
       });
     } else {
-      // The registry's OCI-Chunk-Min-Length wins over a smaller configured chunk size.
-      location = await patchChunks(client, repo, ra, desc, location, scopes, Math.max(client.chunkSize, minChunk), emit, signal);
+      await save(session);
+      for (let restarted = false; ;) {
+        // The registry's OCI-Chunk-Min-Length wins over a smaller configured chunk size.
+        const out = await patchChunks(client, repo, ra, desc, session, scopes, Math.max(client.chunkSize, session.minChunk), emit, save, signal);
+        if (!('lost' in out)) break;
+        // The registry gave up the session (e.g. it kept half of a chunk whose connection dropped and now
+        // refuses the session's state): start a fresh upload, once.
+        await forget();
+        if (restarted) throw out.lost;
+        restarted = true;
+        const started = await startUpload(client, repo, desc, undefined, [pushScope(repo.path)], signal);
+        if (started.status !== 'upload') { emit('exists', desc.size); return 'exists'; }
+        session = started.session;
+        emit('uploading', 0, 'retrying');
+        await save(session);
+      }
       res = await client.request(repo, {
-        method: 'PUT', url: uploadUrl(location.toString(), location, { digest: desc.digest }), scopes, signal,
+        method: 'PUT', url: uploadUrl(session.location.toString(), session.location, { digest: desc.digest }), scopes, signal,
         headers: { 'content-type': 'application/octet-stream', 'content-length': '0' }, body: Buffer.alloc(0),
       });
     }
     discard(res.body);
     await expectStatus(client, res, [200, 201, 202, 204], `uploading ${desc.digest}`, repo);
     checkDigestHeader(res, desc.digest);
+    await forget();
     emit('done', desc.size);
     return 'uploaded';
+  } catch (e) {
+    // Keep the session for the next push only when it may still be good (network, abort, auth, throttling).
+    if (!keepsSession(e)) await forget();
+    throw e;
   } finally {
     await ra.close().catch(() => {});
   }
 }
 
-/** Asks the registry how much of an upload it holds (`GET <location>` → 204, `Range: 0-<end>`). */
-async function uploadOffset(client: RegistryClient, repo: Repository, location: URL, scopes: string[], signal?: AbortSignal): Promise<{ offset: number; location: URL } | undefined> {
+/**
+ * Asks the registry how much of an upload it holds (`GET <location>` → 204, `Range: 0-<end>`, fresh
+ * Location). undefined: the registry no longer knows or accepts the session (404/400/410/416). Other
+ * failures throw (a registry that is down says nothing about the session).
+ * `known` settles `Range: 0-0`, which distribution also sends for an empty upload.
+ */
+async function uploadStatus(
+  client: RegistryClient, repo: Repository, location: URL, scopes: string[], known: number, signal?: AbortSignal,
+): Promise<{ offset: number; location: URL } | undefined> {
   const res = await client.request(repo, { method: 'GET', url: location, scopes, signal, followRedirects: false });
+  if ([400, 404, 410, 416].includes(res.status)) { discard(res.body); return undefined; }
+  if (res.status !== 204 && res.status !== 200) await client.fail(res, 'checking upload status', repo);
   discard(res.body);
-  if (res.status !== 204 && res.status !== 200) return undefined;
-  const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
   const next = header(res, 'location') ? uploadUrl(header(res, 'location'), location) : location;
-  return { offset: m ? Number(m[1]) + 1 : 0, location: next };
+  const range = header(res, 'range');
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(range ?? '');
+  if (!m) return range === undefined && known === 0 ? { offset: 0, location: next } : undefined;
+  const end = Number(m[1]);
+  if (end === 0) return known <= 1 ? { offset: known, location: next } : undefined;
+  return { offset: end + 1, location: next };
 }
 
+/**
+ * PATCHes [session.offset, size) in chunks, saving the session after every chunk the registry accepts.
+ * Resolves with the final Location, or `lost` when the registry no longer knows the session.
+ */
 async function patchChunks(
-  client: RegistryClient, repo: Repository, ra: ReaderAt, desc: Descriptor, start: URL, scopes: string[], chunkSize: number,
-  emit: (phase: 'uploading', current: number) => void, signal?: AbortSignal,
-): Promise<URL> {
-  let location = start;
-  let offset = 0;
+  client: RegistryClient, repo: Repository, ra: ReaderAt, desc: Descriptor, session: Session, scopes: string[], chunkSize: number,
+  emit: Emit, save: (s: Session) => Promise<void>, signal?: AbortSignal,
+): Promise<{ location: URL } | { lost: Error }> {
   let failures = 0;
-  while (offset < desc.size) {
+  while (session.offset < desc.size) {
     throwIfAborted(signal);
+    const offset = session.offset;
     const end = Math.min(desc.size, offset + chunkSize);
     emit('uploading', offset);
     let res: HttpResponse | undefined;
     try {
       res = await client.request(repo, {
-        method: 'PATCH', url: location, scopes, signal, noRetryStatuses: [500, 502, 503, 504],
+        method: 'PATCH', url: session.location, scopes, signal, noRetryStatuses: [500, 502, 503, 504],
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end - 1}`, 'content-length': String(end - offset) },
         body: streamRange(ra, offset, end),
       });
@@ -181,10 +280,11 @@ async function patchChunks(
     }
     if (res && res.status === 202) {
       discard(res.body);
-      location = uploadUrl(header(res, 'location') ?? location.toString(), location);
+      session.location = uploadUrl(header(res, 'location') ?? session.location.toString(), session.location);
       const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
-      offset = m ? Number(m[1]) + 1 : end;
+      session.offset = m ? Number(m[1]) + 1 : end;
       failures = 0;
+      await save(session);
       continue;
     }
     // A failed or refused chunk (416 out of order, 5xx, connection lost): ask where the upload stands.
@@ -193,16 +293,16 @@ async function patchChunks(
       if (res) await client.fail(res, `uploading ${desc.digest}`, repo);
       throw new UnavailableError(`uploading ${desc.digest}: chunk at ${offset} keeps failing`, { digest: desc.digest, offset });
     }
-    const st = await uploadOffset(client, repo, location, scopes, signal);
-    if (!st) {
-      if (res) await client.fail(res, `uploading ${desc.digest}`, repo);
-      throw new UnavailableError(`uploading ${desc.digest}: the registry lost the upload session`, { digest: desc.digest, offset });
+    const st = await uploadStatus(client, repo, session.location, scopes, offset, signal);
+    if (!st || st.offset > desc.size) {
+      return { lost: new NotFoundError(`uploading ${desc.digest}: the registry lost the upload session at ${offset}`, { digest: desc.digest, offset }) };
     }
-    location = st.location;
-    offset = st.offset;
+    session.location = st.location;
+    session.offset = st.offset;
+    await save(session);
   }
   emit('uploading', desc.size);
-  return location;
+  return { location: session.location };
 }
 
 /** PUTs a manifest or index by tag or digest; the registry's digest must equal ours. */
