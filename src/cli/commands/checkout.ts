@@ -1,0 +1,15 @@
+import path from 'node:path';
+import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
+
+export const checkout: CommandSpec = {
+  name: 'checkout',
+  usage: '[OPTIONS] IMAGE DIR',
+  summary: "Write an image's merged root filesystem into a plain directory",
+  description: 'Like `umoci unpack` or `crane export`: whiteouts and opaque directories are applied;\nDIR must be empty or absent.',
+  options: [PLATFORM_OPTION],
+  args: { min: 2 },
+  async run(ctx, p) {
+    const store = await ctx.store();
+    await store.checkout(p.args[0]!, path.resolve(p.args[1]!), { platform: p.string('platform'), signal: ctx.signal });
+  },
+};

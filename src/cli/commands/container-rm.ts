@@ -1,0 +1,24 @@
+import type { CommandSpec } from '../command.js';
+import { reportError } from '../report.js';
+
+export const containerRm: CommandSpec = {
+  name: 'container rm',
+  aliases: ['container remove'],
+  usage: 'CONTAINER [CONTAINER...]',
+  summary: 'Remove one or more working containers (their writable layers)',
+  args: { min: 1, max: Infinity },
+  async run(ctx, p) {
+    const store = await ctx.store();
+    let failed = false;
+    for (const id of p.args) {
+      try {
+        await store.releaseLayer(id);
+        ctx.io.stdout.write(`${id}\n`);
+      } catch (err) {
+        failed = true;
+        reportError(ctx, err);
+      }
+    }
+    return failed ? 1 : 0;
+  },
+};

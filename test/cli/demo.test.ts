@@ -1,0 +1,39 @@
+// The README's main job: the offline demo (scripts/demo.ts) runs the real command line end to end.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO } from './binary.js';
+
+const execFileP = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-demo-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function demo(): Promise<string> {
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+    cwd: REPO, env: { ...process.env, STOWAGE_ROOT: path.join(tmp, 'root') }, timeout: 120_000,
+  });
+  return stdout;
+}
+
+describe('offline demo', () => {
+  it('pulls a generated image from a loopback registry, lists it, and checks it out with the whiteout applied', async () => {
+    const out = await demo();
+    const host = /served at (127\.0\.0\.1:\d+)/.exec(out)?.[1];
+    expect(host).toBeDefined();
+    expect(out).toContain(`$ stowage pull ${host}/demo/hello:latest\nlatest: Pulling from demo/hello\n`);
+    expect(out).toContain(`Status: Downloaded newer image for ${host}/demo/hello:latest\n${host}/demo/hello:latest\n`);
+    expect(out).toMatch(new RegExp(`${host!.replace(/\./g, '\\.')}/demo/hello +latest +[0-9a-f]{12} +`));
+    expect(out).toMatch(/<missing> +\S.*COPY data \/srv\/data/);
+    expect(out).toMatch(/sha256:[0-9a-f]{64} linux\/\w+ layers=3 cmd=\["\/bin\/hello"\]/);
+    expect(out).toContain('l 0777  /bin/greet -> hello');
+    expect(out).toContain('/usr/share/demo/old.txt (deleted by a whiteout in layer 2): absent, as it should be');
+    expect(fs.existsSync(path.join(tmp, 'root'))).toBe(true);
+
+    // Same registry address on a second run (when its port was free both times): the image is up to date.
+    const again = await demo();
+    if (again.includes(`served at ${host}`)) expect(again).toContain(`Status: Image is up to date for ${host}/demo/hello:latest`);
+  });
+});
