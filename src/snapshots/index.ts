@@ -2,7 +2,7 @@
 // overlay-layout directory snapshotter (`<root>/snapshots/<id>/fs`, one directory per layer) whose
 // records live in the metadata database. Deletions inside layer directories are stored the OCI way
 // (`.wh.<name>` files, `.wh..wh..opq` for opaque directories) so that everything works unprivileged;
-// ownership that cannot be applied is kept as override records (see ROOTLESS.md).
+// ownership that cannot be applied is kept as override records (see "Rootless mode" in the README).
 export { detectCompression, decompressStream, compressStream, type Compression } from './compression.js';
 export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
 export {
