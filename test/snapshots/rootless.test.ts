@@ -93,7 +93,7 @@ describe('rootless ownership overrides (forced unprivileged mode)', () => {
   });
 });
 
-const canDrop = isRoot && spawnSync('setpriv', ['--version']).status === 0;
+const canDrop = isRoot && spawnSync('setpriv', ['--version']).status === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;
 
 describe.skipIf(!canDrop)('a real unprivileged process (setpriv --reuid=65534)', () => {
   it('applies, keeps overrides and exports the original owners and modes', async () => {
@@ -104,7 +104,11 @@ describe.skipIf(!canDrop)('a real unprivileged process (setpriv --reuid=65534)',
     const t = await buildTar(layer);
     fs.writeFileSync(path.join(work, 'layer.tar'), t);
     const script = path.join(work, 'child.mts');
-    const src = path.resolve('src/snapshots/index.ts');
+    // The project may sit under a directory the unprivileged user cannot traverse (a CI clone in a
+    // 0700 temp dir): bind-mount it into our world-readable scratch dir in a private mount namespace.
+    const bound = path.join(base, 'project');
+    fs.mkdirSync(bound);
+    const src = path.join(bound, 'src/snapshots/index.ts');
     fs.writeFileSync(script, `
       import fs from 'node:fs';
       const m = await import(${JSON.stringify(src)});
@@ -116,8 +120,8 @@ describe.skipIf(!canDrop)('a real unprivileged process (setpriv --reuid=65534)',
       console.log(JSON.stringify({ uid: process.geteuid(), skipped: r.skipped, diffID: r.diffID }));
     `);
     execFileSync('chown', ['-R', '65534:65534', work]);
-    const tsx = path.resolve('node_modules/.bin/tsx');
-    const res = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'HOME=/tmp', tsx, script], { cwd: work, encoding: 'utf8' });
+    const run = 'mount --bind "$1" "$2" && exec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp "$2/node_modules/.bin/tsx" "$3"';
+    const res = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', run, 'sh', process.cwd(), bound, script], { cwd: work, encoding: 'utf8' });
     expect(res.status, res.stderr).toBe(0);
     const report = JSON.parse(res.stdout.trim().split('\n').pop()!);
     expect(report.uid).toBe(65534);
