@@ -240,7 +240,10 @@ export class RegistryClient {
 
     const head = await this.request(repo, { method: 'HEAD', url: path, headers: { accept }, scopes, signal: opts.signal });
     discard(head.body);
-    if (head.status === 404) throw new NotFoundError(`${name}: not found`, { reference: name });
+    if (head.status === 404) {
+      if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
+      throw new NotFoundError(`${name}: not found`, { reference: name });
+    }
     if (head.status === 401) await this.fail(head, `resolving ${name}`, repo);
     if (head.status === 200) {
       const mt = baseMediaType(header(head, 'content-type'));
@@ -261,7 +264,11 @@ export class RegistryClient {
     // GET gives the content, or the registry's own words for the error.
 
     const get = await this.request(repo, { method: 'GET', url: path, headers: { accept }, scopes, signal: opts.signal });
-    if (get.status === 404) { discard(get.body); throw new NotFoundError(`${name}: not found`, { reference: name }); }
+    if (get.status === 404) {
+      discard(get.body);
+      if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
+      throw new NotFoundError(`${name}: not found`, { reference: name });
+    }
     if (get.status !== 200) await this.fail(get, `resolving ${name}`, repo);
     const bytes = await readBody(get.body, MAX_MANIFEST_SIZE);
     if (!bytes) throw new ResourceExhaustedError(`${name}: manifest over the ${MAX_MANIFEST_SIZE}-byte limit`, { reference: name });
@@ -276,6 +283,43 @@ export class RegistryClient {
     const parsedManifest = parseManifest(bytes, header(get, 'content-type'));
     this.rememberManifest(digest, bytes);
     return { name, ref, repository: repo, descriptor: { mediaType: parsedManifest.mediaType, digest, size: bytes.length } };
+  }
+
+  /**
+   * containerd's FetchByDigest fallback: a digest the manifests endpoint does not know (404) may still be
+   * stored as a plain blob of the repository (registries that keep referrers or foreign manifests that
+   * way). The blob endpoint answers application/octet-stream, so the media type comes from the JSON itself.
+   */
+  private async resolveFromBlobs(repo: Repository, ref: NamedReference, name: string, signal?: AbortSignal): Promise<Resolved> {
+    const digest = ref.digest as Digest;
+    const bytes = await this.manifestBlob(repo, digest, MAX_MANIFEST_SIZE, signal);
+    if (!bytes) throw new NotFoundError(`${name}: not found`, { reference: name });
+    const parsed = parseManifest(bytes);
+    this.rememberManifest(digest, bytes);
+    return { name, ref, repository: repo, descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length } };
+  }
+
+  /**
+   * GET /v2/<name>/blobs/<digest> for a manifest: at most `cap` bytes, verified against the digest.
+   * Undefined when the registry has no such blob either.
+   */
+  private async manifestBlob(repo: Repository, digest: Digest, cap: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const res = await this.request(repo, {
+      method: 'GET', url: `/v2/${repo.path}/blobs/${digest}`, headers: { accept: [...MANIFEST_ACCEPT, '*/*'].join(', ') },
+      scopes: [pullScope(repo.path)], signal,
+    });
+    if (res.status === 404) { discard(res.body); return undefined; }
+    if (res.status !== 200) await this.fail(res, `fetching ${digest}`, repo);
+    const len = Number(header(res, 'content-length'));
+    if (Number.isSafeInteger(len) && len > cap) {
+      discard(res.body);
+      throw new ResourceExhaustedError(`${digest}: blob is ${len} bytes, over the ${cap}-byte limit for a manifest`, { digest, size: len, limit: cap });
+    }
+    const bytes = await readBody(res.body, cap);
+    if (!bytes) throw new ResourceExhaustedError(`${digest}: blob is over the ${cap}-byte limit for a manifest`, { digest, limit: cap });
+    const got = digestOf(bytes, parseDigest(digest).algorithm);
+    if (got !== digest) throw new DigestMismatchError(`${digest}: content has digest ${got}`, { expected: digest, digest: got });
+    return bytes;
   }
 
   private rememberManifest(digest: Digest, bytes: Buffer): void {
@@ -295,6 +339,15 @@ export class RegistryClient {
     const url = `/v2/${repo.path}/${isManifest ? 'manifests' : 'blobs'}/${desc.digest}`;
     const accept = isManifest ? [desc.mediaType, ...MANIFEST_ACCEPT.filter((m) => m !== desc.mediaType)].join(', ') : `${desc.mediaType}, */*`;
     const res = await this.request(repo, { method: 'GET', url, headers: { accept }, scopes: [pullScope(repo.path)], signal: opts.signal });
+    if (res.status === 404 && isManifest) {
+      // Fetching by digest: a manifest the manifests endpoint does not know may be stored as a blob.
+      discard(res.body);
+      const blob = await this.manifestBlob(repo, desc.digest, desc.size, opts.signal);
+      if (!blob) throw new NotFoundError(`${desc.digest}: manifest unknown`, { digest: desc.digest });
+      if (blob.length !== desc.size) throw new SizeMismatchError(`${desc.digest}: got ${blob.length} bytes, expected ${desc.size}`, { digest: desc.digest, size: blob.length, expected: desc.size });
+      this.rememberManifest(desc.digest, blob);
+      return blob;
+    }
     if (res.status !== 200) await this.fail(res, `fetching ${desc.digest}`, repo);
     const bytes = await readBody(res.body, desc.size);
     if (!bytes) throw new SizeMismatchError(`${desc.digest}: registry sent more than the ${desc.size} bytes the descriptor says`, { digest: desc.digest, size: desc.size });

@@ -95,14 +95,16 @@ export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<Imag
   const sharedBook = opts.sharedSize ? new Map<Digest, { blobs: Map<Digest, number>; snaps: Map<Digest, number> }>() : undefined;
 
   const summarize = async (digest: Digest, group: ImageRecord[]): Promise<void> => {
-    const named = group.filter((r) => !isDanglingRecord(r));
+    let named = group.filter((r) => !isDanglingRecord(r));
+    if (patterns.length) {
+      // docker filters the records themselves: names that do not match give neither RepoTags nor the
+      // RepoDigests entry (which is derived from the chosen record), and untagged images never match.
+      named = named.filter((r) => { try { return nameForms(r.name).some((form) => patterns.some((p) => p.test(form))); } catch { return false; } });
+      if (named.length === 0) return;
+    }
     // A dangling record only stands for the image when no named record exists.
     const chosen = named[0] ?? group[0]!;
-    let tags = named.map((r) => r.name);
-    if (patterns.length) {
-      tags = tags.filter((n) => { try { return nameForms(n).some((form) => patterns.some((p) => p.test(form))); } catch { return false; } });
-      if (tags.length === 0) return;
-    }
+    const tags = named.map((r) => r.name);
     const target = chosen.target;
     const manifests = await platformManifests(target, blobs, ctx.sizes);
     const best = await bestManifest(ctx, blobs, target, matcherFor(ctx, undefined));

@@ -11,6 +11,12 @@ export class ProgressSink {
   private readonly last = new Map<string, number>();
   constructor(private readonly fn: ProgressFn | undefined, private readonly intervalMs = 100) {}
 
+  /** A message about the whole transfer with an id (the tag on 'Pulling from'): no progressDetail, as docker's. */
+  message(status: string, id: string): void {
+    if (this.fn) this.safe({ status, id });
+  }
+
+  /** A pure status update: of a layer id (with an empty progressDetail), or without id (no progressDetail). */
   status(status: string, id?: string): void {
     if (!this.fn) return;
     const ev: ProgressEvent = { status };

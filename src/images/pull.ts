@@ -107,7 +107,8 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   const remote = remote0 ?? await deps.remote(ref, remoteOpts(opts));
   throwIfAborted(signal);
   const target = await remote.resolve(ref, signal).catch((e: unknown) => { throw pullError(e, ref); });
-  progress.status(`Pulling from ${ref.path}`, ref.digest ? familiar : ref.tag!);
+  // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
+  progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
 
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
@@ -200,37 +201,46 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
  * Downloads the missing layers of one platform concurrently and unpacks them in order as they arrive
  * (layer i is applied as soon as it is complete and layer i-1 is unpacked, while later ones download).
  * Returns the number of blobs downloaded.
+ *
+ * Progress: each layer id (12 hex of the blob digest) ends with exactly one terminal line. 'Already
+ * exists' is only for a layer whose snapshot was there before the pull started (nothing to fetch or
+ * unpack); every other layer shows 'Pulling fs layer', then 'Downloading' (from the offset of a partial
+ * ingest a previous pull left) and 'Download complete' (at once when the blob was already fetched),
+ * 'Extracting', and 'Pull complete'. A blob that appears twice in the manifest is fetched and reported once.
  */
 async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PlatformPull, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number): Promise<number> {
   const layers = p.manifest.layers;
   const diffIds = p.config.rootfs.diff_ids;
   const blobs = ctx.blobs();
-  // Which layers are needed: present snapshots make the blob optional (as a discarded-layers store).
   const chains: Digest[] = [];
   for (const d of diffIds) chains.push(chainID(chains[chains.length - 1], d));
-  const need: boolean[] = [];
-  const present: boolean[] = [];
+  // The state before anything is fetched; present snapshots make the blob optional (as a discarded-layers store).
+  const blobPresent: boolean[] = [];
+  const snapPresent: boolean[] = [];
   for (let i = 0; i < layers.length; i++) {
-    present[i] = await blobs.has(layers[i]!.digest);
-    need[i] = !present[i] && !(await ctx.sizes.exists(chains[i]!));
+    blobPresent[i] = await blobs.has(layers[i]!.digest);
+    snapPresent[i] = await ctx.sizes.exists(chains[i]!);
   }
-  const anyWork = need.some(Boolean) || !(await ctx.sizes.exists(chains[chains.length - 1] ?? ('' as Digest)));
-  const show = need.some(Boolean);
+  const first = layers.map((l) => layers.findIndex((x) => x.digest === l.digest));
+  const last = layers.map((l) => layers.findLastIndex((x) => x.digest === l.digest));
+  // Per blob (its first occurrence): fetched, and fully present (every occurrence unpacked) beforehand.
+  const toFetch = layers.map((_, i) => first[i] === i && layers.some((_x, j) => first[j] === i && !blobPresent[j] && !snapPresent[j]));
+  const existed = layers.map((_, i) => layers.every((_x, j) => first[j] !== first[i] || snapPresent[j]));
+  const show = existed.some((e) => !e);
   if (show) {
     for (let i = 0; i < layers.length; i++) {
-      const id = progressId(layers[i]!.digest);
-      progress.status(need[i] ? 'Pulling fs layer' : 'Already exists', id);
+      if (first[i] === i) progress.status(existed[i] ? 'Already exists' : 'Pulling fs layer', progressId(layers[i]!.digest));
     }
   }
-  if (!anyWork && layers.length > 0) {
+  for (let i = 0; i < layers.length; i++) if (blobPresent[i]) content.record(layers[i]!.digest, layers[i]!.size);
+  if (!show && layers.length > 0) {
     const top = chains[chains.length - 1]!;
     ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: top });
-    for (let i = 0; i < layers.length; i++) if (present[i]) content.record(layers[i]!.digest, layers[i]!.size);
     await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), top);
     return 0;
   }
 
-  // Downloads: a small pool over the needed layers, in manifest order; each layer has a gate the
+  // Downloads: a small pool over the needed blobs, in manifest order; each blob has a gate the
   // unpacker awaits, so layer i is applied as soon as it is complete and layer i-1 is unpacked.
   const ctrl = new AbortController();
   const onAbort = () => ctrl.abort(signal?.reason);
@@ -248,9 +258,11 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   sig.addEventListener('abort', () => { for (const g of gates) g.reject(new AbortedError('pull aborted')); }, { once: true });
   const queue: number[] = [];
   for (let i = 0; i < layers.length; i++) {
-    if (need[i]) queue.push(i);
+    if (first[i] !== i) continue;
+    if (toFetch[i]) queue.push(i);
     else {
-      if (present[i]) content.record(layers[i]!.digest, layers[i]!.size);
+      // Fetched by an earlier pull (also one that was interrupted before unpacking it).
+      if (!existed[i]) progress.status('Download complete', progressId(layers[i]!.digest));
       gates[i]!.resolve();
     }
   }
@@ -273,7 +285,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
         streams.set(i, unpackLayer(ctx, {
           ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, signal: sig,
           stream: async () => tee.stream,
-          ...(show ? { onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total) } : {}),
+          onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total),
         }).then(() => true, () => { tee.detach(); return false; }));
       }
       remote.fetchBlob(l, sink, ingestRef('layer', l.digest), {
@@ -298,24 +310,23 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     let parent: Digest | undefined;
     for (let i = 0; i < layers.length; i++) {
       cursor = i;
-      await gates[i]!.promise;
+      await gates[first[i]!]!.promise;
       throwIfAborted(signal);
       const l = layers[i]!;
       const id = progressId(l.digest);
       const streamed = streams.get(i);
-      if (streamed && await streamed) {
-        if (show) progress.status('Pull complete', id);
-      } else if (need[i] || !(await ctx.sizes.exists(chains[i]!))) {
-        if (show) progress.bytes('Extracting', id, 0, l.size, true);
-        await unpackLayer(ctx, {
-          ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, ...(signal ? { signal } : {}),
-          ...(show ? { onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total) } : {}),
-        });
-        if (show) progress.status('Pull complete', id);
-      } else {
-        ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: chains[i]! });
-        if (show && need[i]) progress.status('Pull complete', id);
+      if (!(streamed && await streamed)) {
+        if (!(await ctx.sizes.exists(chains[i]!))) {
+          progress.bytes('Extracting', id, 0, l.size, true);
+          await unpackLayer(ctx, {
+            ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, ...(signal ? { signal } : {}),
+            onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total),
+          });
+        } else {
+          ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: chains[i]! });
+        }
       }
+      if (last[i] === i && !existed[i]) progress.status('Pull complete', id);
       parent = chains[i];
     }
     if (parent) await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
