@@ -7,7 +7,7 @@ import type { Ctx } from './context.js';
 import { CONTAINER_IMAGE_ID, CONTAINER_MANIFEST, CONTAINER_NAME } from './image-info.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import type { ContainerLayer, CreateLayerOptions, FilesystemChange, LayerSize, Mount } from './types.js';
-import { unpackManifest } from './unpack.js';
+import { ensureUnpacked } from './unpack.js';
 
 const CONTAINER_CHAIN = 'io.stowage.image.chain';
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -51,14 +51,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
   // The lease keeps the new snapshot (and a fresh unpack) alive until the container record holds it.
   const lease = ctx.md.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'io.stowage.purpose': `container ${cid}` } });
   try {
-    let top: Digest | undefined;
-    if (await m.isUnpacked()) {
-      const ids = await m.chainIds();
-      top = ids[ids.length - 1];
-      if (top) ctx.md.leases.addResource(lease.id, { type: `snapshots/${ctx.snaps.name}`, id: top });
-    } else {
-      top = await unpackManifest(ctx, m, { lease: lease.id, ...(opts.signal ? { signal: opts.signal } : {}) });
-    }
+    const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
     const key = `container-${cid}`;
     await ctx.snaps.prepare(key, top, { lease: lease.id, labels: { 'io.stowage.container': cid } });
     const labels: Record<string, string> = { [CONTAINER_IMAGE_ID]: record.target.digest, [CONTAINER_MANIFEST]: m.digest };

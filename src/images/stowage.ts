@@ -31,7 +31,7 @@ import type {
   GcReport, Image, ImageRecordView, ImageService, InspectOptions, LayerSize, ListOptions, Mount, OpenOptions,
   PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
 } from './types.js';
-import { unpackManifest } from './unpack.js';
+import { ensureUnpacked } from './unpack.js';
 
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -179,14 +179,7 @@ export class Stowage implements ImageService {
     if (!m) throw platformMissing(refOrID, platform);
     const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
     try {
-      let top: Digest | undefined;
-      if (await m.isUnpacked()) {
-        const ids = await m.chainIds();
-        top = ids[ids.length - 1];
-        if (top) ctx.md.leases.addResource(lease.id, { type: `snapshots/${ctx.snaps.name}`, id: top });
-      } else {
-        top = await unpackManifest(ctx, m, { lease: lease.id, ...(opts.signal ? { signal: opts.signal } : {}) });
-      }
+      const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
       throwIfAborted(opts.signal);
       await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, opts.signal ? { signal: opts.signal } : {});
     } finally {

@@ -101,3 +101,15 @@ export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { 
   if (parent) await setLabel(ctx.content, doc.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
   return parent;
 }
+
+/**
+ * The top chain ID of a platform manifest's snapshots, unpacking them first when they are missing;
+ * the result is held by `lease` (a snapshot already present is added to it) until the caller's record holds it.
+ */
+export async function ensureUnpacked(ctx: Ctx, m: PlatformManifestImpl, lease: string, signal?: AbortSignal): Promise<Digest | undefined> {
+  if (!(await m.isUnpacked())) return unpackManifest(ctx, m, { lease, ...(signal ? { signal } : {}) });
+  const ids = await m.chainIds();
+  const top = ids[ids.length - 1];
+  if (top) ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: top });
+  return top;
+}
