@@ -161,7 +161,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     process.once('exit', killOnExit);
     const stop = async (): Promise<void> => {
       process.off('exit', killOnExit);
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 3000);
