@@ -291,6 +291,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
       remote.fetchBlob(l, sink, ingestRef('layer', l.digest), {
         signal: sig,
         onProgress: (cur, total) => progress.bytes('Downloading', id, cur, total || l.size),
+        onRangeIgnored: () => progress.message('Registry ignored the Range request: downloading again from the start', id),
       }).then(() => {
         downloaded++;
         progress.status('Download complete', id);

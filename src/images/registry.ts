@@ -46,7 +46,10 @@ function remoteRepository(client: RegistryClient, ref: NamedReference): RemoteRe
       await client.fetchBlobInto(store, repo, desc, {
         ref: ingestRef,
         ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onProgress ? { onProgress: (ev) => { if (ev.phase === 'downloading') opts.onProgress!(ev.current, ev.total); } } : {}),
+        onProgress: (ev) => {
+          if (ev.note === 'range-ignored') opts.onRangeIgnored?.();
+          if (ev.phase === 'downloading') opts.onProgress?.(ev.current, ev.total);
+        },
       });
     },
     listTags(signal) { return client.listTags(repo, signal ? { signal } : {}); },

@@ -17,7 +17,12 @@ export interface RemoteRepository {
    * Streams a blob into the content store under ingest `ref` (resuming a partial ingest), verifies and
    * commits it. Resolves when committed (or already present).
    */
-  fetchBlob(desc: Descriptor, store: Ingester, ref: string, opts: { signal?: AbortSignal; onProgress?: (current: number, total: number) => void }): Promise<void>;
+  fetchBlob(desc: Descriptor, store: Ingester, ref: string, opts: {
+    signal?: AbortSignal;
+    onProgress?: (current: number, total: number) => void;
+    /** The registry ignored a Range request, so a partial download starts again from byte 0. */
+    onRangeIgnored?: () => void;
+  }): Promise<void>;
   listTags(signal?: AbortSignal): Promise<string[]>;
   /**
    * Pushes the graph under `root` from `provider` to `reference` (tag or digest): blobs (HEAD, cross-repo

@@ -217,33 +217,39 @@ describe('a blob used twice by one manifest', () => {
   });
 });
 
+/** Pulls `big:1` and aborts once the small layer is downloaded and the big one is partway. */
+async function interruptBigPull(s: Stowage) {
+  const [bigLayer, smallLayer] = big.manifests[0]!.layers as [GenImage['manifests'][0]['layers'][0], GenImage['manifests'][0]['layers'][0]];
+  const bigId = id12(bigLayer.digest);
+  const smallId = id12(smallLayer.digest);
+  // Interrupt once the small layer is downloaded (its unpack waits for the big one) and the big one is
+  // partway; the big one's answer is held back a little so that the small one is surely complete first.
+  proxy.addFault({ method: 'GET', path: bigLayer.digest, fault: { kind: 'delay', ms: 300 } });
+  const ctrl = new AbortController();
+  let smallDone = false;
+  let bigAt = 0;
+  const first = collect();
+  const maybeAbort = () => { if (smallDone && bigAt > 0 && !ctrl.signal.aborted) ctrl.abort(); };
+  await expect(s.pull(ref('big:1'), {
+    signal: ctrl.signal,
+    onProgress: (e) => {
+      first.onProgress(e);
+      if (e.id === smallId && e.status === 'Download complete') smallDone = true;
+      const cur = e.progressDetail?.current ?? 0;
+      if (e.id === bigId && e.status === 'Downloading' && cur > 0 && cur < bigLayer.size) bigAt = cur;
+      maybeAbort();
+    },
+  })).rejects.toMatchObject({ code: 'Aborted' });
+  expect(bigAt).toBeGreaterThan(0);
+  expect(statusesOf(first.events, bigId)).not.toContain('Download complete');
+  return { bigLayer, smallLayer, bigId, smallId };
+}
+
 describe('re-pull after an interrupted pull', () => {
   it('each layer ends with exactly one terminal line; the resumed layer continues from its offset and re-fetches little', async () => {
     const s = await openStowage({ root: path.join(tmp(), 'store') });
     try {
-      const [bigLayer, smallLayer] = big.manifests[0]!.layers as [GenImage['manifests'][0]['layers'][0], GenImage['manifests'][0]['layers'][0]];
-      const bigId = id12(bigLayer.digest);
-      const smallId = id12(smallLayer.digest);
-      // Interrupt once the small layer is downloaded (its unpack waits for the big one) and the big one is
-      // partway; the big one's answer is held back a little so that the small one is surely complete first.
-      proxy.addFault({ method: 'GET', path: bigLayer.digest, fault: { kind: 'delay', ms: 300 } });
-      const ctrl = new AbortController();
-      let smallDone = false;
-      let bigAt = 0;
-      const first = collect();
-      const maybeAbort = () => { if (smallDone && bigAt > 0 && !ctrl.signal.aborted) ctrl.abort(); };
-      await expect(s.pull(ref('big:1'), {
-        signal: ctrl.signal,
-        onProgress: (e) => {
-          first.onProgress(e);
-          if (e.id === smallId && e.status === 'Download complete') smallDone = true;
-          const cur = e.progressDetail?.current ?? 0;
-          if (e.id === bigId && e.status === 'Downloading' && cur > 0 && cur < bigLayer.size) bigAt = cur;
-          maybeAbort();
-        },
-      })).rejects.toMatchObject({ code: 'Aborted' });
-      expect(bigAt).toBeGreaterThan(0);
-      expect(statusesOf(first.events, bigId)).not.toContain('Download complete');
+      const { bigLayer, smallLayer, bigId, smallId } = await interruptBigPull(s);
 
       const mark = proxy.requests.length;
       const again = collect();
@@ -272,6 +278,25 @@ describe('re-pull after an interrupted pull', () => {
       const dir = path.join(tmp(), 'co');
       await s.checkout(ref('big:1'), dir);
       expect(fs.statSync(path.join(dir, 'big.bin')).size).toBe(8 << 20);
+      expect((await s.check()).ok).toBe(true);
+    } finally { await s.close(); }
+  });
+});
+
+describe('re-pull after an interrupted pull, from a registry that ignores Range', () => {
+  it('says so on the layer, downloads it again from byte 0, and completes with the right content', async () => {
+    const s = await openStowage({ root: path.join(tmp(), 'store') });
+    try {
+      const { bigLayer, bigId } = await interruptBigPull(s);
+      proxy.addFault({ method: 'GET', path: bigLayer.digest, fault: { kind: 'ignoreRange' } });
+      const mark = proxy.requests.length;
+      const again = collect();
+      await s.pull(ref('big:1'), { onProgress: again.onProgress });
+      const mine = statusesOf(again.events, bigId);
+      expect(mine.some((x) => /ignored the Range request/.test(x))).toBe(true);
+      expect(mine.filter((x) => TERMINAL.has(x))).toEqual(['Pull complete']);
+      const refetched = proxy.requests.slice(mark).filter((q) => q.path.includes(bigLayer.digest)).reduce((a, q) => a + q.bytesSent, 0);
+      expect(refetched).toBe(bigLayer.size);
       expect((await s.check()).ok).toBe(true);
     } finally { await s.close(); }
   });
