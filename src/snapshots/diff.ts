@@ -297,7 +297,7 @@ const MEDIA: Record<Compression, string> = { gzip: MediaType.OciLayerGzip, zstd:
 
 /**
  * Streams the layer for `changes` through compression into `out` (a content Writer, or any sink),
- * hashing the uncompressed tar for the diffID. With a content Writer the blob is committed with the
+ * hashing the uncompressed tar for the diffID. A plain stream is ended and flushed before this returns; with a content Writer the blob is committed with the
  * `containerd.io/uncompressed` label; AlreadyExists on commit is harmless and swallowed.
  */
 export async function writeDiffLayer(changes: readonly Change[], upper: string | TreeSource, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
@@ -307,16 +307,12 @@ export async function writeDiffLayer(changes: readonly Change[], upper: string |
   const packed = new Digester('sha256');
   const tapRaw = new Transform({ transform(c: Buffer, _e, cb) { raw.update(c); cb(null, c); } });
   const isWriter = typeof (out as Writer).commit === 'function' && typeof (out as Writer).digest === 'function';
-  const sink = new Writable({
-    highWaterMark: 1 << 20,
-    write(c: Buffer, _e, cb) {
-      packed.update(c);
-      if (isWriter) (out as Writer).write(c).then(() => cb(), cb);
-      else if ((out as NodeJS.WritableStream).write(c)) cb();
-      else (out as NodeJS.WritableStream).once('drain', () => cb());
-    },
-  });
-  await pipeline(diffTarStream(changes, up, opts), tapRaw, compressStream(compression, opts.level), sink, { signal: opts.signal });
+  const tapPacked = new Transform({ transform(c: Buffer, _e, cb) { packed.update(c); cb(null, c); } });
+  // A content Writer is committed below; a plain stream is ended, and flushed, before this returns.
+  const sink = isWriter
+    ? new Writable({ highWaterMark: 1 << 20, write(c: Buffer, _e, cb) { (out as Writer).write(c).then(() => cb(), cb); } })
+    : (out as NodeJS.WritableStream);
+  await pipeline(diffTarStream(changes, up, opts), tapRaw, compressStream(compression, opts.level), tapPacked, sink, { signal: opts.signal });
   const diffID = raw.digest();
   const digest = packed.digest();
   if (isWriter) {
