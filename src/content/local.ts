@@ -228,7 +228,8 @@ export class LocalStore implements LocalContentStore {
 
   private async readStatus(ref: string | undefined, dir: string): Promise<Status> {
     const storedRef = await readText(path.join(dir, 'ref'));
-    if (storedRef === undefined || (ref !== undefined && storedRef !== ref)) throw new NotFoundError(`ingest ${JSON.stringify(ref ?? dir)}: not found`, { ref });
+    // An empty ref (a crash before it reached the disk) names nothing: not listed; openIngest restores it.
+    if (storedRef === undefined || storedRef === '' || (ref !== undefined && storedRef !== ref)) throw new NotFoundError(`ingest ${JSON.stringify(ref ?? dir)}: not found`, { ref });
     let dst;
     try {
       dst = await fsp.stat(path.join(dir, 'data'));
@@ -301,7 +302,8 @@ export class LocalStore implements LocalContentStore {
     const size = opts.desc?.size ?? 0;
     if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError(`invalid size ${String(size)}`, { ref, size });
 
-    const lock = await acquireRefLock(this.lockPath(ref), ref);
+    const dataPath = path.join(this.ingestDir(ref), 'data');
+    const lock = await acquireRefLock(this.lockPath(ref), ref, async () => (await fsp.stat(dataPath).catch(() => undefined))?.mtimeMs);
     try {
       if (expected !== undefined && (await exists(this.blobPath(expected)))) {
         throw new AlreadyExistsError(`content ${expected}: already exists`, { digest: expected, ref });
@@ -317,6 +319,9 @@ export class LocalStore implements LocalContentStore {
     const dir = this.ingestDir(ref);
     const dataPath = path.join(dir, 'data');
     let status: Status | undefined;
+    // The dir is named by the ref's hash, so a `ref` file a crash left empty can be restored instead
+    // of wedging the ref (the data is re-hashed on resume and verified at commit, as always).
+    if ((await readText(path.join(dir, 'ref'))) === '') await writeAtomic(path.join(dir, 'ref'), ref);
     try {
       status = await this.readStatus(undefined, dir);
     } catch (e) {
@@ -331,7 +336,7 @@ export class LocalStore implements LocalContentStore {
       if (total > 0 && status.total === 0) await writeAtomic(path.join(dir, 'total'), String(total));
       if (expected !== undefined && status.expected === undefined) await writeAtomic(path.join(dir, 'expected'), expected);
       if (status.expected !== undefined && expected === undefined) algorithm = parseDigest(status.expected).algorithm;
-      const fh = await fsp.open(dataPath, 'r+');
+      const fh = await openForResume(dataPath);
       let hasher: IngestHasher;
       try {
         hasher = await resumeIngestHasher({
@@ -393,6 +398,21 @@ function statusField(st: Status, fp: string[]): string | undefined {
     case 'offset': return String(st.offset);
     case 'total': return String(st.total);
     default: return undefined;
+  }
+}
+
+/**
+ * Commit makes `data` read-only just before renaming it into blobs/; a crash (or a failed rename) in
+ * between leaves a read-only ingest. Root opens it anyway; an unprivileged user gets EACCES, so give the
+ * owner its write bit back rather than wedge the ref.
+ */
+async function openForResume(dataPath: string): Promise<FileHandle> {
+  try {
+    return await fsp.open(dataPath, 'r+');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    await fsp.chmod(dataPath, 0o644);
+    return await fsp.open(dataPath, 'r+');
   }
 }
 
@@ -496,8 +516,14 @@ class LocalWriter implements Writer {
     };
   }
 
-  async truncate(size: 0): Promise<void> {
-    await this.queue;
+  /** Queued like writes: writes issued after it (not awaited) land after it, never under it. */
+  truncate(size: 0): Promise<void> {
+    const p = this.queue.then(() => this.truncateNow(size));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async truncateNow(size: 0): Promise<void> {
     this.ensureOpen('truncate');
     if (size !== 0) throw new InvalidArgumentError('truncate: only 0 is supported', { ref: this.ref, size });
     await this.hasher.forget();

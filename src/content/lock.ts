@@ -9,7 +9,7 @@ import { UnavailableError, fromSystemError } from '../errors/index.js';
  * A lock is a file created with O_EXCL that records who holds it. A holder whose process is gone
  * (same host, `kill(pid, 0)` → ESRCH, or the pid now belongs to a process started at another time)
  * is stale and gets taken over, so a crashed writer never wedges a ref. Holders on another host
- * (a shared filesystem) are never judged stale: we cannot see their processes.
+ * (a shared filesystem) cannot be probed: they are stale only after FOREIGN_LOCK_IDLE_MS without activity.
  */
 export interface LockHolder {
   pid: number;
@@ -71,10 +71,18 @@ export function isStale(holder: LockHolder): boolean {
 const TORN_LOCK_AGE_MS = 5_000;
 
 /**
+ * A holder on another host cannot be probed. When neither its lock nor its ingest has moved for this
+ * long, it is presumed gone: else a vanished host, or a container restarted under a new hostname, would
+ * wedge the ref for good. (GC abandons ingests untouched for as long; a holder that wakes up after a
+ * takeover can at worst spoil the ingest, which commit's digest check catches.)
+ */
+export const FOREIGN_LOCK_IDLE_MS = 24 * 60 * 60_000;
+
+/**
  * Tries once to take the lock. Throws UnavailableError (data: ref, heldSince, holder pid/host) if a live
  * holder has it.
  */
-export async function acquireRefLock(path: string, ref: string): Promise<RefLock> {
+export async function acquireRefLock(path: string, ref: string, lastActivityMs?: () => Promise<number | undefined>): Promise<RefLock> {
   const holder: LockHolder = {
     pid: process.pid,
     hostname: host,
@@ -89,9 +97,13 @@ export async function acquireRefLock(path: string, ref: string): Promise<RefLock
       const fh = await fsp.open(path, 'wx', 0o644);
       try {
         await fh.writeFile(body);
-      } finally {
-        await fh.close();
+      } catch (e) {
+        // The file is ours and empty or torn (e.g. ENOSPC): left behind it would pass for a live holder.
+        await fh.close().catch(() => {});
+        await fsp.unlink(path).catch(() => {});
+        throw fromSystemError(e, `lock ${ref}`);
       }
+      await fh.close();
       return new RefLock(path, holder);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `lock ${ref}`);
@@ -115,6 +127,11 @@ export async function acquireRefLock(path: string, ref: string): Promise<RefLock
       stale = st === undefined || Date.now() - st.mtimeMs > TORN_LOCK_AGE_MS;
     } else {
       stale = isStale(current);
+      if (!stale && current.hostname !== host) {
+        const lockAt = (await fsp.stat(path).catch(() => undefined))?.mtimeMs ?? Date.now();
+        const activity = Math.max(lockAt, (await lastActivityMs?.().catch(() => undefined)) ?? 0);
+        stale = Date.now() - activity > FOREIGN_LOCK_IDLE_MS;
+      }
     }
     if (!stale) {
       throw new UnavailableError(`ref ${JSON.stringify(ref)} is locked${current ? ` by pid ${current.pid}@${current.hostname} since ${current.heldSince}` : ''}`, {

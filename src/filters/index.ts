@@ -7,7 +7,8 @@ import { InvalidArgumentError } from '../errors/index.js';
  *   selector := fieldpath [ op value ]          -- no op: the field must be present
  *   fieldpath:= field ("." field)*              -- field: bare word or "quoted"
  *   op       := "==" | "!=" | "~="              -- ~= is a regular expression (unanchored)
- *   value    := "quoted" | anything up to the next comma
+ *   value    := "quoted" | anything up to the next comma; after ~= also /quoted/ or |quoted|
+ *   quoted   := Go string escapes (\n, \t, \\, \<quote>, \xHH, ...); any other escape is InvalidArgument
  *
  * Several filter strings are ORed. No filters, or an empty string, matches everything.
  * Example: `labels."containerd.io/gc.root"`, `size==42,digest~=^sha256:ab`.
@@ -48,6 +49,7 @@ function matchSelector(s: Selector, getField: FieldGetter): boolean {
 }
 
 const BARE_FIELD = /[A-Za-z0-9_\-/:+@]/;
+const SIMPLE_ESCAPES: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
 function parseOne(input: string): Selector[] {
   const selectors: Selector[] = [];
@@ -62,9 +64,28 @@ function parseOne(input: string): Selector[] {
     let out = '';
     while (i < input.length && input[i] !== quote) {
       if (input[i] === '\\' && i + 1 < input.length) {
+        // Go's escapes, as containerd's unquote: an unknown one is an error, never silently dropped
+        // (`/docker\.io/` must not turn into the regex `docker.io`).
         const c = input[i + 1]!;
-        out += c === 'n' ? '\n' : c === 't' ? '\t' : c;
         i += 2;
+        const simple = SIMPLE_ESCAPES[c];
+        if (simple !== undefined) { out += simple; continue; }
+        if (c === '\\' || c === quote) { out += c; continue; }
+        const hexLen = c === 'x' ? 2 : c === 'u' ? 4 : c === 'U' ? 8 : 0;
+        if (hexLen > 0 && /^[0-9A-Fa-f]+$/.test(input.slice(i, i + hexLen)) && i + hexLen <= input.length) {
+          const code = Number.parseInt(input.slice(i, i + hexLen), 16);
+          if (code > 0x10ffff) fail('escape out of range');
+          out += String.fromCodePoint(code);
+          i += hexLen;
+          continue;
+        }
+        if (/^[0-7]{3}$/.test(c + input.slice(i, i + 2)) && Number.parseInt(c + input.slice(i, i + 2), 8) <= 255) {
+          out += String.fromCharCode(Number.parseInt(c + input.slice(i, i + 2), 8));
+          i += 2;
+          continue;
+        }
+        i -= 2;
+        fail(`invalid escape \\${c} in a quoted string`);
       } else {
         out += input[i++];
       }
@@ -97,7 +118,7 @@ function parseOne(input: string): Selector[] {
       i += 2;
       skipSpace();
       let value: string;
-      if (input[i] === '"' || (two === '~=' && input[i] === '/')) {
+      if (input[i] === '"' || (two === '~=' && (input[i] === '/' || input[i] === '|'))) {
         value = quoted();
       } else {
         const start = i;

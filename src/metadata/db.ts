@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { StowageError, UnavailableError } from '../errors/index.js';
+import { ResourceExhaustedError, StowageError, UnavailableError } from '../errors/index.js';
 import { migrate } from './schema.js';
 
 export const DB_FILE = 'metadata.db';
@@ -104,6 +104,9 @@ export function translate(err: unknown): unknown {
   const code = (err as { code?: string })?.code;
   if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
     return new UnavailableError(`metadata database is busy: ${(err as Error).message}`, { sqlite: code }, { cause: err });
+  }
+  if (code === 'SQLITE_FULL') { // a full disk (SQLite maps ENOSPC to it): the same class as the content store's
+    return new ResourceExhaustedError(`metadata database: ${(err as Error).message}`, { sqlite: code }, { cause: err });
   }
   if (typeof code === 'string' && code.startsWith('SQLITE_')) {
     return new StowageError('Unknown', `metadata database: ${(err as Error).message}`, { sqlite: code }, { cause: err });

@@ -214,9 +214,13 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
     const swept = new Set(tombstoned);
     m.writeQuiet(() => { for (const d of inherited) if (!swept.has(d)) del.clearTombstone(d); });
 
-    // Abandoned ingests: not in a live lease and untouched for too long.
+    // Abandoned ingests: not in a live lease and untouched for too long. Judged on a fresh listing:
+    // a writer may have resumed one of them since step 1, and aborting it would drop its bytes.
+    const fresh = new Map((await content.listStatuses()).map((s) => [s.ref, s.updatedAt.getTime()]));
     for (const s of ingests) {
-      if (keep.ingest(s.ref) || Date.now() - s.updatedAt.getTime() < abandonAfter) continue;
+      const updated = fresh.get(s.ref);
+      if (updated === undefined) continue; // gone meanwhile
+      if (keep.ingest(s.ref) || Date.now() - Math.max(updated, s.updatedAt.getTime()) < abandonAfter) continue;
       try { await content.abort(s.ref); report.removed.ingests++; } catch (err) {
         if (!isStowageError(err, 'NotFound') && !isStowageError(err, 'Unavailable')) report.errors.push(`abort ${s.ref}: ${(err as Error).message}`);
       }
@@ -341,6 +345,13 @@ const GC_LOCK_STALE_MS = 6 * 60 * MINUTE;
 
 interface LockRow { owner: string; pid: number; host: string; acquired_at: number }
 
+/**
+ * Tokens of the collections running in this process. A lock row naming this pid is live only if its
+ * token is here: a row left by a release that failed (database busy) or a store closed mid-collection
+ * would otherwise block every collection of this (long-running) process for GC_LOCK_STALE_MS.
+ */
+const runningHere = new Set<string>();
+
 /** One collector per root: the lock row names its process, and dies with it. */
 function acquireGcLock(m: MetadataDB): string {
   const token = randomBytes(8).toString('hex');
@@ -352,10 +363,12 @@ function acquireGcLock(m: MetadataDB): string {
     m.db.prepare('INSERT OR REPLACE INTO gc_lock (id, owner, pid, host, acquired_at) VALUES (1, ?, ?, ?, ?)')
       .run(token, process.pid, os.hostname(), Date.now());
   });
+  runningHere.add(token);
   return token;
 }
 
 function releaseGcLock(m: MetadataDB, token: string): void {
+  runningHere.delete(token);
   if (!m.db.open) return;
   m.writeQuiet(() => { m.db.prepare('DELETE FROM gc_lock WHERE id = 1 AND owner = ?').run(token); });
 }
@@ -363,7 +376,7 @@ function releaseGcLock(m: MetadataDB, token: string): void {
 function holderAlive(row: LockRow): boolean {
   if (Date.now() - row.acquired_at > GC_LOCK_STALE_MS) return false;
   if (row.host !== os.hostname()) return true;
-  if (row.pid === process.pid) return true; // another collection in this very process
+  if (row.pid === process.pid) return runningHere.has(row.owner); // another collection in this very process?
   try { process.kill(row.pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 

@@ -100,6 +100,21 @@ describe('local content store', () => {
     await expect(openContentStore(path.join(root, 'plainfile', 'store'))).rejects.toMatchObject({ name: expect.stringMatching(/Error$/), code: expect.any(String) });
   });
 
+  it('an ingest whose ref file a crash left empty is not wedged: the ref resumes and commits', async () => {
+    // A power cut right after an ingest was created can leave its small files empty (they are not fsynced).
+    const store = await openContentStore(root);
+    const data = bytesOf(5000, 7);
+    const w = await store.writer({ ref: 'torn-ref', desc: { size: data.length } });
+    await w.write(data.subarray(0, 2000));
+    await w.close();
+    fs.writeFileSync(path.join(root, 'ingest', ingestKey('torn-ref'), 'ref'), '');
+    expect((await store.listStatuses()).map((s) => s.ref)).not.toContain(''); // nothing nameless to abort
+    const w2 = await store.writer({ ref: 'torn-ref', desc: { size: data.length, digest: digestOf(data) } });
+    expect(w2.status().ref).toBe('torn-ref');
+    await copyInto(w2, data, { size: data.length, digest: digestOf(data) });
+    expect((await store.info(digestOf(data))).size).toBe(data.length);
+  });
+
   it('walk skips unknown algorithm directories and names that are not digests', async () => {
     const store = await openContentStore(root);
     await writeBlob(store, 'w', Buffer.from('x'), {});
@@ -197,6 +212,39 @@ describe('local content store', () => {
       expect(fs.readdirSync(path.join(root, 'locks'))).toEqual([]);
     });
 
+    it('an unprivileged writer resumes an ingest a crash left read-only mid-commit', async (ctx) => {
+      // Commit makes `data` read-only before renaming it into blobs/; a crash in between leaves a read-only
+      // ingest. Root opens it anyway; a rootless user must not be wedged on EACCES forever.
+      // Needs root to switch to uid 65534, and a project that uid can read (not a clone in a 0700 dir).
+      const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e',
+        `require('fs').accessSync(${JSON.stringify(path.join(here, 'child-writer.ts'))}, require('fs').constants.R_OK)`]);
+      if (probe.status !== 0) { ctx.skip(); return; }
+      fs.chmodSync(root, 0o777);
+      const { file, data, digest } = srcFile(200_000, 8);
+      fs.chmodSync(file, 0o644);
+      const store = path.join(root, 'store');
+      const asNobody = (args: Record<string, unknown>) => {
+        const proc = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', path.join(here, 'child-writer.ts'), JSON.stringify(args)], {
+          cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.push(proc);
+        let out = ''; let err = '';
+        proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+        proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+        const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+        return { proc, exited, out: () => out, err: () => err };
+      };
+      const first = asNobody({ root: store, ref: 'ro', src: file, mode: 'hold', stopAt: 100_000, chunk: 50_000 });
+      for (let i = 0; i < 1200 && !first.out().includes('holding') && first.proc.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+      if (!first.out().includes('holding')) throw new Error(`unprivileged child failed: ${first.err()}`);
+      first.proc.kill('SIGKILL');
+      await first.exited;
+      fs.chmodSync(path.join(store, 'ingest', ingestKey('ro'), 'data'), 0o444); // the crash point
+      const second = asNobody({ root: store, ref: 'ro', src: file, mode: 'race' });
+      expect(await second.exited, second.err()).toBe(0);
+      expect(fs.readFileSync(path.join(store, 'blobs', 'sha256', digest.slice(7))).equals(data)).toBe(true);
+    });
+
     it('stale, torn and foreign lock files', async () => {
       const store = await openContentStore(root);
       const lock = path.join(root, 'locks', ingestKey('stale'));
@@ -210,6 +258,19 @@ describe('local content store', () => {
       // another host: we cannot tell whether it lives, so it holds
       fs.writeFileSync(lock, JSON.stringify({ pid: 1, hostname: 'elsewhere.example', heldSince: new Date().toISOString(), ref: 'stale', token: 't' }));
       await expectCode(store.writer({ ref: 'stale' }), 'Unavailable');
+      // ... but not forever: a host that vanished (or a container restarted under a new hostname) would
+      // wedge the ref for good. With neither the lock nor the ingest touched for a day, it is taken over.
+      const dayAgo = new Date(Date.now() - 25 * 3_600_000);
+      const ingestData = path.join(root, 'ingest', ingestKey('stale'), 'data');
+      fs.utimesSync(lock, dayAgo, dayAgo);
+      fs.utimesSync(ingestData, dayAgo, dayAgo);
+      const w2 = await store.writer({ ref: 'stale' });
+      await w2.write(Buffer.from('x')); // fresh activity on the ingest
+      await w2.close();
+      fs.writeFileSync(lock, JSON.stringify({ pid: 1, hostname: 'elsewhere.example', heldSince: dayAgo.toISOString(), ref: 'stale', token: 't' }));
+      fs.utimesSync(lock, dayAgo, dayAgo);
+      await expectCode(store.writer({ ref: 'stale' }), 'Unavailable'); // an old lock, but its ingest moved lately
+      fs.rmSync(lock);
       // a torn (empty) lock is respected while fresh, taken over once old
       fs.writeFileSync(lock, '');
       await expectCode(store.writer({ ref: 'stale' }), 'Unavailable');
@@ -304,9 +365,10 @@ describe('local content store', () => {
       expect(reports.at(-1)!.mode).toBe('checkpoint');
       const state = path.join(root, 'ingest', ingestKey('p'), 'hashstate');
       for (let o = 3 << 20; o < (5 << 20) + 100; o += 1 << 16) await w.write(data.subarray(o, Math.min(o + (1 << 16), (5 << 20) + 100)));
-      await new Promise((r) => setTimeout(r, 50));
-      const saved = JSON.parse(fs.readFileSync(state, 'utf8')) as { length: number };
-      expect(saved.length).toBeGreaterThanOrEqual(4 << 20); // saved while writing, before any close
+      // The saves run in the background: wait for them (a fixed short sleep flakes on a loaded machine).
+      const savedLength = () => { try { return (JSON.parse(fs.readFileSync(state, 'utf8')) as { length: number }).length; } catch { return 0; } };
+      for (let i = 0; i < 400 && savedLength() < 4 << 20; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(savedLength()).toBeGreaterThanOrEqual(4 << 20); // saved while writing, before any close
       await w.write(data.subarray((5 << 20) + 100));
       await w.commit(data.length, digestOf(data));
     });
@@ -343,6 +405,13 @@ describe('local content store', () => {
       expect(w.digest()).toBe(digestOf(Buffer.alloc(64 << 10, 1)));
       await w.commit(64 << 10, digestOf(Buffer.alloc(64 << 10, 1)));
       expect((await store.info(digestOf(Buffer.alloc(64 << 10, 1)))).size).toBe(64 << 10);
+      // A full disk while taking a ref lock is ResourceExhausted every time; the half-made (empty) lock
+      // file must not remain to make the next attempt look like a live holder (Unavailable).
+      const filler = await fs.promises.open(path.join(mnt, 'filler'), 'w');
+      try { for (;;) await filler.write(Buffer.alloc(4096, 3)); } catch { /* full */ } finally { await filler.close(); }
+      await expectCode(store.writer({ ref: 'full-lock' }), 'ResourceExhausted');
+      await expectCode(store.writer({ ref: 'full-lock' }), 'ResourceExhausted');
+      expect(fs.readdirSync(path.join(mnt, 'locks'))).toEqual([]);
     } finally {
       spawnSync('umount', [mnt]);
       fs.rmSync(mnt, { recursive: true, force: true });

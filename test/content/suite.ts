@@ -567,6 +567,18 @@ export function contentSuite(name: string, factory: () => Promise<StoreUnderTest
       await checkBlob(store, data);
     });
 
+    it('a truncate issued without awaiting keeps its place among queued writes', async () => {
+      const junk = bytesOf(300_000, 82);
+      const data = bytesOf(200_000, 83);
+      const w = await store.writer({ ref: 'unawaited-truncate' });
+      const pending = [w.write(junk), w.truncate(0), w.write(data.subarray(0, 100_000)), w.write(data.subarray(100_000))];
+      await Promise.all(pending);
+      expect(w.status().offset).toBe(data.length);
+      expect(w.digest()).toBe(digestOf(data));
+      await w.commit(data.length, digestOf(data));
+      await checkBlob(store, data);
+    });
+
     it('sha512 expected digest selects that algorithm', async () => {
       const data = randomBytes(3000);
       const d512 = digestOf(data, 'sha512');

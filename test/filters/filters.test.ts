@@ -52,3 +52,24 @@ describe('filters', () => {
     }
   });
 });
+
+describe('filters: quoted values as containerd unquotes them', () => {
+  it('keeps the meaning of escapes: known ones decode, unknown ones are refused, never silently dropped', () => {
+    // `\.` inside a quoted regex used to become `.` (any character): `dockerXio` matched `docker\.io`.
+    const rx = (f: string) => {
+      try { return parseFilters(f)[0]![0]!.regex; } catch (e) { return e; }
+    };
+    const dotted = rx('name~=/^docker\\.io/');
+    if (dotted instanceof RegExp) expect(dotted.test('dockerXio/library')).toBe(false);
+    else expect(isStowageError(dotted, 'InvalidArgument')).toBe(true);
+    // the escapes containerd knows
+    expect(parseFilters('name=="a\\"b\\\\c\\td"')[0]![0]!.value).toBe('a"b\\c\td');
+    expect(parseFilters('name~=/a\\/b/')[0]![0]!.value).toBe('a/b');
+    expect(parseFilters('name=="\\x41\\u00e9"')[0]![0]!.value).toBe('A\u00e9');
+  });
+
+  it('accepts |...| as a regex quote (so the pipes are not alternations matching everything)', () => {
+    expect(parseFilters('name~=|^p[0-9]|')[0]![0]!.value).toBe('^p[0-9]');
+    expect(match('name~=|^nomatch|')).toBe(false);
+  });
+});

@@ -190,6 +190,28 @@ describe('collectGarbage', () => {
     await collectGarbage(md, { content: cs }); // released
   });
 
+  it('a lock row this process left behind (release failed, or the store was closed mid-GC) does not block it for hours', async () => {
+    const raw = (md as unknown as { db: { db: import('better-sqlite3').Database } }).db.db;
+    raw.prepare(`INSERT INTO gc_lock VALUES (1, 'left-behind', ?, ?, ?)`).run(process.pid, (await import('node:os')).hostname(), Date.now());
+    await collectGarbage(md, { content: cs }); // no collection of ours is running: the row is stale
+    expect(raw.prepare('SELECT COUNT(*) AS n FROM gc_lock').get()).toEqual({ n: 0 });
+  });
+
+  it('an old ingest a writer resumes while GC runs is not aborted under it', async () => {
+    const data = Buffer.from('the first half, then the second half');
+    const w0 = await cs.writer({ ref: 'resumed-during-gc' });
+    await w0.write(data.subarray(0, 15)); await w0.close();
+    await new Promise((r) => setTimeout(r, 30)); // older than the abandonment age below
+    let w: Awaited<ReturnType<ContentStore['writer']>> | undefined;
+    await collectGarbage(md, { content: cs }, {
+      abandonIngestsAfterMs: 20,
+      // after GC listed the ingests (old), a writer resumes it and makes progress
+      afterMark: async () => { w = await cs.writer({ ref: 'resumed-during-gc' }); await w.write(data.subarray(15)); },
+    });
+    await w!.commit(data.length); // its bytes are all still there
+    expect((await cs.info((await import('../../src/oci/index.js')).digestOf(data))).size).toBe(data.length);
+  });
+
   it('protecting a digest in a lease is refused while its file is being deleted', async () => {
     const x = await putBlob(cs, 'doomed');
     md.content.recordBlob(x.digest, x.size);

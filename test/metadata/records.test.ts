@@ -22,6 +22,20 @@ describe('database file', () => {
       expect((db.prepare('SELECT version FROM schema_version').get() as { version: number }).version).toBe(SCHEMA_VERSION);
     } finally { db.close(); }
   });
+  it('a full disk is ResourceExhausted (typed), not Unknown, and the database stays usable', () => {
+    const raw = (md as unknown as { db: { db: Database.Database } }).db.db;
+    const pages = raw.pragma('page_count', { simple: true }) as number;
+    raw.pragma(`max_page_count = ${pages + 2}`); // SQLite's own "database or disk is full"
+    let failure = 'none';
+    for (let i = 0; i < 2000 && failure === 'none'; i++) {
+      const c = code(() => md.images.create({ name: `fill-${i}`, target: target(`fill-${i}`), labels: { pad: 'x'.repeat(2000) } }));
+      if (c !== 'ok') failure = c;
+    }
+    expect(failure).toBe('ResourceExhausted');
+    raw.pragma('max_page_count = 1073741823');
+    md.images.create({ name: 'after-full', target: target('after-full') });
+    expect(md.images.get('after-full').name).toBe('after-full');
+  });
   it('reopens with the data intact', () => {
     md.images.create({ name: 'a', target: target('a') });
     md.close();
