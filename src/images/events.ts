@@ -71,6 +71,9 @@ export async function* streamEvents(ctx: Ctx, opts: EventsOptions = {}): AsyncGe
   const until = toDate(opts.until, 'until');
   const keep = matcher(new FilterArgs(opts.filters));
   const follow = opts.follow ?? opts.signal !== undefined;
+  // The log's head before the replay: whatever is appended while the caller consumes the replay has a
+  // higher number and is followed, never lost between the two.
+  const head = follow ? ctx.md.events.lastSeq() : 0;
   let last = 0;
   // Like `docker events`: following without `since` shows only what happens from now on.
   const replay = since !== undefined || !follow;
@@ -81,10 +84,8 @@ export async function* streamEvents(ctx: Ctx, opts: EventsOptions = {}): AsyncGe
     if (keep(m)) yield m;
   }
   if (!follow || (until && until.getTime() <= Date.now())) return;
-  if (since !== undefined || until !== undefined) {
-    const all = ctx.md.events.list({});
-    last = Math.max(last, all.length ? all[all.length - 1]!.seq : 0);
-  }
+  // Replayed from `since` (or up to `until`), the list may end before the head: follow from the head.
+  last = Math.max(last, head);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,7 +1,7 @@
 import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
-  familiarName, familiarString, isIndexType, parseImageConfig, parseManifest, parseNormalizedNamed, referenceString,
-  selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
+  familiarName, familiarString, isAttestation, isIndexType, isLayerType, isUnknownPlatform, parseImageConfig, parseManifest,
+  parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
   type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
 } from '../oci/index.js';
 import { writeBlob } from '../content/index.js';
@@ -77,6 +77,12 @@ interface PlatformPull {
   config: ImageConfig;
 }
 
+/** docker's pseudo image (spec §0.5): an attestation, `unknown/unknown`, or layers none of which is a filesystem layer. */
+function isPseudo(p: PlatformPull): boolean {
+  const d = p.manifestDesc;
+  return isAttestation(d) || isUnknownPlatform(d.platform) || (p.manifest.layers.length > 0 && !p.manifest.layers.some((l) => isLayerType(l.mediaType)));
+}
+
 export interface PullDeps { remote: RemoteFactory; /** Layers downloaded at once (default 3). */ concurrency?: number }
 
 /** `docker pull` (spec §1.8, C8D): one platform (default host) or all; unpacked by chain ID as layers arrive. */
@@ -106,7 +112,7 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
 
   const remote = remote0 ?? await deps.remote(ref, remoteOpts(opts));
   throwIfAborted(signal);
-  const target = await remote.resolve(ref, signal).catch((e: unknown) => { throw pullError(e, ref); });
+  const target = await remote.resolve(ref, signal).catch(async (e: unknown) => { throw await pullError(e, ref, remote, signal); });
   // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
   progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
 
@@ -176,7 +182,12 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
       pulls.push({ manifestDesc: md, manifest: pm.manifest, config });
     }
 
-    for (const p of pulls) downloaded += await pullLayers(ctx, content, remote, p, lease.id, progress, signal, deps.concurrency ?? DOWNLOAD_CONCURRENCY);
+    for (const p of pulls) {
+      // Pseudo images (BuildKit attestations with in-toto JSON "layers") are kept, never unpacked.
+      downloaded += isPseudo(p)
+        ? await fetchBlobsOnly(content, remote, p, signal)
+        : await pullLayers(ctx, content, remote, p, lease.id, progress, signal, deps.concurrency ?? DOWNLOAD_CONCURRENCY);
+    }
 
     // Where every blob came from (cross-repository mounts on push).
     const all = new Set<Digest>([target.digest]);
@@ -195,6 +206,21 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   } finally {
     try { ctx.md.leases.delete(lease.id); } catch { /* expired or gone */ }
   }
+}
+
+/** Fetches the missing blobs of a pseudo image into the store (no snapshots); returns how many it fetched. */
+async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository, p: PlatformPull, signal: AbortSignal | undefined): Promise<number> {
+  let fetched = 0;
+  const seen = new Set<string>();
+  for (const l of p.manifest.layers) {
+    if (seen.has(l.digest)) continue;
+    seen.add(l.digest);
+    const present = await content.info(l.digest).then(() => true, (e: unknown) => { if (isStowageError(e, 'NotFound')) return false; throw e; });
+    if (present) { content.record(l.digest, l.size); continue; }
+    await remote.fetchBlob(l, content, ingestRef('layer', l.digest), signal ? { signal } : {});
+    fetched++;
+  }
+  return fetched;
 }
 
 /**
@@ -344,10 +370,13 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
 }
 
 /** docker's wording for a repository or tag the registry does not give us. */
-function pullError(e: unknown, ref: NamedReference): unknown {
+async function pullError(e: unknown, ref: NamedReference, remote: RemoteRepository, signal?: AbortSignal): Promise<unknown> {
   if (isStowageError(e, 'NotFound') || isStowageError(e, 'Unauthorized') || isStowageError(e, 'Forbidden')) {
     const repo = familiarName(ref);
-    const manifestUnknown = isStowageError(e, 'NotFound') && /manifest/i.test(e.message) && !/repository|name unknown/i.test(e.message);
+    let manifestUnknown = isStowageError(e, 'NotFound') && /manifest/i.test(e.message) && !/repository|name unknown/i.test(e.message);
+    // A manifest HEAD answers a missing tag and a missing repository with the same bare 404: a repository
+    // whose tag list can be read exists, so only the tag (or digest) is missing.
+    if (!manifestUnknown && isStowageError(e, 'NotFound')) manifestUnknown = await remote.listTags(signal).then(() => true, () => false);
     if (manifestUnknown) {
       const what = ref.digest ? `${repo}@${ref.digest}` : `${repo}:${ref.tag ?? 'latest'}`;
       return new NotFoundError(`manifest for ${what} not found: manifest unknown: manifest unknown`, { reference: referenceString(ref) }, { cause: e });

@@ -22,8 +22,14 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+/**
+ * Written after a whole build. The entry file alone does not say the build is over: while another test
+ * file's tsc still emits, dist/cli/main.js can be new and the modules it imports not yet written.
+ */
+const STAMP = path.join(REPO, 'dist', '.build-stamp');
+
 function isFresh(): boolean {
-  return fs.existsSync(ENTRY) && fs.statSync(ENTRY).mtimeMs >= newestMtime(path.join(REPO, 'src'));
+  return fs.existsSync(ENTRY) && fs.existsSync(STAMP) && fs.statSync(STAMP).mtimeMs >= newestMtime(path.join(REPO, 'src'));
 }
 
 export async function ensureBuilt(): Promise<void> {
@@ -44,9 +50,7 @@ export async function ensureBuilt(): Promise<void> {
     // tsc still emits when some other folder has type errors; the entry file is what matters here.
     await execFileP('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO }).catch(() => undefined);
     if (!fs.existsSync(ENTRY)) throw new Error('build failed: dist/cli/main.js missing');
-    // Touch so that freshness holds even if tsc skipped unchanged outputs.
-    const now = new Date();
-    fs.utimesSync(ENTRY, now, now);
+    fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });
   }

@@ -131,20 +131,25 @@ describe('Ctrl-C', () => {
   it('stops a pull with exit 130 and no error text; the next pull completes', async () => {
     const proxy = await startFaultProxy(reg.url);
     try {
-      proxy.addFault({ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'delay', ms: 4000 } });
+      // Long enough that a loaded 2-core machine still tells "abort reached the download" from "waited it out".
+      proxy.addFault({ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'delay', ms: 6000 } });
       const child = spawn(process.execPath, [BIN, '--root', root, 'pull', `${proxy.host}/app:v2`], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      let closed = false;
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => { closed = true; resolve(code); }));
       // Interrupt once the pull is waiting for a layer.
-      while (!out.includes('Pulling fs layer')) await new Promise((r) => setTimeout(r, 20));
+      while (!out.includes('Pulling fs layer')) {
+        if (closed) throw new Error(`pull ended before any layer: ${out}${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const t0 = Date.now();
       child.kill('SIGINT');
       expect(await exited).toBe(130);
       // Well before the delayed layer would have arrived: the abort reached the download.
-      expect(Date.now() - t0).toBeLessThan(2500);
+      expect(Date.now() - t0).toBeLessThan(4000);
       expect(err).toBe('');
     } finally {
       await proxy.stop();
@@ -347,8 +352,8 @@ describe('rmi', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('Error: No such image: nope:latest\n');
     expect(r.stdout).toBe('Untagged: extra/tool:1\n');
-    // With --force a missing name is skipped silently, as docker does.
-    expect(await run('rmi', '-f', 'nope')).toEqual({ code: 0, stdout: '', stderr: '' });
+    // With --force a missing name does not fail the command; docker still prints its error.
+    expect(await run('rmi', '-f', 'nope')).toEqual({ code: 0, stdout: '', stderr: 'Error: No such image: nope:latest\n' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { FORMAT_OPTION, type CommandSpec } from '../command.js';
-import { humanSize, shortId, since } from '../humanize.js';
+import { goTime, humanSize, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
 
 export const containerLs: CommandSpec = {
@@ -30,7 +30,8 @@ export const containerLs: CommandSpec = {
         Image: l.image,
         ImageID: trunc ? shortId(l.imageId) : l.imageId,
         CreatedSince: since(Math.trunc(l.createdAt.getTime() / 1000)),
-        CreatedAt: l.createdAt.toISOString(),
+        // docker's CreatedAt: Go's time.String() (`2024-01-27 00:01:02 +0000 UTC`), as `images` prints it.
+        CreatedAt: goTime(Math.trunc(l.createdAt.getTime() / 1000)),
         Names: l.name ?? '',
         Size: size,
       });

@@ -46,8 +46,12 @@ class Row implements ImageRow {
 
 function isDangling(img: ImageSummary): boolean { return img.RepoTags.length === 0 && img.RepoDigests.length === 0; }
 
-/** docker's imageFormatTaggedAndDigest: a row per repository tag; digests as their own rows only when untagged. */
-export function imageRows(images: ImageSummary[], opts: { trunc: boolean; digests: boolean; now?: number }): ImageRow[] {
+/**
+ * docker's imageFormatTaggedAndDigest: a row per repository tag; digests as their own rows only when untagged.
+ * `needDigest`: the format prints `{{.Digest}}` (docker's needDigest), so tagged rows carry their digests
+ * even without --digests.
+ */
+export function imageRows(images: ImageSummary[], opts: { trunc: boolean; digests: boolean; needDigest?: boolean; now?: number }): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const img of images) {
     const base = (repo: string, tag: string, digest: string): ImageRow => new Row(img, repo, tag, digest, opts.trunc, opts.now);
@@ -63,7 +67,7 @@ export function imageRows(images: ImageSummary[], opts: { trunc: boolean; digest
       if (at > 0) pushTo(digests, s.slice(0, at), s.slice(at + 1));
     }
     for (const [repo, repoTags] of tags) {
-      const ds = opts.digests ? digests.get(repo) ?? [] : [];
+      const ds = opts.digests || opts.needDigest ? digests.get(repo) ?? [] : [];
       digests.delete(repo);
       for (const tag of repoTags) {
         if (ds.length === 0) rows.push(base(repo, tag, '<none>'));
@@ -114,9 +118,9 @@ export const images: CommandSpec = {
     const store = await ctx.store();
     const list = await store.images({ all: p.bool('all'), filters });
     const digests = p.bool('digests');
-    const rows = imageRows(list, { trunc: !p.bool('no-trunc'), digests });
     let format = p.string('format');
     if (p.bool('quiet')) format = '{{.ID}}';
+    const rows = imageRows(list, { trunc: !p.bool('no-trunc'), digests, needDigest: format?.includes('{{.Digest}}') ?? false });
     const columns = ['{{.Repository}}', '{{.Tag}}', ...(digests ? ['{{.Digest}}'] : []), '{{.ID}}', '{{.CreatedSince}}', '{{.Size}}'];
     printList(ctx.io.stdout, format, { defaultTemplate: `table ${columns.join('\\t')}`, headers: IMAGE_HEADERS, rows, json: list });
   },

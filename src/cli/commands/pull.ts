@@ -17,7 +17,7 @@ export const pull: CommandSpec = {
   async run(ctx, p) {
     const name = p.args[0]!;
     // Loaded here, not at start-up: `stowage version` and `--help` need none of it.
-    const { parseNormalizedNamed } = await import('../../oci/index.js');
+    const { parseNormalizedNamed, referenceString } = await import('../../oci/index.js');
     const ref = parseNormalizedNamed(name);
     const allTags = p.bool('all-tags');
     if (allTags && (ref.tag !== undefined || ref.digest !== undefined)) {
@@ -34,6 +34,7 @@ export const pull: CommandSpec = {
       signal: ctx.signal,
       onProgress: display ? (m) => display.write(m) : undefined,
     });
-    ctx.io.stdout.write(`${result.ref}\n`);
+    // docker prints the reference it pulled: for --all-tags the repository name alone.
+    ctx.io.stdout.write(`${allTags ? referenceString({ domain: ref.domain, path: ref.path }) : result.ref}\n`);
   },
 };

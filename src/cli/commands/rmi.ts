@@ -27,9 +27,8 @@ export const rmi: CommandSpec = {
         });
         ctx.io.stdout.write(removed.map((r) => (r.Untagged !== undefined ? `Untagged: ${r.Untagged}\n` : `Deleted: ${r.Deleted}\n`)).join(''));
       } catch (err) {
-        // docker: with --force, a name that is already gone is not an error.
-        if (p.bool('force') && isStowageError(err, 'NotFound')) continue;
-        failed = true;
+        // docker: with --force, a name that is already gone is still reported, but does not fail the command.
+        if (!(p.bool('force') && isStowageError(err, 'NotFound'))) failed = true;
         reportError(ctx, err);
       }
     }

@@ -1,0 +1,83 @@
+/**
+ * Review findings on the command line, each first seen failing (main() in-process, a real registry):
+ * - `images --format` with `{{.Digest}}` printed <none> for pulled images unless --digests was also given
+ *   (docker's formatter turns digests on when the format asks for them);
+ * - `pull -a REPO` ended with the last tag's name; docker prints the reference it pulled: the bare repository.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../../src/cli/command.js';
+import { main } from '../../src/cli/main.js';
+import { makeTestImage, pushRaw, type TestImage } from '../harness/images.js';
+import { startRegistry, type Registry } from '../harness/registry.js';
+
+let reg: Registry;
+let tmp: string;
+let root: string;
+let one: TestImage;
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIO = {
+    stdout: { write: (s: string) => { out += s; } },
+    stderr: { write: (s: string) => { err += s; } },
+    stdin: Readable.from([]),
+    env: {},
+  };
+  const code = await main(['--root', root, ...argv], io);
+  return { code, out, err };
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-review-'));
+  root = path.join(tmp, 'root');
+  reg = await startRegistry();
+  one = await makeTestImage({ layers: [{ files: { 'a.txt': 'a\n' } }] });
+  await pushRaw(reg.url, 'one', 'v1', one);
+  await pushRaw(reg.url, 'one', 'v2', one);
+});
+
+afterAll(async () => {
+  await reg?.stop();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('pull --all-tags', () => {
+  it('pulls every tag and prints the repository name last', async () => {
+    const r = await run('pull', '-a', `${reg.host}/one`);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines).toContain(`Status: Downloaded newer image for ${reg.host}/one`);
+    expect(lines.at(-1)).toBe(`${reg.host}/one`);
+    expect((await run('images', '--format', '{{.Tag}}')).out.split('\n').filter(Boolean).sort()).toEqual(['v1', 'v2']);
+  });
+});
+
+describe('images --format', () => {
+  it('shows digests when the template asks for {{.Digest}}, as with --digests', async () => {
+    for (const tag of ['v1', 'v2']) expect((await run('pull', '-q', `${reg.host}/one:${tag}`)).code).toBe(0);
+    const r = await run('images', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n').filter(Boolean).sort()).toEqual([
+      `${reg.host}/one v1 ${one.manifest.digest}`, `${reg.host}/one v2 ${one.manifest.digest}`,
+    ]);
+    // Without {{.Digest}} in the template nothing changes; the default table has no DIGEST column.
+    expect((await run('images')).out.split('\n')[0]).toMatch(/^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$/);
+  });
+});
+
+describe('container ls --format', () => {
+  it('prints CreatedAt in docker\'s form (Go time.String), like images does', async () => {
+    expect((await run('pull', '-q', `${reg.host}/one:v1`)).code).toBe(0);
+    const created = await run('container', 'create', '--name', 'when', `${reg.host}/one:v1`);
+    expect(created.code).toBe(0);
+    const r = await run('container', 'ls', '--format', '{{.Names}} {{.CreatedAt}}');
+    expect(r.out).toMatch(/^when \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC\n$/);
+    expect((await run('container', 'rm', 'when')).code).toBe(0);
+  });
+});
