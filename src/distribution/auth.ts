@@ -1,4 +1,4 @@
-import { UnauthorizedError } from '../errors/index.js';
+import { AbortedError, UnauthorizedError } from '../errors/index.js';
 import { parseChallenges } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
 import { errorFromResponse } from './errors.js';
@@ -15,12 +15,18 @@ import { discard, header, readBody, type HttpResponse, type Transport } from './
 
 interface Token { token: string; expiresAt: number }
 
+/**
+ * A token fetch shared by every request that needs the same scopes. It runs on its own signal, aborted
+ * only when every waiter has given up: one caller's cancellation must not fail the others.
+ */
+interface InflightToken { promise: Promise<Token>; controller: AbortController; waiters: number }
+
 interface HostState {
   scheme?: 'basic' | 'bearer';
   realm?: string;
   service?: string;
   tokens: Map<string, Token>;
-  inflight: Map<string, Promise<Token>>;
+  inflight: Map<string, InflightToken>;
   /** A refresh token the token server gave us (access_type=offline), used instead of the password. */
   refreshToken?: string;
   creds?: Promise<Credentials | undefined>;
@@ -57,7 +63,12 @@ export class Authorizer {
 
   private creds(host: string): Promise<Credentials | undefined> {
     const s = this.state(host);
-    s.creds ??= this.opts.credentials(host);
+    if (!s.creds) {
+      const p = this.opts.credentials(host);
+      s.creds = p;
+      // A failed lookup (a helper that could not answer this time) is asked again next time.
+      p.catch(() => { if (s.creds === p) s.creds = undefined; });
+    }
     return s.creds;
   }
 
@@ -115,12 +126,17 @@ export class Authorizer {
     const key = scopeKey(scopes);
     const cached = s.tokens.get(key);
     if (cached && cached.expiresAt > Date.now()) return cached;
-    let p = s.inflight.get(key);
-    if (!p) {
-      p = this.fetchToken(host, s, [...new Set(scopes)].sort(), signal).finally(() => s.inflight.delete(key));
-      s.inflight.set(key, p);
+    let f = s.inflight.get(key);
+    if (!f) {
+      const controller = new AbortController();
+      const entry: InflightToken = { controller, waiters: 0, promise: undefined as unknown as Promise<Token> };
+      entry.promise = this.fetchToken(host, s, [...new Set(scopes)].sort(), controller.signal)
+        .finally(() => { if (s.inflight.get(key) === entry) s.inflight.delete(key); });
+      entry.promise.catch(() => {}); // every waiter may have left; nobody else observes it
+      s.inflight.set(key, entry);
+      f = entry;
     }
-    const t = await p;
+    const t = await waitShared(f, signal, () => { if (s.inflight.get(key) === f) s.inflight.delete(key); });
     s.tokens.set(key, t);
     return t;
   }
@@ -168,7 +184,10 @@ export class Authorizer {
     if (s.service) url.searchParams.set('service', s.service);
     for (const sc of scopes) url.searchParams.append('scope', sc);
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent };
-    if (hasPassword) headers.authorization = basicHeader(c!.username!, c!.password!);
+    if (hasPassword) {
+      url.searchParams.set('account', c!.username!); // docker's GET names the account too
+      headers.authorization = basicHeader(c!.username!, c!.password!);
+    }
     this.tokenFetches++;
     const res = await this.opts.transport({ method: 'GET', url, headers, signal });
     if (res.status === 200) return this.parseTokenResponse(res, s);
@@ -192,6 +211,23 @@ export class Authorizer {
     const expiresAt = typeof v.expires_in === 'number' && v.expires_in > 0 ? start + v.expires_in * 1000 - 5000 : Infinity;
     return { token, expiresAt };
   }
+}
+
+/** Waits on a shared fetch until it settles or `signal` aborts; the last waiter to leave aborts the fetch. */
+function waitShared(f: InflightToken, signal: AbortSignal | undefined, forget: () => void): Promise<Token> {
+  if (signal?.aborted) return Promise.reject(new AbortedError('token request aborted'));
+  f.waiters++;
+  return new Promise<Token>((resolve, reject) => {
+    let left = false;
+    const leave = (): void => { if (!left) { left = true; f.waiters--; signal?.removeEventListener('abort', onAbort); } };
+    const onAbort = (): void => {
+      leave();
+      if (f.waiters === 0) { forget(); f.controller.abort(); }
+      reject(new AbortedError('token request aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    f.promise.then((t) => { leave(); resolve(t); }, (e: unknown) => { leave(); reject(e); });
+  });
 }
 
 export function basicHeader(username: string, password: string): string {

@@ -16,7 +16,7 @@ import { apiHost, schemeFor } from './hosts.js';
 import { fetchBlobInto, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 import { pullGraph, pullImage, type PullOptions, type PullResult, type PullSink } from './pull.js';
 import { pushBlob, pushImage, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
-import { discard, header, nodeTransport, readBody, redactUrl, type HttpRequest, type HttpResponse, type Transport } from './transport.js';
+import { BODY_READ_FAILED, discard, header, nodeTransport, readBody, redactUrl, type HttpRequest, type HttpResponse, type Transport } from './transport.js';
 
 /** A repository on a registry: what every API path is built from. */
 export interface Repository {
@@ -118,7 +118,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = opts.transport ?? nodeTransport();
     this.userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
-    this.concurrency = Math.max(1, opts.concurrency ?? 3);
+    this.concurrency = Number.isFinite(opts.concurrency) ? Math.max(1, Math.floor(opts.concurrency!)) : 3;
     this.insecureRegistries = opts.insecureRegistries ?? [];
     this.retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
     this.monolithicThreshold = opts.monolithicThreshold ?? 32 * 1024 * 1024;
@@ -272,7 +272,8 @@ export class RegistryClient {
     if (get.status !== 200) await this.fail(get, `resolving ${name}`, repo);
     const bytes = await readBody(get.body, MAX_MANIFEST_SIZE);
     if (!bytes) throw new ResourceExhaustedError(`${name}: manifest over the ${MAX_MANIFEST_SIZE}-byte limit`, { reference: name });
-    const digest = digestOf(bytes);
+    // Hash with the reference's algorithm (name@sha512:… is valid), sha256 for a tag.
+    const digest = digestOf(bytes, ref.digest ? parseDigest(ref.digest).algorithm : 'sha256');
     if (ref.digest && ref.digest !== digest) {
       throw new DigestMismatchError(`${name}: manifest content has digest ${digest}`, { expected: ref.digest, digest });
     }
@@ -332,6 +333,18 @@ export class RegistryClient {
    * `cap` nor the descriptor's size, and verified against its digest and size.
    */
   async fetchBytes(repo: Repository, desc: Descriptor, cap: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    // request() retries until the headers arrive; a connection lost in the body is retried here.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchBytesOnce(repo, desc, cap, opts);
+      } catch (e) {
+        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.retry.attempts || opts.signal?.aborted) throw e;
+        await sleep(this.backoffMs(attempt), undefined, { signal: opts.signal }).catch(() => { throwIfAborted(opts.signal); });
+      }
+    }
+  }
+
+  private async fetchBytesOnce(repo: Repository, desc: Descriptor, cap: number, opts: { signal?: AbortSignal }): Promise<Buffer> {
     if (desc.size > cap) throw new ResourceExhaustedError(`${desc.digest}: ${desc.size} bytes is over the ${cap}-byte limit for ${desc.mediaType}`, { digest: desc.digest, size: desc.size, limit: cap });
     const isManifest = (MANIFEST_ACCEPT as readonly string[]).includes(desc.mediaType);
     const cached = isManifest ? this.manifestCache.get(desc.digest) : undefined;
@@ -379,8 +392,15 @@ export class RegistryClient {
       const res = await this.request(repo, { method: 'GET', url, scopes: [pullScope(repo.path)], signal: opts.signal });
       if (res.status !== 200) await this.fail(res, `listing tags of ${repo.path}`, repo);
       const body = await readBody(res.body, 16 * 1024 * 1024);
-      const v = JSON.parse(body?.toString('utf8') ?? '{}') as { tags?: string[] | null };
-      tags.push(...(v.tags ?? []));
+      if (!body) throw new ResourceExhaustedError(`tag list of ${repo.path} is over 16 MiB`, { repository: repo.path });
+      let v: { tags?: unknown };
+      try { v = JSON.parse(body.toString('utf8')) as { tags?: unknown }; } catch (e) {
+        throw new InvalidArgumentError(`tag list of ${repo.path}: invalid JSON: ${(e as Error).message}`, { repository: repo.path }, { cause: e });
+      }
+      if (v.tags != null && !(Array.isArray(v.tags) && v.tags.every((t) => typeof t === 'string'))) {
+        throw new InvalidArgumentError(`tag list of ${repo.path}: "tags" is not a list of strings`, { repository: repo.path });
+      }
+      tags.push(...((v.tags ?? []) as string[]));
       const link = /<([^>]+)>;\s*rel="?next"?/.exec(header(res, 'link') ?? '');
       if (!link) break;
       url = new URL(link[1]!, this.baseUrl(repo)).toString();

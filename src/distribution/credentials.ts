@@ -75,6 +75,8 @@ function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: str
     child.stderr.resume();
     child.on('error', (e) => reject(new NotFoundError(`credential helper docker-credential-${helper}: ${e.message}`, { helper }, { cause: e })));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+    // A helper may exit without reading its input (EPIPE): its exit code says what went wrong.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }

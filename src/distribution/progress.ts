@@ -20,18 +20,33 @@ export interface ProgressEvent {
 
 export type ProgressFn = (event: ProgressEvent) => void;
 
-/** Runs `fn` over items with at most `limit` at once; the first failure stops new starts and is thrown. */
-export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+/**
+ * Runs `fn` over items with at most `limit` at once; the first failure stops new starts, aborts the
+ * `signal` handed to the ones still running (so a failed pull does not keep downloading its other
+ * layers to the end), and is thrown.
+ */
+export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
   let failed: unknown;
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(signal?.reason);
+  if (signal?.aborted) onAbort(); else signal?.addEventListener('abort', onAbort, { once: true });
   const worker = async (): Promise<void> => {
     while (failed === undefined && next < items.length) {
-      if (signal?.aborted) return;
+      if (stop.signal.aborted) return;
       const item = items[next++]!;
-      try { await fn(item); } catch (e) { failed ??= e; }
+      try { await fn(item, stop.signal); } catch (e) {
+        if (failed === undefined) { failed = e; stop.abort(e); }
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  try {
+    // NaN (a bad option) would make no workers at all, and so a transfer that "succeeds" having moved nothing.
+    const workers = Number.isFinite(limit) && limit >= 1 ? Math.min(Math.floor(limit), items.length) : 1;
+    await Promise.all(Array.from({ length: Math.max(1, workers) }, worker));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
   if (failed !== undefined) throw failed;
 }
 

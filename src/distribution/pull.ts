@@ -151,8 +151,8 @@ export async function pullGraph(client: RegistryClient, repo: Repository, root: 
     descriptors.push(d);
     opts.onProgress?.({ digest: d.digest, mediaType: d.mediaType, phase: 'waiting', current: 0, total: d.size });
   }
-  await runLimited(list, opts.concurrency ?? client.concurrency, async (d) => {
-    const r = await fetchBlobInto(client, repo, store, d, { signal, onProgress: opts.onProgress, labels: sourceLabel });
+  await runLimited(list, opts.concurrency ?? client.concurrency, async (d, blobSignal) => {
+    const r = await fetchBlobInto(client, repo, store, d, { signal: blobSignal, onProgress: opts.onProgress, labels: sourceLabel });
     stats.bytesDownloaded += r.bytesDownloaded;
     if (r.rangeIgnored) stats.rangeIgnored++;
     if (r.status === 'exists') { stats.blobsExisting++; await addSourceLabel(store, repo, d.digest); } else stats.blobsFetched++;

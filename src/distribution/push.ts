@@ -66,7 +66,11 @@ export function mountSource(labels: Record<string, string>, repo: Pick<Repositor
 /** Resolves an upload Location against the request URL, keeping its query, adding ours. */
 function uploadUrl(location: string | undefined, base: URL, params: Record<string, string> = {}): URL {
   if (!location) throw new UnavailableError('registry started an upload without a Location', { url: base.origin });
-  const u = new URL(location, base);
+  // containerd: a Location that is a host and path without a scheme (`host:5000/v2/…`) gets the registry's
+  // scheme; URL parsing would otherwise read `host:` as the scheme.
+  const first = /^([^/?#]*)\//.exec(location)?.[1];
+  const schemeless = !location.includes('://') && first !== undefined && !first.startsWith('.') && (/[.:]/.test(first) || first === 'localhost');
+  const u = new URL(schemeless ? `${base.protocol}//${location}` : location, base);
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
   return u;
 }
@@ -75,9 +79,10 @@ function streamRange(ra: ReaderAt, start: number, end: number): () => Readable {
   return () => ra.stream({ start, end });
 }
 
-async function expectStatus(client: RegistryClient, res: HttpResponse, ok: number[], what: string, repo: Repository): Promise<void> {
+/** Push failures keep the registry's own words: `fail` without a repository (its 401 wording is for pulls). */
+async function expectStatus(client: RegistryClient, res: HttpResponse, ok: number[], what: string): Promise<void> {
   if (ok.includes(res.status)) return;
-  await client.fail(res, what, repo);
+  await client.fail(res, what);
 }
 
 function checkDigestHeader(res: HttpResponse, digest: Digest): void {
@@ -123,7 +128,7 @@ async function startUpload(
   const res = await client.request(repo, { method: 'POST', url: `/v2/${repo.path}/blobs/uploads/`, scopes, signal });
   discard(res.body);
   if (res.status === 201) return { status: 'exists' };
-  if (res.status !== 202) await client.fail(res, `starting upload of ${desc.digest}`, repo);
+  if (res.status !== 202) await client.fail(res, `starting upload of ${desc.digest}`);
   return { status: 'upload', scopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
 }
 
@@ -217,8 +222,15 @@ export async function pushBlob(client: RegistryClient, repo: Repository, provide
         headers: { 'content-type': 'application/octet-stream', 'content-length': '0' }, body: Buffer.alloc(0),
       });
     }
+    if (res.status === 404) {
+      // The retry loop resends a PUT whose answer was lost; if the first one committed, the session is
+      // gone (BLOB_UPLOAD_UNKNOWN) but the blob is there: ask before calling the push failed.
+      const check = await client.request(repo, { method: 'HEAD', url: blobPath, scopes, signal });
+      discard(check.body);
+      if (check.status === 200) { discard(res.body); await forget(); emit('done', desc.size); return 'uploaded'; }
+    }
     discard(res.body);
-    await expectStatus(client, res, [200, 201, 202, 204], `uploading ${desc.digest}`, repo);
+    await expectStatus(client, res, [200, 201, 202, 204], `uploading ${desc.digest}`);
     checkDigestHeader(res, desc.digest);
     await forget();
     emit('done', desc.size);
@@ -243,7 +255,7 @@ async function uploadStatus(
 ): Promise<{ offset: number; location: URL } | undefined> {
   const res = await client.request(repo, { method: 'GET', url: location, scopes, signal, followRedirects: false });
   if ([400, 404, 410, 416].includes(res.status)) { discard(res.body); return undefined; }
-  if (res.status !== 204 && res.status !== 200) await client.fail(res, 'checking upload status', repo);
+  if (res.status !== 204 && res.status !== 200) await client.fail(res, 'checking upload status');
   discard(res.body);
   const next = header(res, 'location') ? uploadUrl(header(res, 'location'), location) : location;
   const range = header(res, 'range');
@@ -290,7 +302,7 @@ async function patchChunks(
     // A failed or refused chunk (416 out of order, 5xx, connection lost): ask where the upload stands.
     if (res) discard(res.body);
     if (++failures > client.retry.attempts) {
-      if (res) await client.fail(res, `uploading ${desc.digest}`, repo);
+      if (res) await client.fail(res, `uploading ${desc.digest}`);
       throw new UnavailableError(`uploading ${desc.digest}: chunk at ${offset} keeps failing`, { digest: desc.digest, offset });
     }
     const st = await uploadStatus(client, repo, session.location, scopes, offset, signal);
@@ -313,7 +325,7 @@ export async function pushManifest(client: RegistryClient, repo: Repository, byt
     headers: { 'content-type': mediaType }, body: bytes,
   });
   discard(res.body);
-  await expectStatus(client, res, [200, 201, 202, 204], `pushing manifest ${reference}`, repo);
+  await expectStatus(client, res, [200, 201, 202, 204], `pushing manifest ${reference}`);
   checkDigestHeader(res, digest);
   return { mediaType, digest, size: bytes.length };
 }
@@ -359,8 +371,8 @@ export async function pushImage(client: RegistryClient, reference: string | Refe
   };
   await walk(root, 0);
 
-  await runLimited([...blobs.values()], opts.concurrency ?? client.concurrency, async (d) => {
-    const status = await pushBlob(client, repo, provider, d, opts);
+  await runLimited([...blobs.values()], opts.concurrency ?? client.concurrency, async (d, blobSignal) => {
+    const status = await pushBlob(client, repo, provider, d, { ...opts, signal: blobSignal });
     result.blobs[status]++;
     if (status === 'uploaded') result.bytesUploaded += d.size;
   }, signal);

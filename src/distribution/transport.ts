@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
-import { AbortedError } from '../errors/index.js';
+import { AbortedError, StowageError, UnavailableError } from '../errors/index.js';
 
 /**
  * One HTTP exchange, no redirects, no auth, no retries: the layers above decide all of that.
@@ -77,22 +77,49 @@ export function redactUrl(url: URL | string): string {
   return u.toString() + (hadQuery ? '?[redacted]' : '');
 }
 
-/** Reads a whole body, refusing more than `cap` bytes (the stream is destroyed at cap+1). */
+/** `data.reason` of the Unavailable error readBody throws when a connection breaks mid-body (retryable). */
+export const BODY_READ_FAILED = 'body-read-failed';
+
+/**
+ * Reads a whole body, refusing more than `cap` bytes (the stream is destroyed at cap+1). A connection
+ * that breaks mid-body is a typed error: Aborted when the request's signal fired, else Unavailable
+ * (`data.reason` BODY_READ_FAILED, so callers may retry).
+ */
 export async function readBody(body: Readable, cap: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body) {
-    const b = c as Buffer;
-    n += b.length;
-    if (n > cap) { body.destroy(); return undefined; }
-    chunks.push(b);
+  try {
+    for await (const c of body) {
+      const b = c as Buffer;
+      n += b.length;
+      if (n > cap) { body.destroy(); return undefined; }
+      chunks.push(b);
+    }
+  } catch (e) {
+    if (e instanceof StowageError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err?.name === 'AbortError' || err?.code === 'ABORT_ERR') throw new AbortedError('request aborted', {}, { cause: e });
+    throw new UnavailableError(`connection lost while reading the response: ${err?.message ?? String(e)}`, { reason: BODY_READ_FAILED }, { cause: e });
   }
   return Buffer.concat(chunks, n);
 }
 
-/** Drains and discards a body so that its socket goes back to the pool. */
+/** Bodies up to this size are drained so the socket is reused; past it the connection is dropped. */
+const DISCARD_DRAIN_MAX = 64 * 1024;
+
+/**
+ * Discards a body: a small one is drained so that its socket goes back to the pool; a large or endless
+ * one (an oversized blob we refused, a whole layer sent for a Range request) closes the connection
+ * instead of being downloaded for nothing.
+ */
 export function discard(body: Readable): void {
   body.on('error', () => {});
+  // Counted, not judged by Content-Length: a HEAD answer announces a length but carries no body.
+  let seen = 0;
+  body.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen > DISCARD_DRAIN_MAX) body.destroy();
+  });
   body.resume();
 }
 

@@ -33,6 +33,7 @@ export function normalizeArch(arch: string, variant: string): { architecture: st
       return { architecture: 'amd64', variant: v === 'v1' ? '' : v };
     case 'aarch64': case 'arm64':
       if (v === '8' || v === 'v8' || v === 'v8.0') v = '';
+      else if (v === '9.0' || v === 'v9.0') v = 'v9';
       else if (/^\d+(\.\d+)?$/.test(v)) v = `v${v}`;
       return { architecture: 'arm64', variant: v };
     case 'armhf': return { architecture: 'arm', variant: 'v7' };
@@ -152,9 +153,21 @@ export function platformVector(p: Platform): Platform[] {
       break;
     }
     case 'arm64': {
-      const v = n.variant ? variantNumber(n.variant) : 8;
-      // arm64/v9 accepts arm64/v8 (written without a variant), then 32-bit arm.
-      if (v > 8) vector.push({ os, architecture: 'arm64' });
+      // containerd: arm64/v8.x accepts v8.{x-1}…v8.1, v8; arm64/v9.x accepts v9.{x-1}…v9, then v8.{x+5}
+      // (v9.0 forked from v8.5) down to v8; every arm64 then accepts 32-bit arm v8…v5.
+      const m = /^v(\d+)(?:\.(\d))?$/.exec(n.variant ?? 'v8');
+      let major = m ? Number(m[1]) : NaN;
+      let minor = m?.[2] !== undefined ? Number(m[2]) : 0;
+      const push = (maj: number, min: number): void => {
+        vector.push(normalizePlatform({ os, architecture: 'arm64', variant: min === 0 ? `v${maj}` : `v${maj}.${min}` }));
+      };
+      if (major === 9) {
+        for (let l = minor - 1; l >= 0; l--) push(9, l);
+        minor = Math.min(minor + 5, 9);
+        major = 8;
+        push(8, minor);
+      }
+      if (major === 8) for (let l = minor - 1; l >= 0; l--) push(8, l);
       for (let l = 8; l >= 5; l--) vector.push({ os, architecture: 'arm', variant: `v${l}` });
       break;
     }

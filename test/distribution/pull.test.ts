@@ -6,6 +6,7 @@ import { openContentStore, readBlob, type ContentStore } from '../../src/content
 import { isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf, parsePlatform, onlyPlatform, type Descriptor } from '../../src/oci/index.js';
 import { RegistryClient, progressChannel, type ProgressEvent } from '../../src/distribution/index.js';
+import { registryLines } from './log-lines.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTestImage, makeTestIndex, pushRaw, pushWithSkopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
 
@@ -66,7 +67,8 @@ describe('pull from a real docker-registry', () => {
     expect(byDigest.descriptor.digest).toBe(img.manifest.digest);
     const d = await client.resolve(`${anon.host}/dockerapp:v1`);
     expect(d.descriptor.mediaType).toBe(MediaType.DockerManifest);
-    expect(anon.requestLines().filter((l) => l.startsWith('HEAD /v2/app/manifests/v1')).length).toBeGreaterThan(0);
+    const heads = (lines: string[]) => lines.filter((l) => l.startsWith('HEAD /v2/app/manifests/v1'));
+    expect(heads(await registryLines(anon, 0, (lines) => heads(lines).length > 0)).length).toBeGreaterThan(0);
   });
 
   it('resolve: unknown tag is NotFound; a tampered digest reference is refused', async () => {

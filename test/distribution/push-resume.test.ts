@@ -13,6 +13,7 @@ import { RegistryClient } from '../../src/distribution/index.js';
 import { UploadStateStore } from '../../src/distribution/upload-state.js';
 import { makeRandomImage, skopeo, type TestImage } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
+import { manifestPut, registryLines } from './log-lines.js';
 
 const MiB = 1024 * 1024;
 
@@ -166,7 +167,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     expect(fs.statSync(path.join(stateDir, files[0]!)).mode & 0o777).toBe(0o600);
 
     const mark = wire.records.length;
-    const logMark = reg.requestLines().length;
+    const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
     const client = new RegistryClient({ chunkSize: chunk, monolithicThreshold: MiB, credentials: {} });
     const events: string[] = [];
     const r = await client.push(`${wire.host}/${repo}:v1`, store, img.manifest, {
@@ -182,7 +183,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const allSent = wire.records.slice(mark).reduce((n, x) => n + x.reqBytes, 0);
     expect(allSent).toBeLessThanOrEqual(layer.size - 3 * chunk + img.config.size + img.manifestBytes.length);
     // The registry's own log: the session was asked about (GET → 204), no new upload started for the layer.
-    const lines = reg.requestLines().slice(logMark);
+    const lines = await registryLines(reg, logMark, manifestPut(repo));
     expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`) && l.endsWith(' 204'))).toBe(true);
     expect(lines.filter((l) => l.startsWith(`PATCH /v2/${repo}/blobs/uploads/`))).toHaveLength(Math.ceil((layer.size - 3 * chunk) / chunk));
     expect(lines.filter((l) => l.startsWith(`POST /v2/${repo}/blobs/uploads/`)).length).toBeLessThanOrEqual(1); // the config, if the child had not finished it
@@ -213,12 +214,12 @@ describe('push resumes an interrupted chunked upload across push calls and proce
 
     wire.clearFaults();
     const mark = wire.records.length;
-    const logMark = reg.requestLines().length;
+    const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
     const r = await new RegistryClient(opts).push(`${wire.host}/${repo}:v1`, store, img.manifest, { uploadStateDir: stateDir });
     expect(r.blobs.uploaded + r.blobs.exists).toBe(2);
     const resent = patchBytes(wire.records.slice(mark), repo);
     expect(resent).toBe(layer.size - 2 * chunk);
-    const lines = reg.requestLines().slice(logMark);
+    const lines = await registryLines(reg, logMark, manifestPut(repo));
     expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`) && l.endsWith(' 204'))).toBe(true);
     expect(await registryDigest(reg, repo, layer.digest)).toBe(layer.digest);
     expect(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${repo}:v1`])).toBe(img.manifestBytes.toString());
@@ -235,12 +236,12 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const stateDir = path.join(tmp, 'partial-uploads');
     const repo = 'resume-partial';
     wire.addFault({ method: 'PATCH', path: `/v2/${repo}/blobs/uploads/`, skip: 1, action: { kind: 'drop', afterBytes: 300_000, forwardPartial: true } });
-    const logMark = reg.requestLines().length;
+    const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
     const mark = wire.records.length;
     const client = new RegistryClient({ chunkSize: chunk, monolithicThreshold: 512 * 1024, retry: { baseDelayMs: 5 }, credentials: {} });
     const notes: string[] = [];
     await client.push(`${wire.host}/${repo}:v1`, store, img.manifest, { uploadStateDir: stateDir, onProgress: (e) => { if (e.note) notes.push(e.note); } });
-    const lines = reg.requestLines().slice(logMark);
+    const lines = await registryLines(reg, logMark, manifestPut(repo));
     expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`) && l.endsWith(' 404'))).toBe(true);
     // Two sessions for the layer (the refused one and the fresh one), plus one for the config.
     expect(lines.filter((l) => l.startsWith(`POST /v2/${repo}/blobs/uploads/`))).toHaveLength(3);
@@ -279,9 +280,9 @@ describe('push resumes an interrupted chunked upload across push calls and proce
       const dir = path.join(tmp, 'stale-a');
       await saveState(dir, repo, await startSession(repo), 25 * 3600_000);
       const mark = wire.records.length;
-      const logMark = reg.requestLines().length;
+      const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
       await new RegistryClient(opts).push(`${wire.host}/${repo}:v1`, store, img.manifest, { uploadStateDir: dir });
-      const lines = reg.requestLines().slice(logMark);
+      const lines = await registryLines(reg, logMark, manifestPut(repo));
       expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`))).toBe(false);
       expect(patchBytes(wire.records.slice(mark), repo)).toBe(layer.size);
       expect(await registryDigest(reg, repo, layer.digest)).toBe(layer.digest);
@@ -295,9 +296,9 @@ describe('push resumes an interrupted chunked upload across push calls and proce
       expect((await fetch(location, { method: 'DELETE' })).status).toBe(204);
       await saveState(dir, repo, location, 60_000);
       const mark = wire.records.length;
-      const logMark = reg.requestLines().length;
+      const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
       await new RegistryClient(opts).push(`${wire.host}/${repo}:v1`, store, img.manifest, { uploadStateDir: dir });
-      const lines = reg.requestLines().slice(logMark);
+      const lines = await registryLines(reg, logMark, manifestPut(repo));
       expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`) && l.endsWith(' 404'))).toBe(true);
       expect(patchBytes(wire.records.slice(mark), repo)).toBe(layer.size);
       expect(await registryDigest(reg, repo, layer.digest)).toBe(layer.digest);

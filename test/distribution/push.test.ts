@@ -7,6 +7,7 @@ import { isStowageError } from '../../src/errors/index.js';
 import { RegistryClient } from '../../src/distribution/index.js';
 import type { Descriptor } from '../../src/oci/index.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
+import { manifestPut, registryLines } from './log-lines.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { makeRandomImage, makeTestImage, makeTestIndex, pushWithSkopeo, skopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
 
@@ -93,14 +94,14 @@ describe('push to a real docker-registry', () => {
     const r = await client.push(`${anon.host}/other/copy:v1`, pulled, img.manifest, { labelsOf: labelsOf(pulled) });
     expect(r.blobs.mounted).toBe(img.layers.length + 1);
     expect(r.blobs.uploaded).toBe(0);
-    const mounts = anon.requestLines().filter((l) => l.startsWith('POST /v2/other/copy/blobs/uploads/?') && l.includes('mount=') && l.includes('from=pushed'));
+    const mounts = (await registryLines(anon, 0, manifestPut('other/copy'))).filter((l) => l.startsWith('POST /v2/other/copy/blobs/uploads/?') && l.includes('mount=') && l.includes('from=pushed'));
     expect(mounts).toHaveLength(img.layers.length + 1);
     expect(mounts.every((l) => l.endsWith(' 201'))).toBe(true);
     // A source on another registry is not used for a mount.
     const b = new RegistryClient({ credentials: { [basic.host]: { username: basic.username, password: basic.password } } });
     const rb = await b.push(`${basic.host}/copy:v1`, pulled, img.manifest, { labelsOf: labelsOf(pulled) });
     expect(rb.blobs.uploaded).toBe(img.layers.length + 1);
-    expect(basic.requestLines().some((l) => l.includes('mount='))).toBe(false);
+    expect((await registryLines(basic, 0, manifestPut('copy'))).some((l) => l.includes('mount='))).toBe(false);
   });
 
   it('a mount the registry cannot do (the source lacks the blob) continues as the 202 upload it started', async () => {
@@ -111,11 +112,12 @@ describe('push to a real docker-registry', () => {
     const key = `containerd.io/distribution.source.${anon.host}`;
     const r = await client.push(`${anon.host}/target:v1`, s, fresh.manifest, { labelsOf: () => ({ [key]: 'nowhere/repo' }) });
     expect(r.blobs).toEqual({ exists: 0, mounted: 0, uploaded: 2 });
-    const lines = anon.requestLines().filter((l) => l.startsWith('POST /v2/target/blobs/uploads/?') && l.includes('from=nowhere'));
+    const targetLines = await registryLines(anon, 0, manifestPut('target'));
+    const lines = targetLines.filter((l) => l.startsWith('POST /v2/target/blobs/uploads/?') && l.includes('from=nowhere'));
     expect(lines).toHaveLength(2);
     expect(lines.every((l) => l.endsWith(' 202'))).toBe(true);
     // No second POST: the upload session the mount attempt opened was used.
-    expect(anon.requestLines().filter((l) => l.startsWith('POST /v2/target/blobs/uploads/ '))).toHaveLength(0);
+    expect(targetLines.filter((l) => l.startsWith('POST /v2/target/blobs/uploads/ '))).toHaveLength(0);
   });
 
   it('token auth: push asks for pull,push scope', async () => {
@@ -135,9 +137,10 @@ describe('push to a real docker-registry', () => {
     proxy.addFault({ method: 'PATCH', path: '/blobs/uploads/', skip: 2, fault: { kind: 'status', status: 503 } });
     const r = await client.push(`${proxy.host}/chunky:v1`, s, big.manifest);
     expect(r.blobs.uploaded).toBe(2);
-    const patches = anon.requestLines().filter((l) => l.startsWith('PATCH /v2/chunky/blobs/uploads/'));
+    const chunkyLines = await registryLines(anon, 0, manifestPut('chunky'));
+    const patches = chunkyLines.filter((l) => l.startsWith('PATCH /v2/chunky/blobs/uploads/'));
     expect(patches.length).toBe(Math.ceil(big.layers[0]!.size / (400 * 1024)));
-    expect(anon.requestLines().some((l) => l.startsWith('GET /v2/chunky/blobs/uploads/') && l.endsWith(' 204'))).toBe(true);
+    expect(chunkyLines.some((l) => l.startsWith('GET /v2/chunky/blobs/uploads/') && l.endsWith(' 204'))).toBe(true);
     const blob = await fetch(`${anon.url}/v2/chunky/blobs/${big.layers[0]!.digest}`);
     expect(Buffer.from(await blob.arrayBuffer()).equals(big.blobs.get(big.layers[0]!.digest)!)).toBe(true);
     expect(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${anon.host}/chunky:v1`])).toBe(big.manifestBytes.toString());
