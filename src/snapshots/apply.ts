@@ -9,7 +9,7 @@ import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } f
 import { Digester, type Digest } from '../oci/index.js';
 import { decompressStream, type Compression } from './compression.js';
 import { lookupMerged, WH_OPAQUE, WH_PREFIX } from './merged.js';
-import { OVERRIDE_XATTR, isPrivileged, loadOverrides, parseOverride, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
+import { CARRIED_XATTRS, OVERRIDE_XATTR, isPrivileged, loadOverrides, parseOverride, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
 import { DirCache, baseOf, breakout, cleanName, joinRel, parentOf, resolveInRoot } from './rootpath.js';
 
 export interface ApplyOptions {
@@ -41,12 +41,16 @@ export interface ApplyResult {
 }
 
 const SMALL_FILE = 1 << 20;
+/** tar-stream's limit for PAX and GNU long-name data. */
+const MAX_PAX_SIZE = 4 * 1024 * 1024;
 /**
  * Hashes the uncompressed tar and forwards it to the extractor only up to the end-of-archive marker
  * (two zero blocks): bytes after it are still read and hashed (containerd reads to EOF so the diffID
  * covers them) but never parsed, so trailing padding or garbage does not fail the apply.
- * It walks the 512-byte block structure: header, data blocks (size from the octal/base-256 field or
- * a preceding PAX `size=` record).
+ * It walks the 512-byte block structure exactly as tar-stream reads it (numbers, old-style directory
+ * names with a ustar prefix, PAX records by length with the last one winning, global records only
+ * through a local PAX header, PAX applying to the next real entry): any disagreement would let a
+ * crafted archive hide entries from the extractor behind what looks like the end marker.
  */
 class TarTap extends Transform {
   readonly digester = new Digester('sha256');
@@ -55,9 +59,19 @@ class TarTap extends Transform {
   private skip = 0;
   private zeros = 0;
   private ended = false;
-  private paxSize: number | undefined;
-  private capturePax: Buffer[] | undefined;
-  private paxLeft = 0;
+  /** Records of the last global PAX header (tar-stream merges them into each local one). */
+  private global = new Map<string, Buffer>();
+  /** Records of a local PAX header waiting for its entry (global ones merged in). */
+  private pax: Map<string, Buffer> | undefined;
+  /**
+   * Raw `SCHILY.xattr.*` values per entry, in the order the extractor emits entries: tar-stream decodes
+   * PAX values as UTF-8, which mangles binary values such as security.capability.
+   */
+  private readonly entryXattrs: (Map<string, Buffer> | undefined)[] = [];
+
+  /** The raw xattr records of the next entry the extractor emits. */
+  takeEntryXattrs(): Map<string, Buffer> | undefined { return this.entryXattrs.shift(); }
+  private capture: { kind: 'x' | 'g'; chunks: Buffer[]; left: number } | undefined;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.digester.update(chunk);
@@ -68,10 +82,11 @@ class TarTap extends Transform {
       while (!this.ended) {
         if (this.skip > 0) {
           const n = Math.min(this.skip, buf.length - pos);
-          if (this.capturePax) { this.capturePax.push(buf.subarray(pos, pos + Math.min(n, this.paxLeft))); this.paxLeft -= Math.min(n, this.paxLeft); }
+          const cap = this.capture;
+          if (cap) { const k = Math.min(n, cap.left); cap.chunks.push(buf.subarray(pos, pos + k)); cap.left -= k; }
           pos += n; this.skip -= n;
           if (this.skip > 0) break;
-          if (this.capturePax) { this.paxSize = parsePaxSize(Buffer.concat(this.capturePax)) ?? this.paxSize; this.capturePax = undefined; }
+          if (cap) this.endCapture(cap);
           continue;
         }
         if (buf.length - pos < 512) break;
@@ -82,21 +97,42 @@ class TarTap extends Transform {
           continue;
         }
         this.zeros = 0;
-        const type = String.fromCharCode(block[156]!);
+        if (isNullHeader(block)) continue; // tar-stream skips it (no entry, no data)
+        const flag = block[156]!;
         let size = parseTarNumber(block.subarray(124, 136));
-        if (type === 'x') { this.capturePax = []; this.paxLeft = size; }
-        else if (type === 'g') { /* global records: tar-stream applies them only through a local pax header */ }
-        else if (this.paxSize !== undefined) { size = this.paxSize; this.paxSize = undefined; }
-        // Mirror tar-stream: directories (also old-style `0` entries named `x/`) carry no data.
-        const oldDir = (type === '0' || type === '\0') && block.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '').endsWith('/');
-        if (type === '5' || oldDir) size = 0;
+        if (flag === 0x78 /* x */ || flag === 0x67 /* g */) {
+          // tar-stream refuses bigger ones; never buffer more than it would.
+          if (size > MAX_PAX_SIZE) throw new Error('tar header exceeds max size');
+          this.capture = { kind: flag === 0x78 ? 'x' : 'g', chunks: [], left: size };
+        } else if (flag === 0x4c /* L */ || flag === 0x4b /* K */ || flag === 0x4e /* N */) {
+          // GNU long names: data only, PAX records wait for the real entry.
+        } else {
+          let xattrs: Map<string, Buffer> | undefined;
+          if (this.pax) {
+            const paxSize = this.pax.get('size')?.toString();
+            if (paxSize) size = parseInt(paxSize, 10);
+            for (const [k, v] of this.pax) if (k.startsWith('SCHILY.xattr.')) (xattrs ??= new Map()).set(k.slice('SCHILY.xattr.'.length), v);
+            this.pax = undefined;
+          }
+          this.entryXattrs.push(xattrs);
+          // Mirror tar-stream: directories (also old-style `0` entries named `x/`) carry no data.
+          if (flag === 0x35 /* 5 */ || ((flag === 0 || flag === 0x30) && oldStyleDirName(block))) size = 0;
+        }
         this.skip = Math.ceil(size / 512) * 512;
+        if (this.skip === 0 && this.capture) this.endCapture(this.capture);
       }
     } catch (e) { cb(e as Error); return; }
     this.push(pos === buf.length ? buf : buf.subarray(0, pos));
     buf = buf.subarray(pos);
     this.pending = this.ended ? Buffer.alloc(0) : Buffer.from(buf);
     cb();
+  }
+
+  private endCapture(cap: { kind: 'x' | 'g'; chunks: Buffer[] }): void {
+    this.capture = undefined;
+    const records = decodePax(Buffer.concat(cap.chunks));
+    if (cap.kind === 'g') this.global = records;
+    else this.pax = new Map([...this.global, ...records]);
   }
 
   override _flush(cb: () => void): void {
@@ -110,19 +146,51 @@ function isZeroBlock(b: Buffer): boolean {
   return true;
 }
 
+/** tar-stream's null header: every byte but the checksum field is zero. */
+function isNullHeader(b: Buffer): boolean {
+  for (let i = 0; i < 512; i++) if (b[i] !== 0 && (i < 148 || i >= 156)) return false;
+  return true;
+}
+
+/** tar-stream's decodeOct: base-256, or octal after leading spaces and NULs, up to the next space. */
 function parseTarNumber(f: Buffer): number {
   if (f[0]! & 0x80) {
     let v = 0;
     for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
     return v;
   }
-  const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
-  return s ? parseInt(s, 8) : 0;
+  let i = 0;
+  while (i < f.length && f[i] === 0x20) i++;
+  let end = f.indexOf(0x20, i);
+  if (end < 0) end = f.length;
+  while (i < end && f[i] === 0) i++;
+  return i === end ? 0 : parseInt(f.subarray(i, end).toString('latin1'), 8);
 }
 
-function parsePaxSize(b: Buffer): number | undefined {
-  const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(b.toString('utf8'));
-  return m ? Number(m[1]) : undefined;
+/** The name (with a ustar prefix, as tar-stream joins it) ends in '/'. */
+function oldStyleDirName(block: Buffer): boolean {
+  const field = (off: number, len: number): Buffer => { const b = block.subarray(off, off + len); const z = b.indexOf(0); return z < 0 ? b : b.subarray(0, z); };
+  const name = field(0, 100);
+  if (name.length && name[name.length - 1] === 0x2f) return true;
+  const ustar = block.subarray(257, 263).equals(Buffer.from('ustar\0', 'latin1'));
+  return ustar && block[345] !== 0 && name.length === 0;
+}
+
+/** tar-stream's decodePax (records by their length prefix; a later record wins), keeping values as bytes. */
+function decodePax(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  while (buf.length) {
+    let i = 0;
+    while (i < buf.length && buf[i] !== 0x20) i++;
+    const len = parseInt(buf.subarray(0, i).toString(), 10);
+    if (!len) return out;
+    const rec = buf.subarray(i + 1, len - 1);
+    const k = rec.indexOf(0x3d /* = */);
+    if (k === -1) return out;
+    out.set(rec.subarray(0, k).toString(), Buffer.from(rec.subarray(k + 1)));
+    buf = buf.subarray(len);
+  }
+  return out;
 }
 
 function wrapFs<T>(what: string, f: () => T): T {
@@ -180,6 +248,8 @@ class Applier {
   readonly cache = new DirCache();
   /** Paths unpacked by this layer (whiteouts and opaque dirs never remove them). */
   readonly unpacked = new Set<string>();
+  /** Ancestors of unpacked paths: opaque markers and whiteouts keep them (and clear only lower content below). */
+  readonly unpackedParents = new Set<string>();
   /**
    * In a fresh (staged) root nothing exists that this apply did not create, so existence is
    * tracked here instead of an lstat per entry.
@@ -188,7 +258,8 @@ class Applier {
   /** Directories whose setgid bit makes new children inherit their group (chown can't be skipped). */
   readonly setgidDirs = new Set<string>();
   readonly opaqueDirs: string[] = [];
-  readonly dirTimes: { rel: string; atime: Date; mtime: Date }[] = [];
+  /** Directory times, set at the end; dropped with their directory (never applied through a symlink that replaced it). */
+  readonly dirTimes = new Map<string, { atime: Date; mtime: Date }>();
   overrides = new Map<string, OwnerOverride & { symlink?: boolean }>();
   readonly xattrs = new Map<string, Record<string, Buffer>>();
   readonly skipped: { path: string; reason: string }[] = [];
@@ -214,6 +285,11 @@ class Applier {
 
   private created(rel: string): void { this.present?.add(rel); }
 
+  private markUnpacked(rel: string): void {
+    this.unpacked.add(rel);
+    for (let p = parentOf(rel); p !== '' && !this.unpackedParents.has(p); p = parentOf(p)) this.unpackedParents.add(p);
+  }
+
   /** Removes whatever is at `rel` and forgets what we knew about it. */
   private remove(rel: string, wasDir: boolean): void {
     if (wasDir) fs.rmSync(this.abs(rel), { recursive: true, force: true });
@@ -222,10 +298,11 @@ class Applier {
     this.xattrs.delete(rel);
     this.present?.delete(rel);
     this.setgidDirs.delete(rel);
+    this.dirTimes.delete(rel);
     if (!wasDir) return;
     this.cache.drop(rel);
     const prefix = rel + '/';
-    for (const set of [this.overrides, this.xattrs]) for (const k of set.keys()) if (k.startsWith(prefix)) set.delete(k);
+    for (const set of [this.overrides, this.xattrs, this.dirTimes]) for (const k of set.keys()) if (k.startsWith(prefix)) set.delete(k);
     for (const set of [this.present, this.setgidDirs]) if (set) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
   }
 
@@ -239,7 +316,7 @@ class Applier {
     try {
       for await (const entry of extract) {
         throwIfAborted(this.opts.signal);
-        await this.entry(entry.header, entry as unknown as AsyncIterable<Buffer>);
+        await this.entry(entry.header, entry as unknown as AsyncIterable<Buffer>, tap.takeEntryXattrs());
         this.entries++;
       }
       await feeding;
@@ -260,9 +337,12 @@ class Applier {
   /** Deferred work: opaque directories (merged mode), directory times deepest first, overrides and xattrs. */
   async finish(): Promise<void> {
     for (const d of this.opaqueDirs) this.clearOpaque(d);
-    this.dirTimes.sort((a, b) => b.rel.split('/').length - a.rel.split('/').length);
-    for (const t of this.dirTimes) {
-      try { fs.utimesSync(this.abs(t.rel), t.atime, t.mtime); } catch { /* removed by a later entry */ }
+    const deepestFirst = [...this.dirTimes].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    for (const [rel, t] of deepestFirst) {
+      // lutimes: even if something else sits there now, nothing behind a symlink is touched.
+      try {
+        if (fs.lstatSync(this.abs(rel), { throwIfNoEntry: false })?.isDirectory()) fs.lutimesSync(this.abs(rel), t.atime, t.mtime);
+      } catch { /* as before: a time we cannot set is not fatal */ }
     }
     if (!this.privileged || this.xattrs.size > 0 || this.overrides.size > 0) {
       // Written while the paths still point into the root we verified (before any rename).
@@ -277,7 +357,7 @@ class Applier {
     try { ents = fs.readdirSync(this.abs(dir), { withFileTypes: true }); } catch { return; }
     for (const e of ents) {
       const rel = joinRel(dir, e.name);
-      if (!this.unpacked.has(rel)) this.remove(rel, e.isDirectory());
+      if (!this.unpacked.has(rel) && !this.unpackedParents.has(rel)) this.remove(rel, e.isDirectory());
       else if (e.isDirectory()) this.clearOpaque(rel);
     }
   }
@@ -302,7 +382,7 @@ class Applier {
       const lower = this.opts.mode === 'overlay' && this.opts.lowerDirs?.length ? lookupMerged(this.opts.lowerDirs, cur) : undefined;
       if (lower?.st.isDirectory()) {
         this.setOwner(cur, a, lower.st.uid, lower.st.gid, lower.st.mode & 0o7777, 'dir');
-        this.dirTimes.push({ rel: cur, atime: lower.st.atime, mtime: lower.st.mtime });
+        this.dirTimes.set(cur, { atime: lower.st.atime, mtime: lower.st.mtime });
       } else {
         this.setOwner(cur, a, this.euid, this.egid, 0o755, 'dir', 0o755);
       }
@@ -343,9 +423,9 @@ class Applier {
     for await (const _ of stream) { /* discard */ }
   }
 
-  private async entry(h: tar.Header, stream: AsyncIterable<Buffer>): Promise<void> {
+  private async entry(h: tar.Header, stream: AsyncIterable<Buffer>, rawXattrs: Map<string, Buffer> | undefined): Promise<void> {
     const name = cleanName(h.name);
-    const type: string = h.type ?? 'file';
+    const type: string = h.type ?? 'unknown'; // tar-stream: null for a type flag it does not know (e.g. GNU sparse)
     if (type === 'pax-global-header' || name === '') { await this.drain(stream); return; }
     const base = baseOf(name);
     const dirName = parentOf(name);
@@ -362,7 +442,7 @@ class Applier {
 
     const existing = this.lstat(rel);
     if (existing && !(existing.isDirectory() && type === 'directory')) this.remove(rel, existing.isDirectory());
-    this.unpacked.add(rel);
+    this.markUnpacked(rel);
     const perm = (h.mode ?? 0o644) & 0o7777;
     const uid = h.uid ?? 0;
     const gid = h.gid ?? 0;
@@ -379,7 +459,7 @@ class Applier {
         }
         this.cache.add(rel);
         this.setOwner(rel, abs, uid, gid, perm, 'dir', createdWith);
-        this.dirTimes.push({ rel, atime, mtime });
+        this.dirTimes.set(rel, { atime, mtime });
         await this.drain(stream);
         break;
       }
@@ -437,10 +517,10 @@ class Applier {
         this.skip(rel, `unsupported tar entry type ${type}`);
         return;
     }
-    this.entryXattrs(rel, h, type);
+    this.entryXattrs(rel, h, type, rawXattrs);
   }
 
-  private entryXattrs(rel: string, h: tar.Header, type: string): void {
+  private entryXattrs(rel: string, h: tar.Header, type: string, raw: Map<string, Buffer> | undefined): void {
     const pax = h.pax as Record<string, string> | null | undefined;
     if (!pax) return;
     for (const [k, v] of Object.entries(pax)) {
@@ -451,7 +531,9 @@ class Applier {
       if (name.startsWith('user.') && type !== 'file' && type !== 'directory') { this.skip(rel, `xattr ${name} not allowed on ${type}`); continue; }
       if (name === 'user.stowage.override') continue;
       const cur = this.xattrs.get(rel) ?? {};
-      cur[name] = Buffer.from(v, 'utf8');
+      // The raw bytes when they are the record tar-stream decoded (binary values survive).
+      const r = raw?.get(name);
+      cur[name] = r && r.toString('utf8') === v ? r : Buffer.from(v, 'utf8');
       this.xattrs.set(rel, cur);
     }
   }
@@ -471,8 +553,9 @@ class Applier {
         if (lower.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(lower.src), tabs);
         else fs.copyFileSync(lower.src, tabs);
         this.created(trel);
-        const lo = loadOverridesSyncHint(lower);
+        const { override: lo, xattrs } = lowerFileRecords(this.opts.lowerDirs[lower.layer]!, lower);
         this.setOwner(trel, tabs, lo?.uid ?? lower.st.uid, lo?.gid ?? lower.st.gid, lo?.mode ?? lower.st.mode & 0o7777, lower.st.isSymbolicLink() ? 'symlink' : 'file');
+        if (xattrs && lower.st.isFile()) this.xattrs.set(trel, xattrs);
         fs.lutimesSync(tabs, lower.st.atime, lower.st.mtime);
         tst = fs.lstatSync(tabs);
       }
@@ -514,6 +597,8 @@ class Applier {
     }
     // Merged: a whiteout removes what lower layers put there, never what this layer unpacked.
     if (this.unpacked.has(vrel)) return;
+    // A directory holding entries of this layer stays, like a same-layer dir next to its whiteout in overlay layout.
+    if (this.unpackedParents.has(vrel)) { this.opaqueDirs.push(vrel); return; }
     const pst = this.lstat(parent);
     if (parent !== '' && !pst?.isDirectory()) return;
     const vst = this.lstat(vrel);
@@ -522,12 +607,29 @@ class Applier {
 }
 
 /**
- * Ownership of a lower file being copied up: when the lower layer was applied rootless, its real
- * owner is only in its override record. The xattr is read with one getfattr call (copy-ups are rare).
+ * What a lower file being copied up carries besides its bytes: its real owner and mode when its layer
+ * was applied rootless (the sidecar entry, else the override xattr) and its carried xattrs (user.*,
+ * security.capability). One getfattr call (copy-ups are rare).
  */
-function loadOverridesSyncHint(lower: { src: string; rel: string }): OwnerOverride | undefined {
+function lowerFileRecords(layerDir: string, lower: { src: string; rel: string }): { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } {
+  const out: { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } = {};
   try {
-    const v = execFileSync('getfattr', ['-h', '--only-values', '-n', OVERRIDE_XATTR, lower.src], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-    return parseOverride(v);
-  } catch { return undefined; }
+    const side = JSON.parse(fs.readFileSync(sidecarPath(layerDir), 'utf8')) as { entries?: Record<string, string> };
+    const e = side.entries?.[lower.rel];
+    if (e !== undefined) out.override = parseOverride(e);
+  } catch { /* no sidecar: the layer was applied as root */ }
+  let dump = '';
+  try {
+    dump = execFileSync('getfattr', ['-h', '--absolute-names', '-d', '-e', 'hex', '-m', CARRIED_XATTRS, lower.src], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch { return out; }
+  for (const line of dump.split('\n')) {
+    const i = line.indexOf('=');
+    if (line.startsWith('#') || i < 0) continue;
+    const k = line.slice(0, i);
+    const v = line.slice(i + 1);
+    const val = v.startsWith('0x') ? Buffer.from(v.slice(2), 'hex') : Buffer.from(v.replace(/^"|"$/g, ''));
+    if (k === OVERRIDE_XATTR) out.override ??= parseOverride(val.toString());
+    else (out.xattrs ??= {})[k] = val;
+  }
+  return out;
 }

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, throwIfAborted } from '../errors/index.js';
 import { Digester, MediaType, type Digest } from '../oci/index.js';
 import type { Writer } from '../content/index.js';
 import { compressStream, type Compression } from './compression.js';
-import { mergedChildren, WH_OPAQUE, WH_PREFIX, type MergedEntry } from './merged.js';
+import { isMarker, mergedChildren, WH_OPAQUE, WH_PREFIX, type MergedEntry } from './merged.js';
 import { loadCarriedXattrs, loadOverrides, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import { joinRel, parentOf, baseOf } from './rootpath.js';
 
@@ -68,7 +68,44 @@ function paxXattrs(kv: Record<string, Buffer> | undefined): Record<string, strin
   return Object.keys(out).length ? out : undefined;
 }
 
-interface LowerView { layers: string[]; overrides: Map<string, OwnerOverride>[] }
+const isUtf8 = (v: Buffer): boolean => Buffer.from(v.toString('utf8'), 'utf8').equals(v);
+
+/** One PAX record, `<len> <key>=<value>\n`, its length counting its own digits; the value as raw bytes. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+/**
+ * A PAX extended header (`x`) holding `body` verbatim, padded to whole blocks. tar-stream can only write
+ * PAX values as UTF-8 text, so binary xattr values (security.capability) go through this.
+ */
+function rawPaxHeader(body: Buffer): Buffer {
+  const h = Buffer.alloc(512);
+  h.write('PaxHeader', 0, 'latin1');
+  h.write('0000644\0', 100, 'latin1'); h.write('0000000\0', 108, 'latin1'); h.write('0000000\0', 116, 'latin1');
+  h.write(body.length.toString(8).padStart(11, '0') + '\0', 124, 'latin1'); h.write('00000000000\0', 136, 'latin1');
+  h.write('x', 156, 'latin1'); h.write('ustar\0' + '00', 257, 'latin1');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  return Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+}
+
+/** A name tar-stream can put in a ustar header as is (else the PAX `path` carries it). */
+const ustarSafe = (n: string): string => (/^[\x20-\x7e]{1,100}$/.test(n) ? n : 'PaxHeader');
+
+interface LowerView { layers: string[]; overrides: Map<string, OwnerOverride>[]; xattrs: (Map<string, Record<string, Buffer>> | undefined)[] }
+
+/** containerd compares this one xattr only (sameFile step 3). */
+function sameCapability(a: Record<string, Buffer> | undefined, b: Record<string, Buffer> | undefined): boolean {
+  const x = a?.['security.capability'];
+  const y = b?.['security.capability'];
+  return x === undefined ? y === undefined : y !== undefined && x.equals(y);
+}
 
 function sameContent(a: string, b: string, size: number): boolean {
   if (size === 0) return true;
@@ -118,7 +155,12 @@ function sameFile(l: MergedEntry, lo: OwnerOverride | undefined, upath: string, 
  */
 export async function diffDirs(lower: string[], upper: string | TreeSource, opts: { signal?: AbortSignal } = {}): Promise<Change[]> {
   const up = typeof upper === 'string' ? await treeSource(upper) : upper;
-  const lv: LowerView = { layers: lower, overrides: await Promise.all(lower.map((l) => loadOverrides(l))) };
+  const lv: LowerView = {
+    layers: lower,
+    overrides: await Promise.all(lower.map((l) => loadOverrides(l))),
+    // Only when the upper tree's xattrs are known (a marked tree, or scanXattrs) can capabilities be compared.
+    xattrs: up.xattrs ? await Promise.all(lower.map((l) => (treeHasXattrs(l) ? loadCarriedXattrs(l) : undefined))) : [],
+  };
   const out: Change[] = [];
   /** Unmodified paths of multiply-linked inodes, emitted as links if the inode changes elsewhere. */
   const heldLinks = new Map<string, string[]>();
@@ -146,7 +188,8 @@ export async function diffDirs(lower: string[], upper: string | TreeSource, opts
       i++; j++;
       const lo = lv.overrides[le.layer]?.get(le.rel);
       const uo = up.overrides.get(p);
-      const same = le.st.isDirectory() === ust.isDirectory() && sameFile(le, lo, upath, ust, uo);
+      const capSame = up.xattrs === undefined || sameCapability(lv.xattrs[le.layer]?.get(le.rel), up.xattrs.get(p));
+      const same = capSame && le.st.isDirectory() === ust.isDirectory() && sameFile(le, lo, upath, ust, uo);
       if (!same) {
         out.push({ kind: 'C', path: p });
         if (ust.isFile()) changedInodes.add(`${ust.dev}:${ust.ino}`);
@@ -171,18 +214,20 @@ export function layerChanges(lower: string[], layerDir: string): Change[] {
   const out: Change[] = [];
   const walk = (rel: string, lowerKids: Map<string, MergedEntry> | undefined): void => {
     const names = fs.readdirSync(path.join(layerDir, rel)).sort(byName);
-    const opaque = names.includes(WH_OPAQUE);
+    const has = new Set(names); // not names.includes: a directory of n entries would cost n²
+    const markers = new Set(names.filter((n) => isMarker(path.join(layerDir, rel), n)));
+    const opaque = markers.has(WH_OPAQUE);
     for (const n of names) {
-      if (n === WH_OPAQUE) continue;
-      if (n.startsWith(WH_PREFIX)) {
+      if (n === WH_OPAQUE && opaque) continue;
+      if (markers.has(n)) {
         // `.wh.x` next to a directory `x` of the same layer is written as that directory's opaque marker.
-        if (!names.includes(n.slice(WH_PREFIX.length))) out.push({ kind: 'D', path: joinRel(rel, n.slice(WH_PREFIX.length)) });
+        if (!has.has(n.slice(WH_PREFIX.length))) out.push({ kind: 'D', path: joinRel(rel, n.slice(WH_PREFIX.length)) });
         continue;
       }
       const p = joinRel(rel, n);
       const st = fs.lstatSync(path.join(layerDir, p));
       const le = opaque ? undefined : lowerKids?.get(n);
-      const whiteoutToo = names.includes(WH_PREFIX + n);
+      const whiteoutToo = markers.has(WH_PREFIX + n);
       out.push({ kind: le && !whiteoutToo ? 'C' : 'A', path: p, ...(st.isDirectory() && whiteoutToo ? { opaque: true } : {}) });
       if (st.isDirectory()) walk(p, le?.st.isDirectory() && !whiteoutToo ? mergedChildren(lower, le.rel, le.layer, le.stop) : undefined);
     }
@@ -226,34 +271,49 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar
     new Promise((resolve, reject) => { pack.entry(h as tar.Header, body ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())); });
 
   const emitEntry = async (rel: string, withOpaque: boolean): Promise<void> => {
+    // Any reader would take such an entry for a whiteout and delete `<x>` instead (image-spec: not representable).
+    if (baseOf(rel).startsWith(WH_PREFIX)) throw new InvalidArgumentError(`${JSON.stringify(rel)} cannot be written to a layer: names starting with ${WH_PREFIX} are whiteouts`, { reason: 'unrepresentable', path: rel });
     const abs = path.join(up.root, rel);
     const st = fs.lstatSync(abs);
     const eff = effective(st, up.overrides.get(rel));
-    const pax = st.isSymbolicLink() ? undefined : paxXattrs(up.xattrs?.get(rel));
+    const xa = st.isSymbolicLink() ? undefined : up.xattrs?.get(rel);
+    // tar-stream writes PAX values as UTF-8 text: binary values (security.capability) need a PAX header of our own.
+    const binary = xa !== undefined && Object.values(xa).some((v) => !isUtf8(v));
+    const pax = binary ? undefined : paxXattrs(xa);
     const base = { name: rel, mode: eff.mode & 0o7777, uid: eff.uid, gid: eff.gid, mtime: mtimeOf(st), ...(pax ? { pax } : {}) };
+    const prep = <H extends Partial<tar.Header> & { name: string }>(h: H): H => {
+      if (!binary) return h;
+      const recs = [paxRecord('path', Buffer.from(h.name))];
+      if (h.linkname) recs.push(paxRecord('linkpath', Buffer.from(h.linkname)));
+      for (const [k, v] of Object.entries(xa!)) recs.push(paxRecord(`SCHILY.xattr.${k}`, v));
+      // Between entries (every put is awaited) the pack is idle, so these blocks land right before the entry.
+      pack.push(rawPaxHeader(Buffer.concat(recs)));
+      return { ...h, name: ustarSafe(h.name), ...(h.linkname ? { linkname: ustarSafe(h.linkname) } : {}) };
+    };
     if (st.isDirectory()) {
       emittedDirs.add(rel);
-      await put({ ...base, name: rel + '/', type: 'directory', size: 0 });
+      await put(prep({ ...base, name: rel + '/', type: 'directory', size: 0 }));
       if (withOpaque) await put({ name: joinRel(rel, WH_OPAQUE), mode: 0o644, uid: 0, gid: 0, mtime: EPOCH, type: 'file', size: 0 });
     } else if (st.isSymbolicLink()) {
-      await put({ ...base, type: 'symlink', linkname: fs.readlinkSync(abs), size: 0 });
+      await put(prep({ ...base, type: 'symlink', linkname: fs.readlinkSync(abs), size: 0 }));
     } else if (st.isFile()) {
       const k = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? inodes.get(k) : undefined;
-      if (first !== undefined) { await put({ ...base, type: 'link', linkname: first, size: 0 }); return; }
+      if (first !== undefined) { await put(prep({ ...base, type: 'link', linkname: first, size: 0 })); return; }
       if (st.nlink > 1) inodes.set(k, rel);
       if (st.size <= 1 << 20) {
-        await put({ ...base, type: 'file', size: st.size }, st.size ? fs.readFileSync(abs) : undefined);
+        await put(prep({ ...base, type: 'file', size: st.size }), st.size ? fs.readFileSync(abs) : undefined);
       } else {
+        const h = prep({ ...base, type: 'file', size: st.size });
         await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ ...base, type: 'file', size: st.size } as tar.Header, (e) => (e ? reject(e) : resolve()));
+          const sink = pack.entry(h as tar.Header, (e) => (e ? reject(e) : resolve()));
           pipeline(fs.createReadStream(abs, { highWaterMark: 1 << 20 }), sink as unknown as Writable).catch(reject);
         });
       }
     } else if (st.isFIFO()) {
-      await put({ ...base, type: 'fifo', size: 0 });
+      await put(prep({ ...base, type: 'fifo', size: 0 }));
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      await put({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', size: 0, ...devNumbers(st.rdev) });
+      await put(prep({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', size: 0, ...devNumbers(st.rdev) }));
     }
     // sockets: skipped, as containerd does
   };
@@ -298,7 +358,8 @@ const MEDIA: Record<Compression, string> = { gzip: MediaType.OciLayerGzip, zstd:
 /**
  * Streams the layer for `changes` through compression into `out` (a content Writer, or any sink),
  * hashing the uncompressed tar for the diffID. A plain stream is ended and flushed before this returns; with a content Writer the blob is committed with the
- * `containerd.io/uncompressed` label; AlreadyExists on commit is harmless and swallowed.
+ * `containerd.io/uncompressed` label (AlreadyExists on commit is harmless and swallowed), and closed
+ * if the layer cannot be written.
  */
 export async function writeDiffLayer(changes: readonly Change[], upper: string | TreeSource, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
   const up = typeof upper === 'string' ? await treeSource(upper) : upper;
@@ -312,7 +373,13 @@ export async function writeDiffLayer(changes: readonly Change[], upper: string |
   const sink = isWriter
     ? new Writable({ highWaterMark: 1 << 20, write(c: Buffer, _e, cb) { (out as Writer).write(c).then(() => cb(), cb); } })
     : (out as NodeJS.WritableStream);
-  await pipeline(diffTarStream(changes, up, opts), tapRaw, compressStream(compression, opts.level), tapPacked, sink, { signal: opts.signal });
+  try {
+    await pipeline(diffTarStream(changes, up, opts), tapRaw, compressStream(compression, opts.level), tapPacked, sink, { signal: opts.signal });
+  } catch (e) {
+    // commit releases a Writer on success; a failed layer must not keep its ref locked either.
+    if (isWriter) await (out as Writer).close().catch(() => undefined);
+    throw e;
+  }
   const diffID = raw.digest();
   const digest = packed.digest();
   if (isWriter) {

@@ -24,6 +24,14 @@ export interface MergedEntry {
   stop: number;
 }
 
+/**
+ * Apply writes markers as empty files. A directory with such a name comes from an ordinary archive
+ * path like `.wh.etc/somefile` (image-spec: not a whiteout) and is content.
+ */
+export function isMarker(dir: string, name: string): boolean {
+  return name.startsWith(WH_PREFIX) && fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false })?.isDirectory() !== true;
+}
+
 /** Visible children of the merged directory `rel`, which is a directory in layers [top, stop). */
 export function mergedChildren(layers: readonly string[], rel: string, top = 0, stop = layers.length): Map<string, MergedEntry> {
   const out = new Map<string, MergedEntry>();
@@ -37,13 +45,16 @@ export function mergedChildren(layers: readonly string[], rel: string, top = 0, 
     try { names = fs.readdirSync(dir); } catch { continue; }
     let opaque = false;
     const whiteouts: string[] = [];
+    const markers = new Set<string>();
     for (const n of names) {
-      if (n === WH_OPAQUE) { opaque = true; continue; }
-      if (n.startsWith(WH_PREFIX)) { whiteouts.push(n.slice(WH_PREFIX.length)); continue; }
+      if (!isMarker(dir, n)) continue;
+      markers.add(n);
+      if (n === WH_OPAQUE) opaque = true;
+      else whiteouts.push(n.slice(WH_PREFIX.length));
     }
     const whSet = new Set(whiteouts);
     for (const n of names) {
-      if (n.startsWith(WH_PREFIX) || hidden.has(n)) continue;
+      if (markers.has(n) || hidden.has(n)) continue;
       const prev = out.get(n);
       if (prev) {
         if (prev.st.isDirectory() && prev.stop > k) {
