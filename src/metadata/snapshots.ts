@@ -52,7 +52,7 @@ export class Snapshots implements SnapshotRecords {
       if (parent !== undefined && parent !== '') {
         const p = this.rawByKey.get(snapshotter, parent) as { id: number; kind: SnapshotKind } | undefined;
         if (!p) throw new NotFoundError(`parent snapshot ${JSON.stringify(parent)}: not found`, { snapshotter, parent });
-        if (p.kind !== 'committed') throw new FailedPreconditionError(`parent snapshot ${JSON.stringify(parent)} is not committed`, { snapshotter, parent });
+        if (p.kind !== 'committed') throw new InvalidArgumentError(`parent snapshot ${JSON.stringify(parent)} is not committed`, { snapshotter, parent });
         parentId = p.id;
       }
       const now = Date.now();

@@ -72,7 +72,7 @@ export interface SnapshotRecord {
 }
 
 export interface SnapshotRecords {
-  /** Creates an active or view record; parent must exist and be committed (NotFound / FailedPrecondition). AlreadyExists on key. */
+  /** Creates an active or view record; parent must exist and be committed (NotFound / InvalidArgument). AlreadyExists on key. */
   create(snapshotter: string, key: string, kind: 'active' | 'view', parent: string | undefined, labels: Labels, opts?: LeaseOption): SnapshotRecord;
   get(snapshotter: string, key: string): SnapshotRecord;  // NotFound
   /** Active -> committed under `name` (AlreadyExists if taken; FailedPrecondition unless active). Keeps the id. */

@@ -240,7 +240,7 @@ describe('snapshot records', () => {
     expect(a.kind).toBe('active');
     expect(code(() => s.create('native', 'a-key', 'active', undefined, {}))).toBe('AlreadyExists');
     expect(code(() => s.create('native', 'b', 'active', 'missing', {}))).toBe('NotFound');
-    expect(code(() => s.create('native', 'b', 'active', 'a-key', {}))).toBe('FailedPrecondition'); // parent not committed
+    expect(code(() => s.create('native', 'b', 'active', 'a-key', {}))).toBe('InvalidArgument'); // parent not committed (containerd's class)
     const c = s.commit('native', 'a-key', 'layer-1', undefined);
     expect(c).toMatchObject({ id: a.id, key: 'layer-1', kind: 'committed', labels: { x: '1' } });
     expect(code(() => s.get('native', 'a-key'))).toBe('NotFound');

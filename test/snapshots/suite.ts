@@ -354,10 +354,10 @@ export function snapshotterSuite(name: string, factory: SnapshotterFactory): voi
     }, 120_000);
 
     describe('metastore error cases', () => {
-      it('missing parent → NotFound; parent not committed → FailedPrecondition; view/committed cannot be committed', async () => {
+      it('missing parent → NotFound; parent not committed → InvalidArgument (as containerd); view/committed cannot be committed', async () => {
         await expectCode(sn.prepare('x', 'nope'), 'NotFound');
         await sn.prepare('act', undefined);
-        await expectCode(sn.prepare('y', 'act'), 'FailedPrecondition');
+        await expectCode(sn.prepare('y', 'act'), 'InvalidArgument');
         await sn.view('v', undefined);
         await expectCode(sn.commit('vc', 'v'), 'FailedPrecondition');
         await sn.commit('c', 'act');
