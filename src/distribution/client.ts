@@ -12,7 +12,7 @@ import type { Provider } from '../content/index.js';
 import { Authorizer, pullScope } from './auth.js';
 import { chainCredentials, dockerConfigCredentials, staticCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import { errorFromResponse } from './errors.js';
-import { apiHost, schemeFor } from './hosts.js';
+import { HostSchemes, apiHost, isCertificateError } from './hosts.js';
 import { fetchBlobInto, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 import { pullGraph, pullImage, type PullOptions, type PullResult, type PullSink } from './pull.js';
 import { pushBlob, pushImage, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
@@ -26,6 +26,10 @@ export interface Repository {
   host: string;
   /** The repository path (`library/alpine`). */
   path: string;
+  /**
+   * The scheme known for the host when this was made. Loopback and insecure hosts are settled by their
+   * first request (HTTPS, else HTTP); request() and baseUrl() always use the client's settled scheme.
+   */
   scheme: 'http' | 'https';
 }
 
@@ -41,7 +45,10 @@ export interface RetryOptions {
 export interface RegistryClientOptions {
   /** A credential lookup, or fixed credentials by host. Default: docker's config file. */
   credentials?: CredentialSource | Record<string, Credentials>;
-  /** Hosts (`host[:port]` or bare hostnames) spoken to over plain HTTP. Loopback hosts always are. */
+  /**
+   * Hosts (`host[:port]` or bare hostnames) that may be spoken to without verified TLS, as loopback hosts
+   * always may: HTTPS without certificate checks first, plain HTTP when that fails (docker's behaviour).
+   */
   insecureRegistries?: string[];
   /** Blobs transferred at once by pull and push. Default 3. */
   concurrency?: number;
@@ -113,6 +120,8 @@ export class RegistryClient {
   readonly retry: Required<RetryOptions>;
   readonly monolithicThreshold: number;
   readonly chunkSize: number;
+  /** The scheme settled per host (one HTTPS probe per loopback/insecure host for the client's lifetime). */
+  readonly schemes: HostSchemes;
   private readonly manifestCache = new Map<Digest, Buffer>();
 
   constructor(opts: RegistryClientOptions = {}) {
@@ -120,6 +129,7 @@ export class RegistryClient {
     this.userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
     this.concurrency = Number.isFinite(opts.concurrency) ? Math.max(1, Math.floor(opts.concurrency!)) : 3;
     this.insecureRegistries = opts.insecureRegistries ?? [];
+    this.schemes = new HostSchemes(this.insecureRegistries, this.transport.reportsTlsFailures === true);
     this.retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
     this.monolithicThreshold = opts.monolithicThreshold ?? 32 * 1024 * 1024;
     this.chunkSize = opts.chunkSize ?? 16 * 1024 * 1024;
@@ -134,11 +144,21 @@ export class RegistryClient {
     const r = typeof ref === 'string' ? parseNormalizedNamed(ref) : ref;
     if (!r.domain || !r.path) throw new InvalidArgumentError('reference has no repository name', { reference: JSON.stringify(ref) });
     const host = apiHost(r.domain);
-    return { domain: r.domain, host, path: r.path, scheme: schemeFor(host, this.insecureRegistries) };
+    return { domain: r.domain, host, path: r.path, scheme: this.schemes.current(host) };
   }
 
   baseUrl(repo: Pick<Repository, 'host' | 'scheme'>): string {
-    return `${repo.scheme}://${repo.host}`;
+    return `${this.schemes.isInsecure(repo.host) ? this.schemes.current(repo.host) : repo.scheme}://${repo.host}`;
+  }
+
+  /**
+   * The origin credentials go to: the registry host over the scheme settled for it. For a loopback or
+   * insecure host that may be http: docker sends an insecure registry its credentials over whichever scheme
+   * answered, and it is the same registry. The other scheme of the same host is another origin and gets
+   * none (a redirect from https to http on the registry host travels without credentials).
+   */
+  private registryOrigin(repo: Pick<Repository, 'host' | 'scheme'>): string {
+    return new URL(this.baseUrl(repo)).origin;
   }
 
   /** Backoff before attempt `n` (1-based retry count): exponential with full jitter, capped. */
@@ -156,25 +176,31 @@ export class RegistryClient {
    */
   async request(repo: Repository, o: RequestOptions): Promise<HttpResponse> {
     const method = o.method.toUpperCase();
-    const start = typeof o.url === 'string' && o.url.startsWith('/') ? new URL(`${this.baseUrl(repo)}${o.url}`) : new URL(String(o.url));
+    // A path below the registry root takes the host's scheme, which its first request may still have to settle.
+    const path = typeof o.url === 'string' && o.url.startsWith('/') ? o.url : undefined;
+    const start = path !== undefined ? new URL(`${this.baseUrl(repo)}${path}`) : new URL(String(o.url));
     const follow = o.followRedirects ?? (method === 'GET' || method === 'HEAD');
-    const registryOrigin = new URL(this.baseUrl(repo)).origin;
     let authRetries = 0;
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(o.signal);
       let res: HttpResponse;
       try {
-        res = await this.sendFollowing(repo, method, start, o, follow, registryOrigin);
+        res = await this.sendFollowing(repo, method, path ?? start, o, follow);
       } catch (e) {
         if (isStowageError(e, 'Aborted') || o.signal?.aborted) throw e instanceof StowageError ? e : new AbortedError('request aborted', {}, { cause: e });
         if (isStowageError(e) && e.code !== 'Unavailable') throw e;
+        if (isCertificateError(e)) {
+          // Retrying cannot make a certificate trusted: say so at once, typed, with Node's code.
+          throw new UnavailableError(`${method} ${redactUrl(start)}: TLS certificate not trusted: ${(e as Error).message}`,
+            { url: redactUrl(start), reason: 'tls-certificate', tlsCode: (e as NodeJS.ErrnoException).code }, { cause: e });
+        }
         if (attempt >= this.retry.attempts || !isTransientNetworkError(e)) {
           throw new UnavailableError(`${method} ${redactUrl(start)}: ${(e as Error).message}`, { url: redactUrl(start), attempts: attempt }, { cause: e });
         }
         await sleep(this.backoffMs(attempt), undefined, { signal: o.signal }).catch(() => { throwIfAborted(o.signal); });
         continue;
       }
-      if (res.status === 401 && new URL(res.url).origin === registryOrigin) {
+      if (res.status === 401 && new URL(res.url).origin === this.registryOrigin(repo)) {
         // At most a few fresh credentials per request: a registry that keeps moving its realm gets no loop.
         const again = authRetries < 3 && await this.authorizer.unauthorized(repo.host, res, o.scopes, authRetries > 0);
         if (again) { authRetries++; attempt--; continue; }
@@ -190,16 +216,20 @@ export class RegistryClient {
     }
   }
 
-  private async sendFollowing(repo: Repository, method: string, url: URL, o: RequestOptions, follow: boolean, registryOrigin: string): Promise<HttpResponse> {
-    let current = url;
+  /**
+   * `target` is a path below the registry root (its first hop settles the host's scheme if needed: only that
+   * hop is the probe, a redirect target's failure never is) or an absolute URL.
+   */
+  private async sendFollowing(repo: Repository, method: string, target: string | URL, o: RequestOptions, follow: boolean): Promise<HttpResponse> {
+    let current = typeof target === 'string' ? new URL(`${this.baseUrl(repo)}${target}`) : target;
+    const url = current;
     for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
-      // Credentials go to the registry origin only: never to storage hosts, foreign upload Locations or realms.
-      if (current.origin === registryOrigin) {
-        const auth = await this.authorizer.header(repo.host, o.scopes, o.signal);
-        if (auth) headers.authorization = auth;
-      }
-      const res = await this.transport({ method, url: current, headers, body: o.body, signal: o.signal });
+      const res = typeof target === 'string' && hop === 0
+        ? await this.schemes.use(repo.host, (scheme) => {
+          current = new URL(`${scheme}://${repo.host}${target}`);
+          return this.exchange(repo, method, current, o, current.origin);
+        }, o.signal)
+        : await this.exchange(repo, method, current, o, this.registryOrigin(repo));
       const loc = header(res, 'location');
       if (follow && loc && [301, 302, 303, 307, 308].includes(res.status)) {
         discard(res.body);
@@ -211,6 +241,20 @@ export class RegistryClient {
       }
       return res;
     }
+  }
+
+  /** One transport exchange; `registryOrigin` is the one origin that gets the registry's credentials. */
+  private async exchange(repo: Repository, method: string, url: URL, o: RequestOptions, registryOrigin: string): Promise<HttpResponse> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
+    // Credentials go to the registry origin only: never to storage hosts, foreign upload Locations or realms.
+    if (url.origin === registryOrigin) {
+      const auth = await this.authorizer.header(repo.host, o.scopes, o.signal);
+      if (auth) headers.authorization = auth;
+    }
+    // Unverified TLS only for a URL whose own host is loopback or listed insecure, never for others
+    // (a redirect from an insecure registry to a public storage host is verified).
+    const skipTlsVerify = url.protocol === 'https:' && this.schemes.isInsecure(url.host);
+    return this.transport({ method, url, headers, body: o.body, signal: o.signal, ...(skipTlsVerify ? { skipTlsVerify } : {}) });
   }
 
   /** Turns a non-2xx answer into a typed error, rewording 401s the way docker does for pulls. */
@@ -411,7 +455,7 @@ export class RegistryClient {
   /** Checks credentials against a registry's `/v2/` (docker login's check). Unauthorized when refused. */
   async checkLogin(host: string, creds: Credentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const api = apiHost(host);
-    const repo: Repository = { domain: host, host: api, path: '', scheme: schemeFor(api, this.insecureRegistries) };
+    const repo: Repository = { domain: host, host: api, path: '', scheme: this.schemes.current(api) };
     this.authorizer.setCredentials(api, creds);
     let res: HttpResponse;
     try {

@@ -28,8 +28,9 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
- * http: for loopback hosts and hosts listed insecure (entries are `host[:port]`, or a bare hostname that
- * covers every port); https: for everything else.
+ * The weakest scheme a host may be spoken to over: 'http' for loopback hosts and hosts listed insecure
+ * (entries are `host[:port]`, or a bare hostname that covers every port), 'https' for everything else.
+ * 'http' hosts still get HTTPS first (see HostSchemes), as docker does.
  */
 export function schemeFor(host: string, insecure: readonly string[] = []): 'http' | 'https' {
   if (isLoopback(host)) return 'http';
@@ -44,4 +45,107 @@ export function schemeFor(host: string, insecure: readonly string[] = []): 'http
 /** `host[:port]` as URL.host prints it, to compare a redirect target with the registry host. */
 export function sameHost(a: URL, registryHost: string, scheme: string): boolean {
   return a.host.toLowerCase() === new URL(`${scheme}://${registryHost}`).host.toLowerCase();
+}
+
+export type Scheme = 'http' | 'https';
+
+/** Loopback hosts and hosts listed insecure: HTTPS without certificate checks first, plain HTTP if that fails. */
+export function isInsecureHost(host: string, insecure: readonly string[] = []): boolean {
+  return schemeFor(host, insecure) === 'http';
+}
+
+/** Node's codes for a certificate the peer showed but we could not trust (expired, self-signed, wrong name…). */
+export function isCertificateError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code ?? '';
+  return /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|ERR_TLS_CERT_ALTNAME_INVALID$|HOSTNAME_MISMATCH$)/.test(code);
+}
+
+/**
+ * Did an HTTPS attempt fail before any TLS session existed, so that plain HTTP is worth a try (docker's
+ * fallback for insecure registries)? Refused connections (https and http may use different default ports),
+ * handshakes broken by a peer that does not speak TLS (`wrong version number`: EPROTO / ERR_SSL_*, or the
+ * socket closed mid-handshake), and certificate errors. A reset after the handshake is not: that is a
+ * TLS server with a transient fault, and plain HTTP to it would be wrong.
+ */
+export function isTlsFallbackError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code ?? '';
+  return code === 'ECONNREFUSED' || code === 'EPROTO' || code.startsWith('ERR_SSL_') || isCertificateError(e)
+    || /before secure TLS connection was established|wrong version number/i.test(err?.message ?? '');
+}
+
+/**
+ * The scheme each registry host is spoken to over, settled once per client for its lifetime.
+ * Hosts that are neither loopback nor listed insecure: always https (verified). The others, as docker does
+ * for insecure registries: the first request tries https (certificates not checked); when that fails at the
+ * TLS/connection level (isTlsFallbackError) the same request goes over http; whichever scheme answered is
+ * remembered. Concurrent first requests wait for the one probing, so a host sees one HTTPS probe, not one
+ * per request. Failures that prove nothing (both schemes unreachable, an abort) settle nothing: the next
+ * request probes again.
+ */
+export class HostSchemes {
+  private readonly settled = new Map<string, Scheme>();
+  private readonly probing = new Map<string, Promise<unknown>>();
+  /** HTTPS attempts made to settle insecure hosts (tests, diagnostics). */
+  probes = 0;
+
+  constructor(private readonly insecure: readonly string[], private readonly fallback: boolean) {}
+
+  /** May `host` (`host[:port]`) be spoken to without verified TLS? Decides certificate checks too. */
+  isInsecure(host: string): boolean { return isInsecureHost(host, this.insecure); }
+
+  /** The scheme settled for `host`, else the one its next request tries. */
+  current(host: string): Scheme {
+    const settled = this.settled.get(host.toLowerCase());
+    if (settled) return settled;
+    // Without fallback (a transport that cannot tell a failed handshake): the configured scheme, as before.
+    return this.isInsecure(host) && !this.fallback ? 'http' : 'https';
+  }
+
+  /**
+   * Runs one exchange with `host` under its scheme, probing it first when not yet settled: `attempt`
+   * is called with 'https' and, on a fallback error, again with 'http'.
+   */
+  async use<T extends { status: number }>(host: string, attempt: (scheme: Scheme) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const key = host.toLowerCase();
+    if (!this.fallback || !this.isInsecure(host)) return attempt(this.current(host));
+    for (;;) {
+      const settled = this.settled.get(key);
+      if (settled) return attempt(settled);
+      const pending = this.probing.get(key);
+      if (!pending) break;
+      await waitOrAbort(pending, signal);
+    }
+    const probe = this.probe(key, attempt);
+    this.probing.set(key, probe);
+    const forget = (): void => { if (this.probing.get(key) === probe) this.probing.delete(key); };
+    probe.then(forget, forget);
+    return probe;
+  }
+
+  private async probe<T extends { status: number }>(key: string, attempt: (scheme: Scheme) => Promise<T>): Promise<T> {
+    this.probes++;
+    let res: T;
+    try {
+      res = await attempt('https');
+    } catch (e) {
+      if (!isTlsFallbackError(e)) throw e;
+      res = await attempt('http');
+      // A 400 is what a TLS server says to plain HTTP ("Client sent an HTTP request to an HTTPS server"):
+      // its handshake failed by accident, so nothing is settled and the next request probes again.
+      if (res.status !== 400) this.settled.set(key, 'http');
+      return res;
+    }
+    this.settled.set(key, 'https');
+    return res;
+  }
+}
+
+/** Waits for `p` to settle (either way), or throws when `signal` aborts first. */
+async function waitOrAbort(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  if (!signal) { await p.catch(() => {}); return; }
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((_r, reject) => { onAbort = () => reject(signal.reason); signal.addEventListener('abort', onAbort, { once: true }); });
+  try { await Promise.race([p.catch(() => {}), aborted]); } finally { signal.removeEventListener('abort', onAbort); }
 }

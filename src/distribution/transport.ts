@@ -16,6 +16,11 @@ export interface HttpRequest {
   /** A buffer, or a factory of fresh streams so that a retried request can resend its body. */
   body?: Buffer | (() => Readable);
   signal?: AbortSignal;
+  /**
+   * https: without certificate checks. The client sets it only for loopback hosts and hosts listed insecure
+   * (docker's InsecureSkipVerify for insecure registries), never for others.
+   */
+  skipTlsVerify?: boolean;
 }
 
 export interface HttpResponse {
@@ -26,10 +31,20 @@ export interface HttpResponse {
   url: URL;
 }
 
-export type Transport = (req: HttpRequest) => Promise<HttpResponse>;
+export interface Transport {
+  (req: HttpRequest): Promise<HttpResponse>;
+  /**
+   * True when https: requests really speak TLS and a failed handshake surfaces as Node's error (EPROTO,
+   * ECONNREFUSED, certificate codes). Only then does the client probe insecure hosts with HTTPS before
+   * falling back to HTTP; in-process fakes, which answer any scheme, keep the configured scheme.
+   */
+  readonly reportsTlsFailures?: boolean;
+}
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+/** For skipTlsVerify requests only: a separate pool, so that no unverified socket serves a verified request. */
+const unverifiedAgent = new https.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false });
 
 export interface NodeTransportOptions {
   /** Extra trusted CA certificates (PEM), added to Node's defaults (a private registry's CA). */
@@ -47,13 +62,13 @@ export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
       ...(opts.ca !== undefined ? { ca: [...tls.rootCertificates, ...[opts.ca].flat()] } : {}),
     })
     : httpsAgent;
-  return (req) => new Promise<HttpResponse>((resolve, reject) => {
+  const send = (req: HttpRequest): Promise<HttpResponse> => new Promise<HttpResponse>((resolve, reject) => {
     if (req.signal?.aborted) { reject(new AbortedError('request aborted', { url: redactUrl(req.url) })); return; }
     const isHttps = req.url.protocol === 'https:';
     const mod = isHttps ? https : http;
     const headers: Record<string, string | number> = { ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = req.body.length;
-    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? tlsAgent : httpAgent, signal: req.signal }, (res) => {
+    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? (req.skipTlsVerify ? unverifiedAgent : tlsAgent) : httpAgent, signal: req.signal }, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
     });
     out.on('error', (e) => reject(req.signal?.aborted ? new AbortedError('request aborted', { url: redactUrl(req.url) }, { cause: e }) : e));
@@ -65,6 +80,7 @@ export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
       src.pipe(out);
     }
   });
+  return Object.assign(send, { reportsTlsFailures: true as const });
 }
 
 /** A URL safe for logs and error messages: no userinfo, no query (presigned URLs carry secrets there). */
