@@ -14,8 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pushWithSkopeo } from '../test/harness/images.js';
 import { startRegistry, type Registry } from '../test/harness/registry.js';
-import { buildBenchImage, treeStats, type TreeStats } from './pull-image.js';
-import { ctr, startContainerd, timed, unmountAll, type Containerd, type Timed } from './pull-peers.js';
+import { buildBenchImage, treeStats, type TreeStats } from './support/pull-image.js';
+import { ctr, startContainerd, timed, unmountAll, type Containerd, type Timed } from './support/pull-peers.js';
 
 const MiB = 1 << 20;
 const projectRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

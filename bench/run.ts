@@ -1,4 +1,5 @@
-// Runs benchmarks: `npm run bench -- <name>...` runs bench/<name>.ts for each name; no names runs them all.
+// Runs benchmarks: `npm run bench -- <name>...` runs bench/<name>.ts for each name; no names runs them all
+// (bench/support/ holds their shared pieces, not benchmarks).
 // Each bench runs in its own process (clean memory figures), one after another.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

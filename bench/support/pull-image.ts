@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MediaType, type Descriptor, type Digest } from '../src/oci/index.js';
+import { MediaType, type Descriptor, type Digest } from '../../src/oci/index.js';
 
 /** Directory groups, one per layer (relative to /); later groups skip paths taken by earlier ones. */
 const LAYER_ROOTS: string[][] = [
