@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from '../errors/index.js';
 import { parseDigest, type Digest } from '../oci/index.js';
-import type { LabelStore } from '../content/types.js';
+import type { LabelStore } from '../content/index.js';
 import type { MetadataDB } from './db.js';
 import { LabelTable, validateLabel, validateLabels } from './labels.js';
 import type { LeaseBook } from './leases.js';
