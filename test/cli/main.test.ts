@@ -1,22 +1,9 @@
 // main() in-process for what needs no store: help for every command, dispatch, usage errors.
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, findCommand, groupCommands } from '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from './in-process.js';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => { out += s; } },
-    stderr: { write: (s: string) => { err += s; } },
-    stdin: Readable.from([]),
-    env: { STOWAGE_ROOT: '/nonexistent/stowage-should-not-be-created' },
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv, { STOWAGE_ROOT: '/nonexistent/stowage-should-not-be-created' });
 
 describe('main', () => {
   it('prints help for every command and alias without touching a store', async () => {

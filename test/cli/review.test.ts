@@ -7,30 +7,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/command.js';
-import { main } from '../../src/cli/main.js';
 import { makeTestImage, pushRaw, type TestImage } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
+import { runCli } from './in-process.js';
 
 let reg: Registry;
 let tmp: string;
 let root: string;
 let one: TestImage;
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => { out += s; } },
-    stderr: { write: (s: string) => { err += s; } },
-    stdin: Readable.from([]),
-    env: {},
-  };
-  const code = await main(['--root', root, ...argv], io);
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(['--root', root, ...argv]);
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-review-'));

@@ -9,16 +9,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/command.js';
-import { main } from '../../src/cli/main.js';
 import { openStowage, type Stowage } from '../../src/index.js';
 import type { ProgressEvent } from '../../src/images/index.js';
 import { pushWithSkopeo } from '../harness/images.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { filesFor, writeOciLayout, type GenImage } from './gen.js';
+import { runCli } from '../cli/in-process.js';
 
 let registry: Registry;
 let proxy: FaultProxy;
@@ -44,18 +42,7 @@ function statusesOf(events: ProgressEvent[], id: string): string[] {
   return events.filter((e) => e.id === id).map((e) => e.status!);
 }
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = {
-    stdout: { write: (s: string) => { out += s; } },
-    stderr: { write: (s: string) => { err += s; } },
-    stdin: Readable.from([]),
-    env: {},
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
+const cli = (argv: string[]) => runCli(argv);
 
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-polish-'));
