@@ -4,6 +4,7 @@
  * every failure is a StowageError whose message carries docker's wording ('No such image: foo:latest').
  */
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
+import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
@@ -218,13 +219,8 @@ export interface CreateLayerOptions {
   signal?: AbortSignal;
 }
 
-/** What a runtime needs to assemble the root filesystem. */
-export interface Mount {
-  type: 'overlay' | 'bind';
-  source: string;
-  target?: string;
-  options: string[];
-}
+/** What a runtime needs to assemble the root filesystem: the snapshotter's description. */
+export type Mount = SnapshotMount;
 
 /** Engine API `FilesystemChange`: Kind 0 = modified, 1 = added, 2 = deleted. */
 export interface FilesystemChange {

@@ -12,10 +12,21 @@ import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarO
 import type { Compression } from './compression.js';
 import type { Writer } from '../content/index.js';
 import { sidecarPath } from './ownership.js';
+import { WH_PREFIX } from './merged.js';
 
-/** What a runtime needs to assemble the snapshot's root file system. */
+/**
+ * What a runtime needs to assemble the snapshot's root file system.
+ * - `bind`: `mount --bind source target` (plus `ro` when asked).
+ * - `overlay`: the kernel overlay, `mount -t overlay overlay -o <options> target`.
+ * - `fuse3.fuse-overlayfs`: for chains whose layers hold deletions. Layer directories store them the
+ *   OCI way (`.wh.<name>` files, `.wh..wh..opq` for opaque directories), which the kernel overlay does
+ *   not understand but fuse-overlayfs does; runtimes run `fuse-overlayfs -o <options> <target>`, as
+ *   podman/containers-storage do with `mount_program`. Same options as `overlay` (lowerdir, upperdir,
+ *   workdir). With `FUSE_OVERLAYFS_DISABLE_OVL_WHITEOUT=1` in its environment, deletions made through
+ *   the mount are written as `.wh.` files too (otherwise, as root, char 0/0 devices).
+ */
 export interface Mount {
-  type: 'bind' | 'overlay';
+  type: 'bind' | 'overlay' | 'fuse3.fuse-overlayfs';
   source: string;
   options: string[];
 }
@@ -70,9 +81,16 @@ function toInfo(r: SnapshotRecord): SnapshotInfo {
 }
 
 /** Disk usage of a tree: allocated bytes (blocks) and distinct inodes, like continuity's DiskUsage. */
-export function diskUsage(dir: string): Usage {
+export function diskUsage(dir: string): Usage { return scanLayer(dir).usage; }
+
+/**
+ * One walk of a layer directory: its disk usage, and whether it holds deletion markers (`.wh.*`
+ * entries that are not directories, see merged.ts), which decide the kind of mount of chains above it.
+ */
+function scanLayer(dir: string): { usage: Usage; markers: boolean } {
   const seen = new Set<string>();
   let size = 0;
+  let markers = false;
   const walk = (d: string): void => {
     let ents: fs.Dirent[];
     try { ents = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
@@ -83,11 +101,16 @@ export function diskUsage(dir: string): Usage {
       const k = `${st.dev}:${st.ino}`;
       if (!seen.has(k)) { seen.add(k); size += st.blocks * 512; }
       if (st.isDirectory()) walk(p);
+      else if (e.name.startsWith(WH_PREFIX)) markers = true;
     }
   };
   walk(dir);
-  return { size, inodes: seen.size };
+  return { usage: { size, inodes: seen.size }, markers };
 }
+
+/** `snapshots/<id>/markers.json`: whether the layer dir (identified by its inode) holds deletion markers. */
+const MARKERS_FILE = 'markers.json';
+interface MarkersRecord { ino: number; markers: boolean }
 
 class OverlaySnapshotter implements Snapshotter {
   private readonly dir: string;
@@ -139,13 +162,51 @@ class OverlaySnapshotter implements Snapshotter {
     return r.kind === 'view' ? parents : [path.join(this.idDir(r.id), 'fs'), ...parents];
   }
 
+  private parentIds(r: SnapshotRecord): number[] {
+    const out: number[] = [];
+    for (let p = r.parent; p !== undefined;) { const pr = this.rec(p); out.push(pr.id); p = pr.parent; }
+    return out;
+  }
+
+  private writeMarkers(id: number, rec: MarkersRecord): void {
+    try { fs.writeFileSync(path.join(this.idDir(id), MARKERS_FILE), JSON.stringify(rec)); } catch { /* a cache: rescanned next time */ }
+  }
+
+  /**
+   * Whether snapshot `id`'s layer dir holds deletion markers. Recorded when the directory is created
+   * (empty) and at commit (from the usage walk); keyed by the directory's inode, because captureTree
+   * swaps an active layer dir for a new one. A missing or stale record (older stores, a swapped dir)
+   * costs one walk of that layer, then is recorded. Changes made in place inside an active layer dir
+   * (other than through a mount) are seen at its commit.
+   */
+  private hasMarkers(id: number): boolean {
+    const fsDir = path.join(this.idDir(id), 'fs');
+    const st = fs.statSync(fsDir, { throwIfNoEntry: false });
+    if (!st) return false;
+    try {
+      const rec = JSON.parse(fs.readFileSync(path.join(this.idDir(id), MARKERS_FILE), 'utf8')) as MarkersRecord;
+      if (rec.ino === st.ino && typeof rec.markers === 'boolean') return rec.markers;
+    } catch { /* missing or unreadable: scan */ }
+    const markers = scanLayer(fsDir).markers;
+    this.writeMarkers(id, { ino: st.ino, markers });
+    return markers;
+  }
+
   private mountsOf(r: SnapshotRecord): Mount[] {
-    const parents = this.parentDirs(r);
+    const parentIds = this.parentIds(r);
+    const parents = parentIds.map((id) => path.join(this.idDir(id), 'fs'));
     const own = path.join(this.idDir(r.id), 'fs');
+    // The kernel overlay would show deletion markers as files and the deleted files below them.
+    const fuse = (ids: number[]): boolean => ids.some((id) => this.hasMarkers(id));
+    // An active base layer has no lower to hide: a bind (its markers, from a base archive that held
+    // whiteouts, stay visible there; checkout hides them).
     if (parents.length === 0) return [{ type: 'bind', source: own, options: [r.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
     if (r.kind === 'active') {
-      return [{ type: 'overlay', source: 'overlay', options: [`workdir=${path.join(this.idDir(r.id), 'work')}`, `upperdir=${own}`, `lowerdir=${parents.join(':')}`, 'index=off'] }];
+      const opts = [`workdir=${path.join(this.idDir(r.id), 'work')}`, `upperdir=${own}`, `lowerdir=${parents.join(':')}`];
+      if (fuse([r.id, ...parentIds])) return [{ type: 'fuse3.fuse-overlayfs', source: 'fuse-overlayfs', options: opts }];
+      return [{ type: 'overlay', source: 'overlay', options: [...opts, 'index=off'] }];
     }
+    if (fuse(parentIds)) return [{ type: 'fuse3.fuse-overlayfs', source: 'fuse-overlayfs', options: [`lowerdir=${parents.join(':')}`] }];
     if (parents.length === 1) return [{ type: 'bind', source: parents[0]!, options: ['ro', 'rbind'] }];
     return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${parents.join(':')}`, 'index=off'] }];
   }
@@ -164,6 +225,7 @@ class OverlaySnapshotter implements Snapshotter {
     fs.mkdirSync(path.join(tmp, 'fs'), { mode: 0o755 });
     fs.chmodSync(path.join(tmp, 'fs'), 0o755);
     if (kind === 'active') fs.mkdirSync(path.join(tmp, 'work'), { mode: 0o700 });
+    fs.writeFileSync(path.join(tmp, MARKERS_FILE), JSON.stringify({ ino: fs.statSync(path.join(tmp, 'fs')).ino, markers: false } satisfies MarkersRecord));
     let r: SnapshotRecord;
     try {
       r = this.records.create(this.name, key, kind, parent === '' ? undefined : parent, opts.labels ?? {}, opts.lease !== undefined ? { lease: opts.lease } : {});
@@ -188,9 +250,11 @@ class OverlaySnapshotter implements Snapshotter {
   async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
     const cur = this.rec(key);
     if (cur.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${cur.kind}: only active snapshots can be committed`, { key });
-    const usage = diskUsage(path.join(this.idDir(cur.id), 'fs'));
+    const fsDir = path.join(this.idDir(cur.id), 'fs');
+    const { usage, markers } = scanLayer(fsDir);
     const r = this.records.commit(this.name, key, name, opts.labels, opts.lease !== undefined ? { lease: opts.lease } : {});
     fs.writeFileSync(path.join(this.idDir(r.id), 'usage.json'), JSON.stringify(usage));
+    this.writeMarkers(r.id, { ino: fs.statSync(fsDir).ino, markers });
     fs.rmSync(path.join(this.idDir(r.id), 'work'), { recursive: true, force: true });
   }
 
