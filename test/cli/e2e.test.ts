@@ -314,9 +314,9 @@ describe('working containers', () => {
     expect(sized[1]).toMatch(/ \d+(\.\d+)?[kMG]?B \(virtual \d+(\.\d+)?[kMG]?B\) +c1$/);
 
     const mounts = JSON.parse(await ok('container', 'mounts', 'c1')) as Array<{ type: string; source: string; options: string[] }>;
-    const upper = mounts[0]!.type === 'overlay'
-      ? mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length)
-      : mounts[0]!.source;
+    // overlay or fuse-overlayfs (a chain with deletions) name the upper dir; a bind is the layer itself.
+    const upperOpt = mounts[0]!.options.find((o) => o.startsWith('upperdir='));
+    const upper = upperOpt ? upperOpt.slice('upperdir='.length) : mounts[0]!.source;
     fs.mkdirSync(path.join(upper, 'srv'), { recursive: true });
     fs.writeFileSync(path.join(upper, 'srv', 'new.txt'), 'new\n');
     const changes = lines(await ok('container', 'changes', 'c1'));
