@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openContentStore } from '../../src/content/index.js';
+import { openContentStore, writeBlob } from '../../src/content/index.js';
 import { AbortedError, isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf } from '../../src/oci/index.js';
 import { RegistryClient, dockerConfigCredentials, runLimited, type HttpRequest, type HttpResponse, type Transport } from '../../src/distribution/index.js';
@@ -178,9 +178,7 @@ describe('an upload PUT whose answer was lost', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
     try {
       const store = await openContentStore(tmp);
-      const w = await store.writer({ ref: 'x' });
-      await w.write(bytes);
-      await w.commit(bytes.length, desc.digest);
+      await writeBlob(store, 'x', bytes, desc);
       const client = new RegistryClient({ transport, credentials: {}, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
       expect(await client.pushBlob(client.repository('127.0.0.1:9/app'), store, desc)).toBe('uploaded');
       expect(puts).toHaveLength(2);
@@ -199,9 +197,7 @@ describe('push error words', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
     try {
       const store = await openContentStore(tmp);
-      const w = await store.writer({ ref: 'x' });
-      await w.write(bytes);
-      await w.commit(bytes.length, desc.digest);
+      await writeBlob(store, 'x', bytes, desc);
       const client = new RegistryClient({ transport, credentials: {} });
       const repo = client.repository('127.0.0.1:9/app');
       for (const op of [() => client.pushBlob(repo, store, desc), () => client.pushManifest(repo, manifest, MediaType.OciManifest, 'v1')]) {
@@ -234,9 +230,7 @@ describe('push error words', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
     try {
       const store = await openContentStore(tmp);
-      const w = await store.writer({ ref: 'x' });
-      await w.write(bytes);
-      await w.commit(bytes.length, desc.digest);
+      await writeBlob(store, 'x', bytes, desc);
       const client = new RegistryClient({ transport, credentials: { 'reg.test:5000': { username: 'u', password: 'p' } }, insecureRegistries: ['reg.test:5000'] });
       expect(await client.pushBlob(client.repository('reg.test:5000/app'), store, desc)).toBe('uploaded');
       const put = seen.filter((x) => x.method === 'PUT').at(-1)!;
