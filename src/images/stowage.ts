@@ -32,6 +32,7 @@ import type {
   PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
+import { currentProcess } from '../owners/index.js';
 
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -165,10 +166,10 @@ export class Stowage implements ImageService {
     const store = await checkStore(ctx.md, this.innerContent, { repair: opts.repair ?? false, snapshots: this.gcBackend });
     const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false });
     const problems = [
-      ...store.problems.map((p) => ({ kind: p.kind, subject: p.subject, message: p.detail, repaired: p.repaired })),
+      ...store.problems.map((p) => ({ kind: p.kind, class: p.class, subject: p.subject, message: p.detail, repaired: p.repaired })),
       ...images.problems,
     ];
-    return { ok: problems.every((p) => p.repaired), problems };
+    return { ok: problems.every((p) => p.repaired || p.class !== 'damage'), problems };
   }
 
   async checkout(refOrID: string, dir: string, opts: CheckoutOptions = {}): Promise<void> {
@@ -177,7 +178,7 @@ export class Stowage implements ImageService {
     const { record } = resolveRecord(ctx, refOrID);
     const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
     if (!m) throw platformMissing(refOrID, platform);
-    const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
+    const lease = ctx.md.leases.create({ expiresInMs: 3600_000, owner: currentProcess(), labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
     try {
       const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
       throwIfAborted(opts.signal);
