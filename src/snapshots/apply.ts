@@ -28,6 +28,8 @@ export interface ApplyOptions {
   rootless?: boolean;
   /** Do not use xattrs for overrides (sidecar only). */
   noXattrs?: boolean;
+  /** The compression the layer's media type declares; the bytes must agree. Default: sniff them. */
+  compression?: Compression | 'detect';
 }
 
 export interface ApplyResult {
@@ -307,7 +309,7 @@ class Applier {
   }
 
   async run(stream: Readable): Promise<ApplyResult> {
-    const dec = decompressStream(stream);
+    const dec = decompressStream(stream, this.opts.compression);
     void dec.detected.then((c) => { this.compression = c; });
     const tap = new TarTap({ highWaterMark: 1 << 20 });
     const extract = tar.extract();
