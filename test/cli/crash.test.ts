@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
+import { heldBytes, refetchedBytes } from '../harness/redownload.js';
 import { makeTestImage, pushRaw, writeOciLayout, type TestImage } from '../harness/images.js';
 import { describeTree, isRoot, linkGroups } from '../snapshots/helpers.js';
 import { BIN, REPO, ensureBuilt } from './binary.js';
@@ -103,20 +104,8 @@ describe.skipIf(!hasUmoci)('crash harness', () => {
     const ref = (n: 'a' | 'b') => `${proxy.host}/crash/${n}:1`;
     // What a pull fetches from /blobs/: the config and the layers (the manifest comes from /manifests/).
     const imageBytes = (img: TestImage) => img.layers.reduce((n, l) => n + l.size, 0) + img.config.size;
-    /** Bytes of each blob the store holds: the whole blob once committed, else what its ingest has on disk. */
-    const held = (img: TestImage): Map<string, number> => new Map([img.config, ...img.layers].map((d) => {
-      if (fs.existsSync(path.join(root, 'blobs', 'sha256', d.digest.slice(7)))) return [d.digest, d.size];
-      const kind = d === img.config ? 'config' : 'layer';
-      const data = path.join(root, 'ingest', createHash('sha256').update(`${kind}-${d.digest}`).digest('hex'), 'data');
-      return [d.digest, fs.existsSync(data) ? fs.statSync(data).size : 0];
-    }));
-    /** Bytes the requests since `from` fetched again although the store already held them. */
-    const refetched = (from: number, had: Map<string, number>): number => proxy.requests.slice(from).reduce((n, r) => {
-      const m = /\/blobs\/(sha256:[0-9a-f]{64})/.exec(r.path);
-      if (r.method !== 'GET' || !m || r.bytesSent === 0) return n;
-      const start = Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? 0);
-      return n + Math.min(r.bytesSent, Math.max(0, (had.get(m[1]!) ?? 0) - start));
-    }, 0);
+    const held = (img: TestImage) => heldBytes(root, img);
+    const refetched = (from: number, had: Map<string, number>) => refetchedBytes(proxy.requests.slice(from), had);
     let kills = 0;
     let cleanChecks = 0;
     const damaged: string[] = [];
