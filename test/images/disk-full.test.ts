@@ -5,13 +5,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { openStowage } from '../../src/index.js';
 import { isStowageError, type StowageError } from '../../src/errors/index.js';
 import { makeTestImage, pushRaw } from '../harness/images.js';
 import { heldBytes, refetchedBytes } from '../harness/redownload.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
+import { skipUnless } from '../harness/skip.js';
 
 const isRoot = process.geteuid?.() === 0;
 const MiB = 1 << 20;
@@ -62,7 +63,8 @@ async function checkOk(root: string): Promise<void> {
   } finally { await s.close(); }
 }
 
-describe.skipIf(!isRoot)('disk full (sized tmpfs; needs root to mount)', () => {
+describe('disk full (sized tmpfs)', () => {
+  const it = skipUnless(isRoot, 'needs root to mount a sized tmpfs');
   it('a pull whose downloads fill the disk is ResourceExhausted, checks clean, and resumes when space is freed', async () => {
     // 3 incompressible layers of 3 MiB: the blobs alone need 9 MiB, the snapshots as much again.
     const img = await makeTestImage({ layers: [0, 1, 2].map((i) => ({ files: { [`blob${i}.bin`]: randomBytes(3 * MiB) }, compression: 'none' as const })) });
