@@ -20,7 +20,9 @@ export type Fault =
   | { kind: 'redirect' }
   | { kind: 'oversize'; bytes: number }
   | { kind: 'ignoreRange' }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Never answers: the request hangs until the client goes away (recorded as `clientClosed`). */
+  | { kind: 'stall' };
 
 export interface FaultRule {
   method?: string;
@@ -42,6 +44,8 @@ export interface ProxyRecord {
   range?: string;
   authorization?: string;
   fault?: Fault['kind'];
+  /** A stalled request whose client closed the connection. */
+  clientClosed?: boolean;
 }
 
 export interface StorageRecord {
@@ -151,6 +155,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault) rec.fault = fault.kind;
     try {
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+      if (fault?.kind === 'stall') {
+        req.resume();
+        res.on('close', () => { rec.clientClosed = true; });
+        return;
+      }
       if (fault?.kind === 'status') {
         rec.status = fault.status;
         req.resume();
