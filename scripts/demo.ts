@@ -12,8 +12,11 @@ import { main } from '../src/cli/main.js';
 import { makeDemoImage } from './demo-image.js';
 import { startDemoRegistry } from './demo-registry.js';
 
-/** The demo registry's port when free: the same image name on every run, so a second run is "up to date". */
-const DEMO_PORT = 50505;
+/**
+ * The demo registry's port when free: the same image name on every run, so a second run is "up to date".
+ * STOWAGE_DEMO_PORT picks another (the tests give it a free port of their own).
+ */
+const DEMO_PORT = Number(process.env.STOWAGE_DEMO_PORT || 50505);
 
 /** Global options given to the demo (`--root DIR`) go in front of every command. */
 function globalArgs(argv: string[]): string[] {
