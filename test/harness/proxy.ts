@@ -22,7 +22,9 @@ export type Fault =
   | { kind: 'ignoreRange' }
   | { kind: 'delay'; ms: number }
   /** Never answers: the request hangs until the client goes away (recorded as `clientClosed`). */
-  | { kind: 'stall' };
+  | { kind: 'stall' }
+  /** Holds the request until `until` settles, then forwards it (an ordering a test controls, not a delay). */
+  | { kind: 'hold'; until: Promise<unknown> };
 
 export interface FaultRule {
   method?: string;
@@ -155,6 +157,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault) rec.fault = fault.kind;
     try {
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+      if (fault?.kind === 'hold') await fault.until.catch(() => undefined);
       if (fault?.kind === 'stall') {
         req.resume();
         res.on('close', () => { rec.clientClosed = true; });
