@@ -80,8 +80,7 @@ describe('rootless ownership overrides (forced unprivileged mode)', () => {
     });
   }
 
-  it('a privileged checkout of a rootless layer applies the recorded owners for real', async () => {
-    if (!isRoot) return;
+  skipUnless(isRoot, 'needs root: a privileged checkout chowns')('a privileged checkout of a rootless layer applies the recorded owners for real', async () => {
     const dest = path.join(scratch(), 'fs');
     await applyLayer(streamOf(await buildTar(layer)), dest, { mode: 'overlay', rootless: true });
     const co = path.join(scratch(), 'co');
