@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openMetadata } from '../src/metadata/index.js';
+import { ensureBuilt } from '../test/cli/binary.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(REPO, 'bin', 'stowage.js');
@@ -22,11 +23,6 @@ function arg(name: string, fallback: number): number {
 const RUNS = arg('runs', 15);
 const IMAGES = arg('images', 10_000);
 
-function ensureBuilt(): void {
-  if (fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) return;
-  console.log('building dist/ (npm run build)...');
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'inherit' });
-}
 
 interface Timing { median: number; min: number; peakRssKb: number }
 
@@ -108,8 +104,8 @@ function row(label: string, t: Timing, base?: Timing): string {
   return `  ${label.padEnd(44)} ${t.median.toFixed(1).padStart(8)} ms median  ${t.min.toFixed(1).padStart(8)} ms min  ${(t.peakRssKb / 1024).toFixed(0).padStart(5)} MB peak RSS${ratio}`;
 }
 
-function main(): void {
-  ensureBuilt();
+async function main(): Promise<void> {
+  await ensureBuilt();
   const work = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'stowage-bench-cli-'));
   try {
     const empty = path.join(work, 'empty');
@@ -153,5 +149,5 @@ if (process.argv.includes('--keep')) {
   makeStore(dir, IMAGES);
   console.log(dir);
 } else {
-  main();
+  await main();
 }

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../test/cli/binary.js';
 import { pushWithSkopeo } from '../test/harness/images.js';
 import { startRegistry, type Registry } from '../test/harness/registry.js';
 import { buildBenchImage, treeStats, type TreeStats } from './support/pull-image.js';
@@ -26,28 +27,6 @@ const layerCount = Number(arg('layers') ?? 5);
 const layerBytes = Number(arg('layer-mb') ?? 80) * 1e6;
 const snapshotter = arg('snapshotter') ?? 'overlayfs';
 const stowageBin = path.join(projectRoot, 'bin', 'stowage.js');
-
-/** The built CLI must match the sources: rebuild dist when any source file is newer. */
-function ensureBuilt(): void {
-  const mainJs = path.join(projectRoot, 'dist', 'cli', 'main.js');
-  const built = fs.existsSync(mainJs) ? fs.statSync(mainJs).mtimeMs : 0;
-  let newest = 0;
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-    }
-  };
-  walk(path.join(projectRoot, 'src'));
-  if (newest <= built) return;
-  console.log('dist is older than src: npx tsc -p tsconfig.build.json');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot, encoding: 'utf8' });
-  if (r.status !== 0) {
-    if (!fs.existsSync(mainJs)) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
-    console.log(`  (tsc reported errors, dist was emitted anyway:\n${(r.stdout + r.stderr).split('\n').slice(0, 5).map((l) => `    ${l}`).join('\n')})`);
-  }
-}
 
 interface Sample { ms: number; rssMiB: number; rssNote?: string }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -79,7 +58,7 @@ function stowage(root: string, args: string[]): Promise<Timed> {
 }
 
 async function main(): Promise<void> {
-  ensureBuilt();
+  await ensureBuilt();
   const base = fs.mkdtempSync(path.join(arg('dir') ?? '/dev/shm', 'stowage-bench-pull-'));
   cleanups.push(() => rm(base));
   let reg: Registry | undefined;
