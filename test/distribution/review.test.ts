@@ -281,7 +281,6 @@ describe('runLimited', () => {
   it('a failure aborts the siblings still running instead of waiting for them to finish', async () => {
     const started: string[] = [];
     let siblingAborted = false;
-    const t0 = Date.now();
     const run = runLimited(['bad', 'slow', 'never'], 2, async (item, signal) => {
       started.push(item);
       if (item === 'bad') { await new Promise((r) => setTimeout(r, 10)); throw new Error('layer failed'); }
@@ -292,8 +291,8 @@ describe('runLimited', () => {
     });
     await expect(run).rejects.toThrow('layer failed');
     expect(siblingAborted).toBe(true);
+    // Ended by the abort, not by its 10 s timer (which would leave siblingAborted false).
     expect(started).toEqual(['bad', 'slow']);
-    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
 
