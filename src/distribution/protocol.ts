@@ -35,6 +35,9 @@ export const ERROR_STATUS = {
   DENIED: 403,
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
+  /** Legacy codes docker's registry still answers with (clients should not depend on them). */
+  TAG_INVALID: 400,
+  PAGINATION_NUMBER_INVALID: 400,
   UNKNOWN: 500,
   UNAVAILABLE: 503,
 } as const;
