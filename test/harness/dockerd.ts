@@ -4,17 +4,18 @@
  * system). `docker(args)` runs the docker CLI against it. Root only.
  *
  *   const d = await startDockerd({ insecureRegistries: [reg.host], registryMirrors: [mirror.url] });
- *   d.docker(['pull', `${reg.host}/app:1`]);
+ *   await d.docker(['pull', `${reg.host}/app:1`]);
  *   await d.stop();
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 export interface Dockerd {
   socket: string;
-  docker(args: string[]): string;
+  /** Runs the docker CLI against this daemon (asynchronously: servers it talks to may run in this process). */
+  docker(args: string[]): Promise<string>;
   log(): string;
   stop(): Promise<void>;
 }
@@ -43,11 +44,12 @@ export async function startDockerd(opts: { insecureRegistries?: string[]; regist
   const killOnExit = (): void => { child.kill('SIGKILL'); };
   process.once('exit', killOnExit);
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, 'cli') };
-  const docker = (a: string[]): string => {
-    const r = spawnSync('docker', a, { env, encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`docker ${a.join(' ')} exited with ${r.status}: ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const docker = (a: string[]): Promise<string> => new Promise((resolve, reject) => {
+    execFile('docker', a, { env, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`docker ${a.join(' ')}: ${err.message}\n${stderr}${stdout}`));
+      else resolve(stdout);
+    });
+  });
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
