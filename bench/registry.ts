@@ -75,6 +75,11 @@ async function main(): Promise<void> {
   console.log(`docker-registry at ${reg.host} (pid ${reg.pid}), stowage serve at ${served.host} (pid ${served.child.pid})`);
   const idle = { stowage: rssMiB(served.child.pid!), registry: rssMiB(reg.pid) };
 
+  // One pull from each, not measured: both servers and the page cache warm (node's JIT, Go's nothing).
+  for (const host of [served.host, reg.host]) {
+    await skopeoPull(host, path.join(base, 'warm-up'), base);
+    fs.rmSync(path.join(base, 'warm-up'), { recursive: true, force: true });
+  }
   const times = { stowage: [] as number[], registry: [] as number[] };
   const clientRss = { stowage: [] as number[], registry: [] as number[] };
   for (let i = 0; i < reps; i++) {

@@ -26,7 +26,7 @@ export async function getBlob(ex: Exchange, name: string, digestParam: string): 
   const common = { [Header.ContentDigest]: digest, etag: `"${digest}"`, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
   const range = parseRangeRequest(ex.req.headers.range, size);
   if (range === 'unsatisfiable') {
-    throw new RegistryError('BLOB_UNKNOWN', `range ${ex.req.headers.range} is outside the ${size}-byte blob`, undefined, { status: 416, headers: { 'content-range': formatUnsatisfiedRange(size) } });
+    throw new RegistryError('SIZE_INVALID', `range ${ex.req.headers.range} is outside the ${size}-byte blob`, undefined, { status: 416, headers: { 'content-range': formatUnsatisfiedRange(size) } });
   }
   if (ex.req.method === 'HEAD') { send(ex, 200, { ...common, 'content-length': size }); return; }
   const reader = await ex.view.openBlob(digest);
