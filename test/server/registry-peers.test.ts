@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStowage } from '../../src/images/index.js';
 import { digestOf } from '../../src/oci/index.js';
 import { startContainerd, type Containerd } from '../../bench/support/pull-peers.js';
-import { makeTestImage, pushRaw, pushWithSkopeo, skopeo, writeOciLayout, type TestImage } from '../harness/images.js';
+import { makeTestImage, makeTestIndex, pushRaw, pushWithSkopeo, skopeo, writeOciLayout, type TestImage } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startStowageRegistry, type StowageRegistry } from '../harness/stowage-registry.js';
 
@@ -80,6 +80,24 @@ describe('real clients', () => {
       await other.checkout(`${served.host}/fixtures/app:1`, dir);
       expect(fs.readFileSync(path.join(dir, 'etc/hello'), 'utf8')).toBe('hello from oci\n');
       expect(fs.readFileSync(path.join(dir, 'usr/share/b'), 'utf8')).toBe('b\n');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a multi-platform index pushed with skopeo --all is pulled back per platform, children kept by the index', async () => {
+    const amd = await makeTestImage({ layers: [{ files: { 'arch': 'amd64\n' } }], platform: { os: 'linux', architecture: 'amd64' } });
+    const arm = await makeTestImage({ layers: [{ files: { 'arch': 'arm64\n' } }], platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    const index = await makeTestIndex([amd, arm]);
+    await pushWithSkopeo(writeOciLayout(path.join(tmp, 'index-layout'), index, 'multi'), `docker://${served.host}/fixtures/multi:1`, { tag: 'multi', all: true });
+    expect((await served.store.resolveImage(`${served.host}/fixtures/multi:1`)).target.digest).toBe(index.index.digest);
+    const other = await openStowage({ root: path.join(tmp, 'multi-root') });
+    try {
+      for (const [platform, img] of [['linux/amd64', amd], ['linux/arm64/v8', arm]] as const) {
+        await other.pull(`${served.host}/fixtures/multi:1`, { platform });
+        const got = await other.getImage(`${served.host}/fixtures/multi:1`, { platform });
+        expect(got.manifest?.descriptor.digest).toBe(img.manifest.digest);
+      }
     } finally {
       await other.close();
     }
