@@ -1,7 +1,8 @@
 // Registry benchmark: skopeo pulling the 5-layer benchmark image of bench/pull.ts (5 gzip layers of
 // ~80 MB tar, cut from this machine's files) from `stowage serve --registry` against pulling the same
 // image from Debian's docker-registry 2.8, in the same run, interleaved; then 8 skopeo clients at once
-// against each: wall time, throughput and the server's peak RSS (VmHWM of the server process).
+// against each (alternating which goes first): wall time, throughput, the server's CPU time and peak RSS
+// (VmHWM of the server process).
 // Both servers run as their own processes on loopback and serve from --dir (default /dev/shm).
 //
 //   npx tsx bench/registry.ts [--reps=3] [--dir=/dev/shm] [--layers=5] [--layer-mb=80] [--clients=8]
@@ -25,6 +26,8 @@ const stowageBin = path.join(projectRoot, 'bin', 'stowage.js');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 const peakRssMiB = (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** CPU seconds (user + system) a process has used so far. */
+const cpuSeconds = (pid: number) => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -94,13 +97,25 @@ async function main(): Promise<void> {
   }
   const single = { stowage: peakRssMiB(served.child.pid!), registry: peakRssMiB(reg.pid) };
 
-  const concurrent = { stowage: 0, registry: 0 };
-  for (const [who, host] of [['stowage', served.host], ['registry', reg.host]] as const) {
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: clients }, (_, c) => skopeoPull(host, path.join(base, `many-${who}-${c}`), base)));
-    concurrent[who] = performance.now() - t0;
-    for (let c = 0; c < clients; c++) fs.rmSync(path.join(base, `many-${who}-${c}`), { recursive: true, force: true });
+  // N clients at once, against each server in turn, alternating which goes first; medians.
+  const manyTimes = { stowage: [] as number[], registry: [] as number[] };
+  const manyCpu = { stowage: [] as number[], registry: [] as number[] };
+  const pids = { stowage: served.child.pid!, registry: reg.pid };
+  for (let i = 0; i < reps; i++) {
+    const order = i % 2 === 0 ? (['stowage', 'registry'] as const) : (['registry', 'stowage'] as const);
+    for (const who of order) {
+      const host = who === 'stowage' ? served.host : reg.host;
+      const c0 = cpuSeconds(pids[who]);
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: clients }, (_, c) => skopeoPull(host, path.join(base, `many-${who}-${c}`), base)));
+      manyTimes[who].push(performance.now() - t0);
+      manyCpu[who].push(cpuSeconds(pids[who]) - c0);
+      for (let c = 0; c < clients; c++) fs.rmSync(path.join(base, `many-${who}-${c}`), { recursive: true, force: true });
+    }
+    console.log(`  ${clients} clients, rep ${i + 1}/${reps}: stowage ${secs(manyTimes.stowage.at(-1)!)} s, docker-registry ${secs(manyTimes.registry.at(-1)!)} s`);
   }
+  const concurrent = { stowage: median(manyTimes.stowage), registry: median(manyTimes.registry) };
+  const cpu = { stowage: median(manyCpu.stowage), registry: median(manyCpu.registry) };
   const peak = { stowage: peakRssMiB(served.child.pid!), registry: peakRssMiB(reg.pid) };
 
   const mb = gzBytes / 1e6;
@@ -108,11 +123,11 @@ async function main(): Promise<void> {
   const rMed = median(times.registry);
   console.log(`\nskopeo copy docker://… → oci: of ${layerCount} layers, ${mb.toFixed(0)} MB gzip; stores in ${arg('dir') ?? '/dev/shm'}; ${reps} reps, interleaved; `
     + `load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (a shared machine: figures move with the other work on it)`);
-  console.log(`${'server'.padEnd(22)} ${'median s'.padStart(9)} ${'MB/s'.padStart(7)} ${'server RSS idle/1 client MiB'.padStart(29)} ${`${clients} clients s`.padStart(12)} ${'MB/s total'.padStart(11)} ${'server peak RSS MiB'.padStart(20)}`);
+  console.log(`${'server'.padEnd(22)} ${'median s'.padStart(9)} ${'MB/s'.padStart(7)} ${'server RSS idle/1 client MiB'.padStart(29)} ${`${clients} clients s`.padStart(12)} ${'MB/s total'.padStart(11)} ${'server peak RSS MiB'.padStart(20)} ${'server CPU s'.padStart(13)}`);
   for (const [who, name] of [['stowage', 'stowage serve'], ['registry', 'docker-registry 2.8']] as const) {
     const med = median(times[who]);
     console.log(`${name.padEnd(22)} ${secs(med).padStart(9)} ${(mb / (med / 1000)).toFixed(0).padStart(7)} ${`${idle[who].toFixed(0)} / ${single[who].toFixed(0)}`.padStart(29)} `
-      + `${secs(concurrent[who]).padStart(12)} ${((mb * clients) / (concurrent[who] / 1000)).toFixed(0).padStart(11)} ${peak[who].toFixed(0).padStart(20)}`);
+      + `${secs(concurrent[who]).padStart(12)} ${((mb * clients) / (concurrent[who] / 1000)).toFixed(0).padStart(11)} ${peak[who].toFixed(0).padStart(20)} ${cpu[who].toFixed(2).padStart(13)}`);
   }
   console.log(`stowage ÷ docker-registry: one client ${(sMed / rMed).toFixed(2)}× (target ≤ 1.00×), ${clients} clients ${(concurrent.stowage / concurrent.registry).toFixed(2)}×`);
   console.log(`runs (s): stowage ${times.stowage.map(secs).join(', ')}; docker-registry ${times.registry.map(secs).join(', ')}; skopeo peak RSS ${median(clientRss.stowage).toFixed(0)} / ${median(clientRss.registry).toFixed(0)} MiB`);
