@@ -128,7 +128,7 @@ describe('save → load round trip', () => {
     const out = fs.createWriteStream(file);
     await expect(src.save([appRef, 'nosuch:1'], out)).rejects.toMatchObject({ code: 'NotFound', message: 'No such image: nosuch:1' });
     out.end();
-    await new Promise((r) => out.once('close', r));
+    await new Promise<void>((r) => out.once('close', () => r()));
     expect(fs.statSync(file).size).toBe(0);
   });
 
