@@ -73,7 +73,8 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     const stored = [];
     if (!empty) {
       const writer = await content.writer({ ref: `commit-${c.id}-${randomBytes(6).toString('hex')}`, ...(opts.signal ? { signal: opts.signal } : {}) });
-      const d = await exportSnapshotLayer(ctx.snaps, c.snapshotKey, writer, { compression: 'gzip', ...(opts.signal ? { signal: opts.signal } : {}) });
+      const d = await exportSnapshotLayer(ctx.snaps, c.snapshotKey, writer, { compression: 'gzip', ...(opts.signal ? { signal: opts.signal } : {}) })
+        .catch(async (e: unknown) => { await content.abort(writer.ref).catch(() => undefined); throw e; });
       stored.push({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID });
     }
     const created = new Date().toISOString();

@@ -106,6 +106,7 @@ export async function storeLayerStream(content: TrackedContent, input: Readable,
     return { descriptor: { mediaType, digest, size }, diffId };
   } catch (e) {
     await writer.close().catch(() => undefined);
+    await content.abort(writer.ref).catch(() => undefined);
     if (isStowageError(e)) throw e;
     throw new InvalidArgumentError(`invalid layer: ${(e as Error).message}`, { compression: kind }, { cause: e });
   }

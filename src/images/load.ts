@@ -66,8 +66,11 @@ function contentSink(content: TrackedContent, lease: string, progress: ProgressS
       }
       if (!quiet && size > 1 << 20) progress.bytes('Loading layer', id, size, size, true);
       return { digest, size, compression: compression ?? 'none' };
-    } finally {
+    } catch (e) {
+      // Nothing will resume a load's ingest: drop it, or its expected digest would keep a blob alive.
       await writer.close().catch(() => undefined);
+      await content.abort(writer.ref).catch(() => undefined);
+      throw e;
     }
   };
 }

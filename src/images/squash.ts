@@ -50,7 +50,8 @@ export async function squashImage(ctx: Ctx, image: string, opts: SquashOptions =
       const changes = await diffDirs(parentTop ? ctx.snaps.layers(parentTop) : [], tmp, so);
       const content = ctx.content.withLease(lease);
       const writer = await content.writer({ ref: `squash-${randomBytes(8).toString('hex')}`, ...so });
-      const d = await writeDiffLayer(changes, tmp, writer, { compression: 'gzip', ...so });
+      const d = await writeDiffLayer(changes, tmp, writer, { compression: 'gzip', ...so })
+        .catch(async (e: unknown) => { await content.abort(writer.ref).catch(() => undefined); throw e; });
       const created = new Date().toISOString();
       const keep = parent?.config.history?.length ?? 0;
       const history = (cfg.history ?? []).map((h, i) => (i < keep ? h : { ...h, empty_layer: true }));
