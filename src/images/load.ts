@@ -7,7 +7,7 @@ import {
 } from '../archive/index.js';
 import { writeBlob } from '../content/index.js';
 import {
-  DigestMismatchError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted,
+  DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError, isStowageError, throwIfAborted,
 } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MediaType, configPlatform, digestOf, familiarString, formatPlatform, isIndexType, parseImageConfig,
@@ -105,6 +105,9 @@ async function synthesize(ctx: Ctx, content: TrackedContent, contents: ArchiveCo
   const named = /(?:^|\/)([a-f0-9]{64})\.json$/.exec(entry.Config);
   if (named && `sha256:${named[1]}` !== cfgMember.digest) {
     throw new DigestMismatchError(`invalid archive: config ${entry.Config} holds ${cfgMember.digest}`, { member: entry.Config, actual: cfgMember.digest });
+  }
+  if (cfgMember.size > MAX_CONFIG_SIZE) {
+    throw new ResourceExhaustedError(`invalid archive: config ${entry.Config} is ${cfgMember.size} bytes, over the ${MAX_CONFIG_SIZE}-byte limit`, { member: entry.Config, size: cfgMember.size, limit: MAX_CONFIG_SIZE });
   }
   const config = parseImageConfig(await blobs.bytes(cfgMember, MAX_CONFIG_SIZE));
   const diffIds = config.rootfs.diff_ids;
