@@ -49,6 +49,7 @@ function contentSink(content: TrackedContent, lease: string, progress: ProgressS
     let done = 0;
     try {
       for await (const c of body) {
+        throwIfAborted(signal);
         const chunk = c as Buffer;
         compression ??= detectCompression(chunk);
         await writer.write(chunk);

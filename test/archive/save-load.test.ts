@@ -85,6 +85,9 @@ describe('save → load round trip', () => {
     const actions = [];
     for await (const e of dst.events({ filters: { event: ['load'] } })) actions.push(e.Actor.ID);
     expect(actions.length).toBe(2);
+    const saved: string[] = [];
+    for await (const e of src.events({ filters: { event: ['save'] } })) saved.push(e.Actor.ID);
+    expect(saved).toEqual(expect.arrayContaining(before.filter((i) => i.RepoTags.includes(appRef) || i.RepoTags.includes(multiRef)).map((i) => i.Id)));
     await dst.close();
   });
 
