@@ -14,8 +14,9 @@ import {
   parseManifest, parseNormalizedNamed, referenceString, tagNameOnly,
   type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform,
 } from '../oci/index.js';
-import { decompressStream, detectCompression } from '../snapshots/index.js';
+import { detectCompression } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
+import { decompressAny } from './decompress.js';
 import { emitImageEvent } from './events.js';
 import { platformManifests, type BlobReader } from './manifest.js';
 import { ProgressSink, progressId } from './progress.js';
@@ -188,7 +189,7 @@ export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = 
   const content = ctx.content.withLease(lease.id);
   const signal = opts.signal;
   try {
-    const plain = decompressStream(input);
+    const { stream: plain } = await decompressAny(input);
     const contents = await readArchive(plain, contentSink(content, `${lease.id}-${randomBytes(4).toString('hex')}`, progress, opts.quiet ?? false, signal), signal ? { signal } : {});
     const blobs = ctx.blobs();
     const entries = await entriesOf(ctx, content, contents, blobs, signal);

@@ -135,9 +135,9 @@ describe('save → load round trip', () => {
     expect(fs.statSync(file).size).toBe(0);
   });
 
-  it('loads gzip- and zstd-compressed archives', async () => {
+  it('loads gzip-, zstd-, xz- and bzip2-compressed archives', async () => {
     const file = await saveTo(src, [appRef]);
-    for (const [ext, cmd] of [['gz', ['gzip', '-k']], ['zst', ['zstd', '-q']]] as const) {
+    for (const [ext, cmd] of [['gz', ['gzip', '-k']], ['zst', ['zstd', '-q']], ['xz', ['xz', '-k']], ['bz2', ['bzip2', '-k']]] as const) {
       execFileSync(cmd[0], [...cmd.slice(1), file]);
       const dst = await fresh();
       const r = await dst.load(fs.createReadStream(`${file}.${ext}`));
