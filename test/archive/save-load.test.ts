@@ -126,6 +126,23 @@ describe('save → load round trip', () => {
     await dst.close();
   });
 
+  it('a repository name exports all its tags; several platforms keep the index with just those', async () => {
+    const v2 = `${registry.host}/app:v2`;
+    await src.tag(appRef, v2);
+    const file = await saveTo(src, [`${registry.host}/app`]);
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json']).toString());
+    expect(manifest[0].RepoTags.sort()).toEqual([appRef, v2].sort());
+    const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'index.json']).toString());
+    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']).sort()).toEqual(['v1', 'v2']);
+    await src.delete(v2);
+
+    const both = await saveTo(src, [multiRef], { platform: ['linux/amd64', 'linux/arm64'] });
+    const idx = JSON.parse(execFileSync('tar', ['-xOf', both, 'index.json']).toString());
+    expect(idx.manifests.map((m: { digest: string }) => m.digest)).toEqual([multi.target.digest]);
+    const members = execFileSync('tar', ['-tf', both]).toString();
+    for (const m of multi.manifests) expect(members).toContain(m.layers[0]!.digest.slice(7));
+  });
+
   it('resolves every name before writing: an unknown one is NotFound and nothing is written', async () => {
     const file = tmp('nf') + '.tar';
     const out = fs.createWriteStream(file);
