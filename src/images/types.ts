@@ -379,7 +379,11 @@ export interface ImageService {
   commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }>;
   /** Docker's SquashImage: the layers above `parent` merged into one. */
   squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }>;
-  /** The builder's CreateImage: an image from a config, a parent and new layers. */
+  /**
+   * The builder's CreateImage: the parent's layers plus `layers` under `config` (its rootfs is replaced
+   * by the resulting diff IDs; without a history, the parent's is kept and one entry per new layer added).
+   * Recorded dangling unless `ref` is given, with the parent label; event `create`.
+   */
   createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }>;
 
   close(): Promise<void>;
