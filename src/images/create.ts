@@ -32,10 +32,15 @@ export async function underLease<T>(ctx: Ctx, purpose: string, fn: (lease: strin
   }
 }
 
-/** The best platform manifest of `refOrID` (for `platform` when given), with its config. */
-export async function baseImage(ctx: Ctx, refOrID: string, platform?: Platform): Promise<BaseImage> {
+/**
+ * The best platform manifest of `refOrID` (for `platform` when given), with its config. With
+ * `anyPlatform`, an image without that platform still gives its host-preferred one.
+ */
+export async function baseImage(ctx: Ctx, refOrID: string, platform?: Platform, anyPlatform = false): Promise<BaseImage> {
   const { record } = resolveRecord(ctx, refOrID);
-  const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
+  const blobs = ctx.blobs();
+  let m = await bestManifest(ctx, blobs, record.target, matcherFor(ctx, platform), false);
+  if (!m && platform && anyPlatform) m = await bestManifest(ctx, blobs, record.target, matcherFor(ctx, undefined), false);
   if (!m) throw platformMissing(refOrID, platform);
   return { id: record.target.digest, manifest: await m.manifestDoc(), config: await m.readConfig() };
 }
@@ -95,13 +100,8 @@ export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateIma
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   return underLease(ctx, 'create image', async (lease) => {
     let base: BaseImage | undefined;
-    if (opts.parent !== undefined && opts.parent !== '') {
-      base = await baseImage(ctx, opts.parent, platform).catch(async (e: unknown) => {
-        // A parent of another platform than the config says is still a parent (a cross-build).
-        if ((e as { code?: string }).code === 'NotFound' && /platform/.test((e as Error).message)) return baseImage(ctx, opts.parent!);
-        throw e;
-      });
-    }
+    // A parent without the config's platform is still a parent (the builder decides what it builds).
+    if (opts.parent !== undefined && opts.parent !== '') base = await baseImage(ctx, opts.parent, platform, true);
     const content = ctx.content.withLease(lease);
     const stored: StoredLayer[] = [];
     for (const l of opts.layers ?? []) {
