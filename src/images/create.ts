@@ -10,10 +10,16 @@ import { EMPTY_TAR_DIFF_ID, storeLayerStream, type StoredLayer } from './layer-b
 import { PlatformManifestImpl } from './manifest.js';
 import { labelChildren, recordImage } from './record.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
+import { parseTagTarget } from './tag.js';
 import type { CreateImageOptions } from './types.js';
 import { unpackManifest } from './unpack.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
+
+/** 'gzip', 'zstd' or 'none', from a layer media type's suffix. */
+function compressionOf(mediaType: string): string {
+  return /gzip$/.test(mediaType) ? 'gzip' : /zstd$/.test(mediaType) ? 'zstd' : 'none';
+}
 
 /** The image a new one is built on: its ID, its platform manifest and its config. */
 export interface BaseImage {
@@ -97,6 +103,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
  * entry per new layer is added.
  */
 export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateImageOptions = {}): Promise<{ id: Digest }> {
+  if (opts.ref) parseTagTarget(opts.ref); // a bad name fails before any work
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   return underLease(ctx, 'create image', async (lease) => {
     let base: BaseImage | undefined;
@@ -108,7 +115,8 @@ export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateIma
       throwIfAborted(opts.signal);
       if ('stream' in l) {
         const s = await storeLayerStream(content, l.stream, opts.signal ? { signal: opts.signal } : {});
-        if (s.diffId !== EMPTY_TAR_DIFF_ID) stored.push(l.mediaType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType } } : s);
+        const keepType = l.mediaType !== undefined && compressionOf(l.mediaType) === compressionOf(s.descriptor.mediaType);
+        if (s.diffId !== EMPTY_TAR_DIFF_ID) stored.push(keepType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType! } } : s);
       } else {
         const info = await ctx.content.info(l.descriptor.digest).catch(() => undefined);
         if (!info) throw new NotFoundError(`layer ${l.descriptor.digest} is not in the store`, { digest: l.descriptor.digest });

@@ -310,6 +310,7 @@ export interface SquashOptions {
 
 /** A layer given to createImage: an uncompressed or compressed tar stream (one read), or a blob already in the store. */
 export type CreateImageLayer =
+  /** `mediaType` is recorded when it names the compression the layer is stored with (Docker's gzip type, say); otherwise the OCI type is. */
   | { stream: Readable; mediaType?: string }
   | { descriptor: Descriptor; diffId: Digest };
 

@@ -186,6 +186,9 @@ describe('commit', () => {
     const hist = await store.history(id);
     expect(hist[0]).toMatchObject({ Comment: 'nothing', Size: 0 });
     await expect(store.commit('no-such-container')).rejects.toMatchObject({ code: 'NotFound', message: 'No such container: no-such-container' });
+    const before = (await store.images({ all: true })).length;
+    await expect(store.commit('work2', { ref: 'Bad:Name' })).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect((await store.images({ all: true })).length).toBe(before);
   });
 
   it('--squash gives one layer with the same tree', async () => {
