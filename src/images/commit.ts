@@ -100,7 +100,7 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     };
     if (config.author === undefined) delete config.author;
     return writeImage(ctx, {
-      config, base, layers: stored, lease, event: 'create',
+      config, base, layers: stored, lease, event: opts.squash ? null : 'create',
       ...(opts.ref && !opts.squash ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
     });
   });
