@@ -1,79 +1,96 @@
 /**
- * A private dockerd (Debian's 20.10) for interop tests: its own data root, exec root, unix socket and
- * pidfile under a fresh directory, no iptables, no bridge, the vfs storage driver (works on any file
- * system). `docker(args)` runs the docker CLI against it. Root only.
- *
- *   const d = await startDockerd({ insecureRegistries: [reg.host], registryMirrors: [mirror.url] });
- *   await d.docker(['pull', `${reg.host}/app:1`]);
- *   await d.stop();
+ * A private dockerd (Debian's docker.io, 20.10) for interop tests: its own data root, exec root,
+ * pid file and unix socket under a temporary directory, no iptables, no bridge. Driven with the docker
+ * CLI on the machine. Root only (dockerd needs it); callers skip when `dockerdAvailable()` is false.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
 
 export interface Dockerd {
   socket: string;
-  /** Runs the docker CLI against this daemon (asynchronously: servers it talks to may run in this process). */
-  docker(args: string[]): Promise<string>;
-  log(): string;
+  /** Runs the docker CLI against this daemon; rejects with stderr on failure. */
+  docker(args: string[], opts?: { input?: Buffer }): Promise<{ stdout: Buffer; stderr: string }>;
   stop(): Promise<void>;
 }
 
-export function canRunDockerd(): boolean {
-  return process.getuid?.() === 0 && spawnSync('dockerd', ['--version'], { stdio: 'ignore' }).status === 0
-    && spawnSync('docker', ['--version'], { stdio: 'ignore' }).status === 0;
+export function dockerdAvailable(): boolean {
+  return process.geteuid?.() === 0
+    && spawnSync('dockerd', ['--version']).status === 0
+    && spawnSync('docker', ['--version']).status === 0;
 }
 
-export async function startDockerd(opts: { insecureRegistries?: string[]; registryMirrors?: string[] } = {}): Promise<Dockerd> {
-  // Short paths: the socket path must stay under the 108-byte unix limit.
+export interface DockerdOptions {
+  /** `--insecure-registry` entries (loopback registries are insecure for dockerd anyway). */
+  insecureRegistries?: string[];
+  /** `--registry-mirror` URLs: where Docker Hub pulls go first. */
+  registryMirrors?: string[];
+}
+
+export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> {
+  // Short paths: unix socket paths are limited to 108 bytes.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dkd-'));
   const socket = path.join(dir, 'd.sock');
-  const logFile = path.join(dir, 'dockerd.log');
-  const args = [
+  const log = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
+  const child: ChildProcess = spawn('dockerd', [
     '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'd.pid'),
     '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
-    '--config-file', path.join(dir, 'daemon.json'),
+    '--containerd-namespace', `stowage-${path.basename(dir)}`,
     ...(opts.insecureRegistries ?? []).flatMap((r) => ['--insecure-registry', r]),
     ...(opts.registryMirrors ?? []).flatMap((m) => ['--registry-mirror', m]),
-  ];
-  fs.writeFileSync(path.join(dir, 'daemon.json'), '{}');
-  const logFd = fs.openSync(logFile, 'w');
-  const child: ChildProcess = spawn('dockerd', args, { stdio: ['ignore', logFd, logFd] });
-  fs.closeSync(logFd);
-  const killOnExit = (): void => { child.kill('SIGKILL'); };
-  process.once('exit', killOnExit);
-  const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, 'cli') };
-  const docker = (a: string[]): Promise<string> => new Promise((resolve, reject) => {
-    execFile('docker', a, { env, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`docker ${a.join(' ')}: ${err.message}\n${stderr}${stdout}`));
-      else resolve(stdout);
-    });
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    if (fs.existsSync(socket) && spawnSync('docker', ['version'], { env, stdio: 'ignore' }).status === 0) break;
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`dockerd did not start:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`); }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    socket,
-    docker,
-    log: () => fs.readFileSync(logFile, 'utf8'),
-    async stop() {
-      process.off('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await gone;
-        clearTimeout(t);
-      }
-      for (const m of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(dir)).reverse()) {
-        spawnSync('umount', ['-l', m!], { stdio: 'ignore' });
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+  ], { stdio: ['ignore', log, log], detached: false });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let dead = false;
+  void exited.then(() => { dead = true; });
+
+  const docker: Dockerd['docker'] = async (args, o = {}) => {
+    if (o.input) {
+      return new Promise((resolve, reject) => {
+        const p = spawn('docker', ['-H', `unix://${socket}`, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const out: Buffer[] = [];
+        let err = '';
+        p.stdout.on('data', (c: Buffer) => out.push(c));
+        p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+        p.on('error', reject);
+        p.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(out), stderr: err }) : reject(new Error(`docker ${args.join(' ')}: exit ${code}: ${err}`))));
+        p.stdin.end(o.input);
+      });
+    }
+    try {
+      const r = await execFileP('docker', ['-H', `unix://${socket}`, ...args], { encoding: 'buffer', maxBuffer: 1 << 30 });
+      return { stdout: r.stdout, stderr: r.stderr.toString() };
+    } catch (e) {
+      throw new Error(`docker ${args.join(' ')}: ${(e as { stderr?: Buffer }).stderr?.toString() ?? (e as Error).message}`);
+    }
   };
+
+  const stop = async () => {
+    if (!dead) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.closeSync(log);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+
+  // Ready when the API answers; dockerd takes a few seconds (it starts its own containerd).
+  for (let i = 0; ; i++) {
+    if (dead) {
+      const text = fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8');
+      await stop();
+      throw new Error(`dockerd exited during start-up:\n${text.slice(-2000)}`);
+    }
+    try {
+      await docker(['version', '--format', '{{.Server.Version}}']);
+      break;
+    } catch (e) {
+      if (i > 600) { await stop(); throw e; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { socket, docker, stop };
 }

@@ -4,7 +4,7 @@
  * of a local docker-registry standing in for Docker Hub). Root only: dockerd needs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRunDockerd, startDockerd, type Dockerd } from '../harness/dockerd.js';
+import { dockerdAvailable, startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { makeTestImage, pushRaw, pushWithSkopeo, writeOciLayout, type TestImage } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startStowageRegistry, type StowageRegistry } from '../harness/stowage-registry.js';
@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-describe.runIf(canRunDockerd())('dockerd 20.10 as a client', () => {
+describe.runIf(dockerdAvailable())('dockerd 20.10 as a client', () => {
   let tmp: string;
   let served: StowageRegistry;
   let hub: Registry;
@@ -41,14 +41,14 @@ describe.runIf(canRunDockerd())('dockerd 20.10 as a client', () => {
   });
 
   it('docker pull from the server, with the digest the server holds', async () => {
-    const out = await dockerd.docker(['pull', `${served.host}/fixtures/app:1`]);
+    const out = (await dockerd.docker(['pull', `${served.host}/fixtures/app:1`])).stdout.toString();
     expect(out).toContain(`Digest: ${image.manifest.digest}`);
-    const ids = await dockerd.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', `${served.host}/fixtures/app:1`]);
+    const ids = (await dockerd.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', `${served.host}/fixtures/app:1`])).stdout.toString();
     expect(ids).toContain(image.manifest.digest);
   });
 
   it('docker pull of a Docker Hub name goes through the server as registry mirror', async () => {
-    const out = await dockerd.docker(['pull', 'hubimage']);
+    const out = (await dockerd.docker(['pull', 'hubimage'])).stdout.toString();
     expect(out).toContain(`Digest: ${hubImage.manifest.digest}`);
     expect(mirror.log.some((l) => l.includes('/v2/library/hubimage/manifests/latest'))).toBe(true);
     expect((await mirror.store.resolveImage(`${hub.host}/library/hubimage:latest`)).target.digest).toBe(hubImage.manifest.digest);
