@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import {
-  RegistryClient, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
+  Header, RegistryClient, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
 } from '../../distribution/index.js';
 import type { Writer } from '../../content/index.js';
 import { isStowageError } from '../../errors/index.js';
@@ -199,10 +199,10 @@ interface Tee { write(chunk: Uint8Array): Promise<void>; abandon(): void; sent: 
 function startTee(ex: Exchange, desc: Descriptor): Tee {
   const { res } = ex;
   res.statusCode = 200;
-  res.setHeader('docker-distribution-api-version', 'registry/2.0');
+  res.setHeader(Header.ApiVersion, 'registry/2.0');
   res.setHeader('content-type', 'application/octet-stream');
   res.setHeader('content-length', desc.size);
-  res.setHeader('docker-content-digest', desc.digest);
+  res.setHeader(Header.ContentDigest, desc.digest);
   res.flushHeaders();
   let gone = false;
   res.once('close', () => { gone = true; });
