@@ -1,6 +1,6 @@
 // Registry benchmark: skopeo pulling the 5-layer benchmark image of bench/pull.ts (5 gzip layers of
 // ~80 MB tar, cut from this machine's files) from `stowage serve --registry` against pulling the same
-// image from Debian's docker-registry 2.8, in the same run, interleaved; then 8 skopeo clients at once
+// image from Debian's docker-registry 2.8, in the same run, interleaved (alternating which goes first); then 8 skopeo clients at once
 // against each (alternating which goes first): wall time, throughput, the server's CPU time and peak RSS
 // (VmHWM of the server process).
 // Both servers run as their own processes on loopback and serve from --dir (default /dev/shm).
@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   const times = { stowage: [] as number[], registry: [] as number[] };
   const clientRss = { stowage: [] as number[], registry: [] as number[] };
   for (let i = 0; i < reps; i++) {
-    for (const [who, host] of [['stowage', served.host], ['registry', reg.host]] as const) {
+    const pair = [['stowage', served.host], ['registry', reg.host]] as const;
+    for (const [who, host] of i % 2 === 0 ? pair : [...pair].reverse()) {
       const dest = path.join(base, `pull-${who}-${i}`);
       const t = await skopeoPull(host, dest, base);
       times[who].push(t.ms);
