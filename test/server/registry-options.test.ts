@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStowage } from '../../src/images/index.js';
 import { makeTestImage, pushWithSkopeo, skopeo, writeOciLayout, type TestImage } from '../harness/images.js';
 import { startStowageRegistry, type StowageRegistry } from '../harness/stowage-registry.js';
+import { runCli } from '../cli/in-process.js';
 
 let tmp: string;
 let image: TestImage;
@@ -97,5 +98,20 @@ describe('read-only', () => {
       await reg.stop();
       fs.rmSync(path.dirname(root), { recursive: true, force: true });
     }
+  });
+});
+
+describe('the serve command', () => {
+  it('needs something to serve, and TLS needs both files', async () => {
+    const root = path.join(tmp, 'cli-usage');
+    const none = await runCli(['--root', root, 'serve']);
+    expect(none.code).toBe(125);
+    expect(none.err).toContain('say what to serve: --registry');
+    const half = await runCli(['--root', root, 'serve', '--registry', '127.0.0.1:0', '--tls-cert', path.join(tmp, 'x.crt')]);
+    expect(half.code).toBe(125);
+    expect(half.err).toContain('--tls-cert and --tls-key go together');
+    const bad = await runCli(['--root', root, 'serve', '--registry', 'not-an-address']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('invalid listen address');
   });
 });
