@@ -51,6 +51,7 @@ describe.runIf(dockerdAvailable())('dockerd 20.10 as a client', () => {
     const out = (await dockerd.docker(['pull', 'hubimage'])).stdout.toString();
     expect(out).toContain(`Digest: ${hubImage.manifest.digest}`);
     expect(mirror.log.some((l) => l.includes('/v2/library/hubimage/manifests/latest'))).toBe(true);
+    await mirror.server.settled();
     expect((await mirror.store.resolveImage(`${hub.host}/library/hubimage:latest`)).target.digest).toBe(hubImage.manifest.digest);
   });
 });

@@ -98,6 +98,26 @@ describe('upload faults', () => {
     for (const r of ['a', 'b']) expect((await reg.store.resolveImage(`${reg.host}/faults/concurrent-${r}:1`)).target.digest).toBe(image.manifest.digest);
   });
 
+  it('a session cancelled with DELETE is gone with its bytes; a last chunk may come with the closing PUT', async () => {
+    const data = randomBytes(100_000);
+    const cancelled = await startSession(reg.url, 'faults/cancel');
+    expect((await fetch(`${reg.url}${cancelled}`, { method: 'PATCH', body: data.subarray(0, 50_000) })).status).toBe(202);
+    expect((await fetch(`${reg.url}${cancelled}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${reg.url}${cancelled}`)).status).toBe(404);
+    expect((await fetch(`${reg.url}${cancelled}`, { method: 'DELETE' })).status).toBe(404);
+    const check = await reg.store.check();
+    expect(check.problems).toEqual([]);
+
+    const location = await startSession(reg.url, 'faults/cancel');
+    expect((await fetch(`${reg.url}${location}`, { method: 'PATCH', headers: { 'content-range': '0-49999' }, body: data.subarray(0, 50_000) })).status).toBe(202);
+    const wrong = await fetch(`${reg.url}${location}?digest=${digestOf(data)}`, { method: 'PUT', headers: { 'content-range': '40000-99999' }, body: data.subarray(40_000) });
+    expect(wrong.status).toBe(416);
+    expect(wrong.headers.get('range')).toBe('0-49999');
+    const put = await fetch(`${reg.url}${location}?digest=${digestOf(data)}`, { method: 'PUT', headers: { 'content-range': '50000-99999' }, body: data.subarray(50_000) });
+    expect(put.status).toBe(201);
+    expect(put.headers.get('docker-content-digest')).toBe(digestOf(data));
+  });
+
   it('a graceful stop lets a request in flight finish', async () => {
     const other = await startStowageRegistry();
     const data = randomBytes(8 << 20);

@@ -48,6 +48,7 @@ describe('pull-through mirror', () => {
       const r = await client.pull(`${mirror.host}/library/fixture:1`);
       expect(r.id).toBe(image.manifest.digest);
     } finally { await client.close(); }
+    await mirror.server.settled();
     expect(upstreamGets('/v2/library/fixture/manifests/1').length).toBeGreaterThan(0);
     const rec = await mirror.store.resolveImage(`${upstream.host}/library/fixture:1`);
     expect(rec.target.digest).toBe(image.manifest.digest);
@@ -119,5 +120,13 @@ describe('credentials', () => {
       await m.stop();
       await locked.stop();
     }
+  });
+});
+
+describe('afterwards', () => {
+  it('the served store checks clean (records, blobs, leases) once the mirror has completed what it fetched', async () => {
+    await mirror.server.settled();
+    expect((await mirror.store.check()).problems).toEqual([]);
+    expect((await mirror.store.resolveImage(`${upstream.host}/library/big:1`)).target.digest).toBe(big.manifest.digest);
   });
 });

@@ -218,3 +218,9 @@ describe('names, negotiation, ranges, pagination', () => {
     expect(digestOf(stdout)).toBe(docker.manifest.digest);
   });
 });
+
+describe('afterwards', () => {
+  it('the served store checks clean (records, blobs, leases)', async () => {
+    expect((await served.store.check()).problems).toEqual([]);
+  });
+});

@@ -49,7 +49,9 @@ export interface RegistryServer {
   address: string;
   /** The registry name pushed images are recorded under. */
   name: string;
-  /** Graceful stop: resolves when every request in flight has finished and the listener is closed. */
+  /** Resolves when background work has ended (a mirror completing the images it fetched). */
+  settled(): Promise<void>;
+  /** Graceful stop: resolves when every request in flight and the background work have finished. */
   close(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startRegistryServer(store: Pick<ImageService, 'repositorie
     url: `${opts.tls ? 'https' : 'http'}://${address}`,
     address,
     name,
+    settled: async () => { await mirror?.settle(); },
     close() {
       closed ??= (async () => {
         closing = true;
@@ -142,6 +145,7 @@ export async function startRegistryServer(store: Pick<ImageService, 'repositorie
         }
         await listenerClosed;
         clearTimeout(grace);
+        await mirror?.settle();
         await uploads.closeAll();
       })();
       return closed;
