@@ -145,11 +145,11 @@ export class Mirror {
   private async complete(client: RegistryClient, repository: Repository, m: StoredManifest, name: string | undefined): Promise<void> {
     if (m.parsed.kind !== 'manifest') return;
     for (const blob of [m.parsed.manifest.config, ...m.parsed.manifest.layers]) {
-      if (blob.urls?.length && blob.mediaType.includes('nondistributable')) continue;
-      if (await this.view.blobSize(blob.digest) !== undefined) continue;
-      const running = this.downloads.get(blob.digest);
-      if (running) await running.catch(() => {});
-      else await this.download(client, repository, blob, undefined);
+      // download() joins a download already running (a client's); one that failed is tried once more.
+      for (let attempt = 0; attempt < 2 && await this.view.blobSize(blob.digest) === undefined; attempt++) {
+        await this.download(client, repository, blob, undefined).catch(() => {});
+      }
+      if (await this.view.blobSize(blob.digest) === undefined) throw new RegistryError('BLOB_UNKNOWN', `${blob.digest} could not be fetched from ${this.domain}`);
     }
     if (name) this.view.nameImage(name, m.descriptor);
     for (const parent of this.parents.get(m.descriptor.digest) ?? []) await this.view.adoptChild(parent, m.descriptor.digest);
