@@ -118,6 +118,20 @@ describe('upload faults', () => {
     expect(put.headers.get('docker-content-digest')).toBe(digestOf(data));
   });
 
+  it('a client leaving in the middle of a blob download costs the server nothing', async () => {
+    const data = randomBytes(16 << 20);
+    const location = await startSession(reg.url, 'faults/leave');
+    expect((await fetch(`${reg.url}${location}?digest=${digestOf(data)}`, { method: 'PUT', body: data })).status).toBe(201);
+    const ctrl = new AbortController();
+    const res = await fetch(`${reg.url}/v2/faults/leave/blobs/${digestOf(data)}`, { signal: ctrl.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ctrl.abort();
+    await logLine(reg, new RegExp(`"GET /v2/faults/leave/blobs/${digestOf(data)} `), waiters);
+    const again = await fetch(`${reg.url}/v2/faults/leave/blobs/${digestOf(data)}`);
+    expect(Buffer.from(await again.arrayBuffer()).equals(data)).toBe(true);
+  });
+
   it('a graceful stop lets a request in flight finish', async () => {
     const other = await startStowageRegistry();
     const data = randomBytes(8 << 20);
