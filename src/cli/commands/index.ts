@@ -22,6 +22,7 @@ import { logout } from './logout.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
+import { serve } from './serve.js';
 import { save } from './save.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
@@ -29,7 +30,7 @@ import { version } from './version.js';
 
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout,
-  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
   save, load, importCmd, commit, imageSquash,
 ];
 
