@@ -5,7 +5,6 @@ import {
   type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
 } from '../oci/index.js';
 import { writeBlob } from '../content/index.js';
-import { currentProcess } from '../owners/index.js';
 import { chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
@@ -17,6 +16,7 @@ import { setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { PullOptions, PullResult } from './types.js';
 import { setLabel, snapshotRefLabel, unpackLayer } from './unpack.js';
+import { operationLease } from './op-lease.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
 const DOWNLOAD_CONCURRENCY = 3;
@@ -137,11 +137,8 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
 
-  const purpose = { 'io.stowage.purpose': `pull ${canonical}` };
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, owner: currentProcess(), labels: purpose });
-  // A pull of the same image that died part-way: its finished blobs and snapshots join this pull
-  // (its ingests are resumed by ref), so nothing it fetched is fetched again and its lease goes.
-  ctx.md.leases.adoptDead(lease.id, purpose);
+  // A pull of the same image that died part-way is adopted: nothing it fetched is fetched again.
+  const lease = operationLease(ctx, `pull ${canonical}`, LEASE_TTL_MS);
   const content = ctx.content.withLease(lease.id);
   const [srcKey, srcRepo] = sourceLabel(ref);
   let downloaded = 0;

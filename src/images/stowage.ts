@@ -41,7 +41,7 @@ import type {
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
-import { currentProcess } from '../owners/index.js';
+import { operationLease } from './op-lease.js';
 
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -188,7 +188,7 @@ export class Stowage implements ImageService {
     const { record } = resolveRecord(ctx, refOrID);
     const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
     if (!m) throw platformMissing(refOrID, platform);
-    const lease = ctx.md.leases.create({ expiresInMs: 3600_000, owner: currentProcess(), labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
+    const lease = operationLease(ctx, `checkout ${refOrID}`, 3600_000);
     try {
       const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
       throwIfAborted(opts.signal);

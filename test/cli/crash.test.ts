@@ -1,4 +1,4 @@
-// The crash harness: real `stowage` processes (pull, rmi, image prune, gc) SIGKILLed at random points
+// The crash harness: real `stowage` processes (pull, rmi, image prune, gc, load, import, commit) SIGKILLed at random points
 // (a fixed seed picks the operations and the kill delays), `stowage check` after every kill, then every
 // interrupted operation re-run to completion and the checked-out trees compared with umoci's.
 // It prints the kills, the clean checks and the bytes the re-runs downloaded again.
@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { heldBytes, refetchedBytes } from '../harness/redownload.js';
-import { makeTestImage, pushRaw, writeOciLayout, type TestImage } from '../harness/images.js';
+import { makeTestImage, pushRaw, tarOf, writeOciLayout, type TestImage } from '../harness/images.js';
 import { describeTree, isRoot, linkGroups } from '../snapshots/helpers.js';
 import { BIN, REPO, ensureBuilt } from './binary.js';
 import { runCli } from './in-process.js';
@@ -62,6 +62,10 @@ describe('crash harness', () => {
   let base: string;
   let imgA: TestImage;
   let imgB: TestImage;
+  let imgC: TestImage;
+  /** A docker-archive of C (written by skopeo) for `load`, and a plain root filesystem tar for `import`. */
+  let archive: string;
+  let rootfsTar: string;
   const theirs: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -87,8 +91,15 @@ describe('crash harness', () => {
     imgB = await makeTestImage({ layers: [...shared, layer(5), layer(6, [{ path: 'd1/.wh.link', content: '' }])] });
     await pushRaw(reg.url, 'crash/a', '1', imgA);
     await pushRaw(reg.url, 'crash/b', '1', imgB);
-    for (const [name, img] of [['a', imgA], ['b', imgB]] as const) {
+    imgC = await makeTestImage({ layers: [0, 1, 2].map((i) => layer(i)) });
+    rootfsTar = path.join(base, 'rootfs.tar');
+    fs.writeFileSync(rootfsTar, await tarOf([{ path: 'etc', type: 'directory' }, { path: 'etc/imported', content: 'yes\n' }, { path: 'bulk.bin', content: randomBytes(1_500_000) }]));
+    for (const [name, img] of [['a', imgA], ['b', imgB], ['c', imgC]] as const) {
       const layout = writeOciLayout(path.join(base, `layout-${name}`), img);
+      if (name === 'c') {
+        archive = path.join(base, 'c.tar');
+        execFileSync('skopeo', ['copy', '--quiet', `oci:${layout}:latest`, `docker-archive:${archive}:crash/c:1`], { stdio: 'pipe' });
+      }
       const bundle = path.join(base, `umoci-${name}`);
       execFileSync('umoci', ['unpack', ...(isRoot ? [] : ['--rootless']), '--image', `${layout}:latest`, bundle], { stdio: 'pipe' });
       theirs[name] = path.join(bundle, 'rootfs');
@@ -101,7 +112,7 @@ describe('crash harness', () => {
     if (base) fs.rmSync(base, { recursive: true, force: true });
   });
 
-  it(`survives ${MIN_KILLS}+ SIGKILLs of pull, rmi, image prune and gc: check clean after each, re-runs complete, trees equal umoci's`, async () => {
+  it(`survives ${MIN_KILLS}+ SIGKILLs of pull, rmi, image prune, gc, load, import and commit: check clean after each, re-runs complete, trees equal umoci's`, async () => {
     const rand = prng(SEED);
     const root = path.join(base, 'store');
     const ref = (n: 'a' | 'b') => `${proxy.host}/crash/${n}:1`;
@@ -129,9 +140,14 @@ describe('crash harness', () => {
 
     // Calibration: how long each operation takes here, uninterrupted (kills land inside that window).
     const startup = (await mustSucceed(['version'])).ms;
-    const pullMs = (await mustSucceed(['pull', ref('a')])).ms;
+    let pullMs = (await mustSucceed(['pull', ref('a')])).ms;
     const rmiMs = (await mustSucceed(['rmi', ref('a')])).ms;
     const gcMs = (await mustSucceed(['gc'])).ms;
+    const loadMs = (await mustSucceed(['load', '-i', archive])).ms;
+    const importMs = (await mustSucceed(['import', rootfsTar, 'crash/imported:1'])).ms;
+    // A working container on the imported image (which it keeps from prune) for `commit`.
+    await mustSucceed(['container', 'create', '--name', 'work', 'crash/imported:1']);
+    const commitMs = (await mustSucceed(['commit', 'work', 'crash/committed:1'])).ms;
     const window = (ms: number) => startup * 0.6 + rand() * Math.max(ms - startup * 0.6, 50);
 
     // Phase 1: each image pulled from empty through a run of kills to completion. What the registry
@@ -151,7 +167,7 @@ describe('crash harness', () => {
         const at = proxy.requests.length;
         const o = await run(root, ['pull', ref(name)], cycleKills < 6 ? window(pullMs) : undefined);
         again += refetched(at, had);
-        if (!o.killed) { expect(o.code, o.out).toBe(0); break; }
+        if (!o.killed) { expect(o.code, o.out).toBe(0); pullMs = Math.min(pullMs, o.ms); break; }
         kills++; cycleKills++;
         await check(`killed pull ${name}`);
       }
@@ -166,6 +182,8 @@ describe('crash harness', () => {
       { args: ['pull', ref('a')], ms: pullMs }, { args: ['pull', ref('b')], ms: pullMs },
       { args: ['rmi', ref('a')], ms: rmiMs }, { args: ['rmi', '-f', ref('b')], ms: rmiMs },
       { args: ['image', 'prune', '-af'], ms: rmiMs }, { args: ['gc'], ms: gcMs },
+      { args: ['load', '-i', archive], ms: loadMs }, { args: ['import', rootfsTar, 'crash/imported:1'], ms: importMs },
+      { args: ['commit', 'work', 'crash/committed:1'], ms: commitMs },
     ];
     const interrupted: string[][] = [];
     const byOp = new Map<string, number>();
@@ -173,9 +191,16 @@ describe('crash harness', () => {
     while (kills < MIN_KILLS) {
       const op = ops[Math.floor(rand() * ops.length)]!;
       const o = await run(root, op.args, window(op.ms));
-      if (!o.killed) { finished++; continue; } // finished first (or refused: rmi of an absent image)
+      if (!o.killed) {
+        // Finished first (or refused: rmi of an absent image): the window shrinks to what the operation
+        // takes now (the calibration run may have been slower: cold caches, a loaded machine).
+        finished++;
+        op.ms = Math.min(op.ms, o.ms);
+        continue;
+      }
       kills++;
-      byOp.set(op.args.slice(0, 2).join(' '), (byOp.get(op.args.slice(0, 2).join(' ')) ?? 0) + 1);
+      const opName = op.args[0] === 'image' || op.args[0] === 'pull' || op.args[0] === 'rmi' ? op.args.slice(0, 2).join(' ') : op.args[0]!;
+      byOp.set(opName, (byOp.get(opName) ?? 0) + 1);
       interrupted.push(op.args);
       await check(`killed ${op.args.join(' ')}`);
     }
@@ -190,11 +215,15 @@ describe('crash harness', () => {
     }
     await mustSucceed(['pull', ref('a')]);
     await mustSucceed(['pull', ref('b')]);
+    await mustSucceed(['load', '-i', archive]);
     await mustSucceed(['gc']);
     expect(await check('the re-runs and gc')).toEqual([]);
-    for (const name of ['a', 'b'] as const) {
+    const imported = path.join(base, 'ours-imported');
+    await mustSucceed(['checkout', 'crash/imported:1', imported]);
+    expect(fs.readFileSync(path.join(imported, 'etc/imported'), 'utf8')).toBe('yes\n');
+    for (const name of ['a', 'b', 'c'] as const) {
       const out = path.join(base, `ours-${name}`);
-      await mustSucceed(['checkout', ref(name), out]);
+      await mustSucceed(['checkout', name === 'c' ? 'crash/c:1' : ref(name), out]);
       expect(await describeTree(out, { mtimes: true })).toEqual(await describeTree(theirs[name]!, { mtimes: true }));
       expect(linkGroups(out)).toEqual(linkGroups(theirs[name]!));
     }
