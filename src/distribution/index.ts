@@ -23,3 +23,4 @@ export {
   type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
 } from './push.js';
 export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';
+export { indexSearch, walkCatalog, type IndexSearchResult } from './search.js';

@@ -21,7 +21,9 @@ import { BlobReader } from './manifest.js';
 import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
 import { pushImage } from './push.js';
-import { registryRemotes } from './registry.js';
+import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
+import { searchRegistry } from './search.js';
+import { inspectDistribution } from './distribution-inspect.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { tagImage } from './tag.js';
@@ -30,6 +32,7 @@ import type {
   CheckReport, CheckoutOptions, ContainerLayer, CreateLayerOptions, DeleteOptions, EventsOptions, FilesystemChange,
   GcReport, Image, ImageRecordView, ImageService, InspectOptions, LayerSize, ListOptions, Mount, OpenOptions,
   PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
+  DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -45,6 +48,7 @@ export class Stowage implements ImageService {
   readonly root: string;
   private readonly ctx: Ctx;
   private readonly remotes: RemoteFactory;
+  private readonly clients: ClientFactory;
   private readonly concurrency: number | undefined;
   private closed = false;
 
@@ -52,10 +56,11 @@ export class Stowage implements ImageService {
     this.root = ctx.root;
     this.ctx = ctx;
     this.concurrency = opts.concurrency;
-    this.remotes = registryRemotes({
+    this.clients = registryClients({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     });
+    this.remotes = registryRemotes(this.clients);
   }
 
   static async open(opts: OpenOptions = {}): Promise<Stowage> {
@@ -142,6 +147,8 @@ export class Stowage implements ImageService {
   }
 
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
   async children(refOrID: string): Promise<Digest[]> {
     const ctx = this.c;
