@@ -2,7 +2,7 @@
  * The image endpoints of the Engine API (spec §2.2), each a thin translation between the HTTP request and
  * one image-service call. Streaming endpoints (pull, push) write docker's JSON messages as they come.
  */
-import { isDigest, parsePlatform } from '../../oci/index.js';
+import { isDigest, parseNormalizedNamed, parsePlatform, referenceString } from '../../oci/index.js';
 import { credentialsFromHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
@@ -69,10 +69,16 @@ async function importImage(_r: EngineRequest): Promise<void> {
   throw badParameter('fromImage or fromSrc is required');
 }
 
+/** The path's name with the `tag` query: a tag given replaces one the name carries (docker's WithTag). */
+function pushReference(name: string, tag: string): string {
+  if (!tag) return name;
+  let ref;
+  try { ref = parseNormalizedNamed(name); } catch (e) { throw badParameter((e as Error).message); }
+  return referenceString({ domain: ref.domain, path: ref.path, tag });
+}
+
 async function push(r: EngineRequest): Promise<void> {
-  const name = r.params[0]!;
-  const tag = r.query.get('tag') ?? '';
-  const ref = tag ? `${name}:${tag}` : name;
+  const ref = pushReference(r.params[0]!, r.query.get('tag') ?? '');
   const platform = onePlatform(r, '1.46');
   const credentials = credentialsFromHeader(r.req.headers['x-registry-auth']);
   const out = new MessageStream(r.res);
