@@ -6,15 +6,10 @@ import { isDigest, parseNormalizedNamed, parsePlatform, referenceString } from '
 import { credentialsFromHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
-import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, versionAtLeast, type EngineRequest } from './request.js';
+import { TRANSFER_ROUTES, importFromSource } from './transfer.js';
+import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, sendJSON, versionAtLeast, type EngineRequest } from './request.js';
 import type { Route } from './router.js';
 import { inspectFor, summaryFor } from './versions.js';
-
-export function sendJSON(r: EngineRequest, status: number, value: unknown): void {
-  const body = JSON.stringify(value) + '\n';
-  r.res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-  r.res.end(body);
-}
 
 /** The platform query of inspect/history/push: one JSON platform, honoured from API `since`. */
 function onePlatform(r: EngineRequest, since: string): { platform?: ReturnType<typeof jsonPlatform> } {
@@ -47,7 +42,7 @@ function pullReference(fromImage: string, tag: string): string {
 
 async function create(r: EngineRequest): Promise<void> {
   const fromImage = r.query.get('fromImage');
-  if (fromImage === null || fromImage === '') return importImage(r);
+  if (fromImage === null || fromImage === '') return importFromSource(r, r.query.get('fromSrc') ?? '');
   const tag = r.query.get('tag') ?? '';
   const platformText = r.query.get('platform') ?? '';
   const platform = platformText ? parsePlatform(platformText) : undefined;
@@ -63,10 +58,6 @@ async function create(r: EngineRequest): Promise<void> {
     });
     out.end();
   } catch (e) { out.fail(e); }
-}
-
-async function importImage(_r: EngineRequest): Promise<void> {
-  throw badParameter('fromImage or fromSrc is required');
 }
 
 /** The path's name with the `tag` query: a tag given replaces one the name carries (docker's WithTag). */
@@ -147,6 +138,7 @@ export const IMAGE_ROUTES: Route[] = [
   { method: 'POST', path: /^\/images\/create$/, handle: create },
   { method: 'GET', path: /^\/images\/search$/, handle: search },
   { method: 'POST', path: /^\/images\/prune$/, handle: prune },
+  ...TRANSFER_ROUTES,
   { method: 'GET', path: /^\/images\/(.+)\/json$/, handle: inspect },
   { method: 'GET', path: /^\/images\/(.+)\/history$/, handle: history },
   { method: 'POST', path: /^\/images\/(.+)\/push$/, handle: push },

@@ -63,6 +63,9 @@ export class MessageStream {
 
   get hasStarted(): boolean { return this.started; }
 
+  /** Sends the 200 and the headers now (load answers 200 whatever happens next). */
+  open(): void { this.start(); }
+
   private start(): void {
     if (this.started) return;
     this.started = true;

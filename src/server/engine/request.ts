@@ -97,3 +97,10 @@ export async function readJSONBody(r: EngineRequest, cap = 4 * 1024 * 1024): Pro
   }
   try { return JSON.parse(text); } catch (e) { throw badParameter(`invalid JSON: ${(e as Error).message}`); }
 }
+
+/** A JSON answer with its length. */
+export function sendJSON(r: EngineRequest, status: number, value: unknown): void {
+  const body = JSON.stringify(value) + '\n';
+  r.res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  r.res.end(body);
+}

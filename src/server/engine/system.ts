@@ -1,8 +1,8 @@
 /** `/_ping`, `/version`, `/info` and `/system/df`: what clients ask a daemon before and beside images. */
 import os from 'node:os';
 import { badParameter } from './errors.js';
-import { STORAGE_DRIVER, sendJSON } from './images.js';
-import { boolParam, type EngineRequest } from './request.js';
+import { STORAGE_DRIVER } from './images.js';
+import { boolParam, sendJSON, type EngineRequest } from './request.js';
 import { MAX_API_VERSION, MIN_API_VERSION, type Route } from './router.js';
 import { diskUsageFor } from './versions.js';
 
