@@ -25,6 +25,7 @@ import { pushImage } from './push.js';
 import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
 import { searchRegistry } from './search.js';
 import { inspectDistribution } from './distribution-inspect.js';
+import { RepositoryView, type RepositoryViewOptions } from './repositories.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { commitContainer } from './commit.js';
@@ -126,6 +127,7 @@ export class Stowage implements ImageService {
   }
 
   tag(source: string, target: string): Promise<void> { return tagImage(this.c, source, target); }
+  repositories(opts: RepositoryViewOptions): RepositoryView { return new RepositoryView(this.c, opts); }
   images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.c, opts); }
   inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.c, refOrID, opts); }
   history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.c, refOrID, opts); }

@@ -6,6 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
+import type { RepositoryView, RepositoryViewOptions } from './repositories.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
@@ -357,6 +358,8 @@ export interface ImageService {
   /** Resolve to the raw record (spec §0.2). */
   resolveImage(refOrID: string): Promise<ImageRecordView>;
   tag(source: string, target: string): Promise<void>;
+  /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
+  repositories(opts: RepositoryViewOptions): RepositoryView;
 
   images(opts?: ListOptions): Promise<ImageSummary[]>;
   inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse>;

@@ -24,6 +24,7 @@ import { push } from './push.js';
 import { rmi } from './rmi.js';
 import { save } from './save.js';
 import { search } from './search.js';
+import { serve } from './serve.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
