@@ -31,7 +31,7 @@ import { version } from './version.js';
 
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, search, check, gc, checkout,
-  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
   save, load, importCmd, commit, imageSquash,
 ];
 
