@@ -5,6 +5,8 @@
  * search filters and limits, /distribution, /events, the socket's permissions and stale sockets.
  */
 import { spawn } from 'node:child_process';
+import { ensureBuilt } from '../cli/binary.js';
+import { serveDockerHost } from './serve.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -292,26 +294,21 @@ describe('X-Registry-Auth', () => {
   });
 
   it('no header: the store\'s docker config.json is used (dockerd never does this)', async () => {
-    // The server runs in a child process whose DOCKER_CONFIG holds the login.
+    // `stowage serve` runs with a DOCKER_CONFIG that holds the login.
+    await ensureBuilt();
     const cfg = path.join(tmp, 'docker-config');
     fs.mkdirSync(cfg, { recursive: true });
     fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ auths: { [authReg.host]: { auth: Buffer.from(`${authReg.username}:${authReg.password}`).toString('base64') } } }));
     const sock = path.join(tmp, 'child.sock');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'serve-child.ts'), path.join(tmp, 'child-store'), `unix://${sock}`], {
-      env: { ...process.env, DOCKER_CONFIG: cfg }, stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const served = await serveDockerHost(path.join(tmp, 'child-store'), `unix://${sock}`, { env: { DOCKER_CONFIG: cfg } });
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve());
-        child.once('exit', (c) => reject(new Error(`server child exited ${c}`)));
-      });
       const ref = `${authReg.host}/secret`;
       const a = await api('POST', `/v1.51/images/create?fromImage=${encodeURIComponent(ref)}&tag=v1`, { sock });
       expect(messages(a).at(-1)).toEqual({ status: `Status: Downloaded newer image for ${ref}:v1` });
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      expect(await served.stop()).toBe(0);
     }
+    expect(fs.existsSync(sock)).toBe(false);
   });
 });
 
@@ -430,6 +427,28 @@ describe('listening', () => {
     } finally { await s.close(); }
     await expect(startEngineServer(store, { host: 'tcp://0.0.0.0:2375' })).rejects.toMatchObject({ code: 'InvalidArgument' });
     await expect(startEngineServer(store, { host: 'ssh://example' })).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
+  it('closing the server lets a pull in flight finish', async () => {
+    const sock = path.join(tmp, 'graceful.sock');
+    const s = await startEngineServer(store, { host: `unix://${sock}` });
+    const grace = await makeTestImage({ layers: [{ files: { 'g': randomBytes(100_000) } }] });
+    await pushRaw(reg.url, 'grace', 'v1', grace);
+    const answer = new Promise<string>((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: `/v1.51/images/create?fromImage=${encodeURIComponent(`${R}/grace`)}&tag=v1` }, (res) => {
+        let body = '';
+        let asked = false;
+        res.on('data', (c: Buffer) => { body += c.toString(); if (!asked) { asked = true; void s.close(); } });
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const body = await answer;
+    expect(body.trimEnd().split('\r\n').at(-1)).toBe(`{"status":"Status: Downloaded newer image for ${R}/grace:v1"}`);
+    await s.close();
+    expect(fs.existsSync(sock)).toBe(false);
   });
 
   it('closing the server ends open event streams and removes its socket', async () => {

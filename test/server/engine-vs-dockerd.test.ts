@@ -1,6 +1,7 @@
 /**
  * The docker command line (28.x) against Stowage's Engine API server and against a real dockerd 20.10
- * (Debian's docker.io, a private daemon), the same sequence on both, outputs compared. Where the two
+ * (Debian's docker.io, a private daemon), the same sequence on both, outputs compared. Stowage's side is
+ * `stowage serve --docker-host unix://…` of the built binary. Where the two
  * legitimately differ the test says how and checks both sides exactly: dockerd 20.10 is the graphdriver
  * store (image ID = config digest, layers listed on delete, `Verifying Checksum`), Stowage follows the
  * containerd store of current docker (image ID = manifest/index digest), as the spec asks.
@@ -10,18 +11,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestImage, makeTestIndex, pushRaw, type TestImage } from '../harness/images.js';
+import { makeTestImage, makeTestIndex, pushRaw, tarOf, type TestImage } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { openStowage, type Stowage } from '../../src/images/index.js';
-import { startEngineServer, type EngineServer } from '../../src/server/index.js';
+import { serveDockerHost, type Served } from './serve.js';
 import { dockerCli, stripAnsi, type DockerRun } from './docker-cli.js';
 import { ensureBuilt, stowage } from '../cli/binary.js';
 
 let reg: Registry;
 let dockerd: Dockerd;
 let store: Stowage;
-let server: EngineServer;
+let server: Served;
 let tmp: string;
 let R: string;
 let app: TestImage;
@@ -62,13 +63,14 @@ beforeAll(async () => {
   const amd = await makeTestImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [{ files: shared }, { files: { 'bin/x': 'amd64\n' } }] });
   const arm = await makeTestImage({ platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, layers: [{ files: shared }, { files: { 'bin/x': 'arm64\n' } }] });
   await pushRaw(reg.url, 'multi', 'latest', await makeTestIndex([amd, arm]));
+  // The real thing: `stowage serve --docker-host` from the built binary; the test reads the same store beside it.
+  server = await serveDockerHost(path.join(tmp, 'store'), `unix://${path.join(tmp, 's.sock')}`);
   store = await openStowage({ root: path.join(tmp, 'store') });
-  server = await startEngineServer(store, { host: `unix://${path.join(tmp, 's.sock')}`, version: '0.1.0-test' });
 }, 180_000);
 
 afterAll(async () => {
-  await server?.close();
   await store?.close();
+  if (server) expect(await server.stop()).toBe(0);
   await dockerd?.stop();
   await reg?.stop();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
@@ -148,6 +150,70 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     const [ro, rt] = await both('rmi', 'foo:bar');
     expect(ro.stdout).toBe(rt.stdout);
     expect(ro.stdout).toBe('Untagged: foo:bar\n');
+  });
+
+  it('save and load across the two stores: each loads the other\'s archive and prints the same', async () => {
+    const oursTar = path.join(tmp, 'ours.tar');
+    const theirsTar = path.join(tmp, 'theirs.tar');
+    await both('tag', `${R}/app:v1`, 'xfer:v1');
+    const [so, st] = [await ours('save', '-o', oursTar, 'xfer:v1'), await theirs('save', '-o', theirsTar, 'xfer:v1')];
+    expect([so.code, st.code]).toEqual([0, 0]);
+    await both('rmi', 'xfer:v1');
+    const [lo, lt] = [await ours('load', '-i', theirsTar), await theirs('load', '-i', oursTar)];
+    expect([lo.code, lt.code]).toEqual([0, 0]);
+    expect(lo.stdout).toBe('Loaded image: xfer:v1\n');
+    expect(lt.stdout).toBe(lo.stdout);
+    const [io, it2] = await both('image', 'inspect', '--format', '{{json .RootFS.Layers}} {{json .Config.Cmd}} {{json .Config.Labels}}', 'xfer:v1');
+    expect(io.stdout).toBe(it2.stdout);
+    await both('rmi', 'xfer:v1');
+    // Garbage: both answer 200 with the error in the stream, which the CLI prints.
+    const garbage = Buffer.from('this is not a tar archive\n'.repeat(100));
+    const go = await dockerCli(server.address, ['load'], { config: path.join(tmp, 'cfg-ours'), input: garbage });
+    const gt = await dockerCli(dockerd.host, ['load'], { config: path.join(tmp, 'cfg-theirs'), input: garbage });
+    expect([go.code, gt.code]).toEqual([1, 1]);
+  });
+
+  it('import: the same image config and history from the same tarball; a bad change refused on both', async () => {
+    const rootfs = await tarOf({ 'etc/motd': 'imported\n', 'bin/x': '#!/bin/sh\n' });
+    const args = ['import', '-c', 'ENV A=b', '-c', 'CMD ["/bin/x"]', '-c', 'EXPOSE 8080', '-m', 'from the test', '-', 'imp:v1'];
+    const o = await dockerCli(server.address, args, { config: path.join(tmp, 'cfg-ours'), input: rootfs });
+    const t = await dockerCli(dockerd.host, args, { config: path.join(tmp, 'cfg-theirs'), input: rootfs });
+    expect([o.code, t.code]).toEqual([0, 0]);
+    expect(o.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(t.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const fmt = '{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.ExposedPorts}} {{.Os}}/{{.Architecture}} {{len .RootFS.Layers}} {{index .RootFS.Layers 0}}';
+    const [io, it2] = await both('image', 'inspect', '--format', fmt, 'imp:v1');
+    expect(io.stdout).toBe(it2.stdout);
+    const [ho, ht] = await both('history', '--format', '{{.CreatedBy}}|{{.Comment}}', 'imp:v1');
+    expect(ho.stdout).toBe(ht.stdout);
+    expect(ho.stdout).toBe('|from the test\n');
+    const bad = ['import', '-c', 'RUN rm -rf /', '-', 'bad:1'];
+    const bo = await dockerCli(server.address, bad, { config: path.join(tmp, 'cfg-ours'), input: rootfs });
+    const bt = await dockerCli(dockerd.host, bad, { config: path.join(tmp, 'cfg-theirs'), input: rootfs });
+    expect([bo.code, bt.code]).toEqual([1, 1]);
+    expect(bo.stderr.toLowerCase()).toBe(bt.stderr.toLowerCase());
+  });
+
+  it('commit of a container: the same author, comment, merged config; a missing container the same 404', async () => {
+    const created = await stowage(['--root', path.join(tmp, 'store'), 'container', 'create', '--name', 'c1', 'imp:v1']);
+    expect(created.code).toBe(0);
+    expect((await theirs('create', '--name', 'c1', 'imp:v1')).code).toBe(0);
+    const args = ['commit', '-a', 'me', '-m', 'hi', '-c', 'EXPOSE 80', '-c', 'LABEL k=v', 'c1', 'committed:v1'];
+    const [o, t] = await both(...args);
+    expect([o.code, t.code]).toEqual([0, 0]);
+    expect(o.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const fmt = '{{.Author}}|{{.Comment}}|{{json .Config.ExposedPorts}}|{{json .Config.Env}}|{{json .Config.Cmd}}|{{json .Config.Labels}}|{{len .RootFS.Layers}}';
+    const [io, it2] = await both('image', 'inspect', '--format', fmt, 'committed:v1');
+    expect(io.stdout).toBe(it2.stdout);
+    expect(io.stdout).toBe('me|hi|{"80/tcp":{},"8080/tcp":{}}|["A=b"]|["/bin/x"]|{"k":"v"}|1\n');
+    const [mo, mt] = await both('commit', 'nosuch', 'x:1');
+    expect([mo.code, mt.code]).toEqual([1, 1]);
+    expect(mo.stderr).toBe(mt.stderr);
+    expect(mo.stderr.trim()).toBe('Error response from daemon: No such container: nosuch');
+    // Clean up what the later steps count.
+    await stowage(['--root', path.join(tmp, 'store'), 'container', 'rm', 'c1']);
+    await theirs('rm', 'c1');
+    await both('rmi', 'committed:v1', 'imp:v1');
   });
 
   it('missing images: the same errors from rmi, tag and history', async () => {

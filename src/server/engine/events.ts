@@ -12,8 +12,9 @@ const PENDING = Symbol('pending');
 async function events(r: EngineRequest): Promise<void> {
   const since = r.query.get('since') || undefined;
   const until = r.query.get('until') || undefined;
+  const signal = AbortSignal.any([r.signal, r.stopping]);
   const iter = r.store.events({
-    ...(since ? { since } : {}), ...(until ? { until } : {}), filters: filtersParam(r.query), signal: r.signal, follow: true,
+    ...(since ? { since } : {}), ...(until ? { until } : {}), filters: filtersParam(r.query), signal, follow: true,
   })[Symbol.asyncIterator]();
   // The service checks filters and timestamps on its first step, synchronously: a bad one rejects `first`
   // before the race is decided, so it becomes an HTTP 400 instead of a broken stream.
@@ -30,7 +31,7 @@ async function events(r: EngineRequest): Promise<void> {
       first = iter.next();
     }
   } catch (e) {
-    if (!r.signal.aborted) throw e;
+    if (!signal.aborted) throw e;
   } finally {
     await iter.return?.(undefined);
   }

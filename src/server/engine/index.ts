@@ -29,8 +29,11 @@ export interface EngineServerOptions {
 export interface EngineServer {
   /** Where it listens, in DOCKER_HOST form. */
   address: string;
-  /** Stops accepting, cancels requests in flight (their pulls and pushes stop), removes the socket. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and removes the socket; requests in flight finish (a pull completes), event streams
+   * end. `force` cancels the requests in flight instead (their pulls stop, partial downloads stay resumable).
+   */
+  close(opts?: { force?: boolean }): Promise<void>;
 }
 
 /** Go's net/http answers a request whose header is over 1 MiB with this (docker's daemon does too). */
@@ -40,7 +43,8 @@ export async function startEngineServer(store: ImageService, opts: EngineServerO
   const addr = parseHost(opts.host);
   const version = opts.version ?? 'unknown';
   const routes: Route[] = [...systemRoutes({ version }), ...IMAGE_ROUTES, ...EVENT_ROUTES];
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 }, createDispatcher(store, routes, { server: `Docker/${version} (linux)` }));
+  const stopping = new AbortController();
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 }, createDispatcher(store, routes, { server: `Docker/${version} (linux)` }, stopping.signal));
   // Malformed requests get Go's plain-text answers; the connection closes, the server keeps serving.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) { socket.destroy(); return; }
@@ -52,11 +56,14 @@ export async function startEngineServer(store: ImageService, opts: EngineServerO
   let closing: Promise<void> | undefined;
   return {
     address: listening.address,
-    close() {
+    close(o = {}) {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
-      }).finally(() => listening.cleanup());
+        listening.cleanup();
+        stopping.abort();
+        server.closeIdleConnections();
+      });
+      if (o.force) server.closeAllConnections();
       return closing;
     },
   };

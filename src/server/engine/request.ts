@@ -19,6 +19,8 @@ export interface EngineRequest {
   params: string[];
   /** Fires when the client disconnects before the response is complete. */
   signal: AbortSignal;
+  /** Fires when the server stops: endless answers (event streams) end then; others finish. */
+  stopping: AbortSignal;
   store: ImageService;
 }
 

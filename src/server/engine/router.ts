@@ -42,7 +42,7 @@ function checkVersion(version: string): void {
 }
 
 /** The request handler for node's http server. */
-export function createDispatcher(store: ImageService, routes: Route[], id: ServerIdentity): http.RequestListener {
+export function createDispatcher(store: ImageService, routes: Route[], id: ServerIdentity, stopping: AbortSignal): http.RequestListener {
   return (req, res) => {
     res.setHeader('Api-Version', MAX_API_VERSION);
     res.setHeader('Server', id.server);
@@ -67,7 +67,7 @@ export function createDispatcher(store: ImageService, routes: Route[], id: Serve
       if (!methods.includes(method)) continue;
       const hit = route.path.exec(decoded);
       if (!hit) continue;
-      const r: EngineRequest = { req, res, method, path: decoded, version, query: url.searchParams, params: hit.slice(1), signal: aborter.signal, store };
+      const r: EngineRequest = { req, res, method, path: decoded, version, query: url.searchParams, params: hit.slice(1), signal: aborter.signal, stopping, store };
       route.handle(r).catch((e: unknown) => {
         if (!res.headersSent) writeError(res, e);
         else if (!res.writableEnded) res.destroy();
