@@ -327,6 +327,15 @@ describe('raw HTTP faults: the same statuses as dockerd, and both keep serving',
     expect(t).toBe(o);
   });
 
+  it('a malformed JSON body (docker commit\'s config): 400 (20.10 answered 500; later dockerd 400); both keep serving', async () => {
+    const body = '{"Env": ["A=b"'; // cut short
+    const req = `POST /v1.41/commit?container=nosuch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+    expect(await raw(sockOf(server.address), req)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await raw(sockOf(dockerd.host), req)).toBe('HTTP/1.1 500 Internal Server Error');
+    const [o, t] = await both('version', '--format', '{{.Server.Version}}');
+    expect([o.code, t.code]).toEqual([0, 0]);
+  });
+
   it('bad filter JSON: 400 "invalid filter" (20.10 answered 500, fixed in later dockerd); both still answer', async () => {
     const req = `GET /v1.41/images/json?filters=%7Bnot-json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
     expect(await raw(sockOf(server.address), req)).toBe('HTTP/1.1 400 Bad Request');
