@@ -119,6 +119,19 @@ describe('routing and versions', () => {
     expect([blank.status, json(blank)]).toEqual([400, { message: 'image name cannot be blank' }]);
   });
 
+  it('bad input is a 400 with docker\'s message, and the server keeps serving', async () => {
+    const badFilter = await api('GET', `/v1.51/images/json?filters=${encodeURIComponent('{"dangling":')}`);
+    expect([badFilter.status, json(badFilter)]).toEqual([400, { message: 'invalid filter' }]);
+    const badBody = await api('POST', '/v1.51/commit?container=nosuch', { headers: { 'Content-Type': 'application/json' }, body: '{"Env": ["A=b"' });
+    expect(badBody.status).toBe(400);
+    expect((json(badBody) as { message: string }).message).toMatch(/^invalid JSON: /);
+    const notJson = await api('POST', '/v1.51/commit?container=nosuch', { headers: { 'Content-Type': 'text/plain' }, body: 'Env=A' });
+    expect([notJson.status, json(notJson)]).toEqual([400, { message: "unsupported Content-Type header (text/plain): must be 'application/json'" }]);
+    const badRef = await api('POST', `/v1.51/images/create?fromImage=${encodeURIComponent('someone/UPPER')}&tag=x`);
+    expect(badRef.status).toBe(400);
+    expect((await api('GET', '/_ping')).body).toBe('OK');
+  });
+
   it('fields gated by API version: list and inspect', async () => {
     await store.pull(`${R}/app:v1`);
     const at = async (v: string): Promise<Record<string, unknown>> => (json(await api('GET', `/v${v}/images/json`)) as Array<Record<string, unknown>>)[0]!;
