@@ -157,6 +157,7 @@ export class Stowage implements ImageService {
   }
 
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+  // `this.c` refuses a closed store, as every method does.
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 

@@ -94,8 +94,9 @@ export async function readJSONBody(r: EngineRequest, cap = 4 * 1024 * 1024): Pro
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
-  if (type && !/^application\/json\b/i.test(type.split(';')[0]!.trim())) {
-    throw badParameter(`unsupported Content-Type header (${type}): must be 'application/json'`);
+  // docker's CheckForJSON: a body must say it is JSON.
+  if (!type || !/^application\/json$/i.test(type.split(';')[0]!.trim())) {
+    throw badParameter(`unsupported Content-Type header (${type ?? ''}): must be 'application/json'`);
   }
   try { return JSON.parse(text); } catch (e) { throw badParameter(`invalid JSON: ${(e as Error).message}`); }
 }
