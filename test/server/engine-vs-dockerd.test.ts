@@ -83,6 +83,13 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     expect(t.code).toBe(0);
     expect(o.stdout.trim()).toBe('1.51 1.50');
     expect(t.stdout.trim()).toBe('1.41 1.41');
+    // An older client (API 1.40, the oldest served): the same answers.
+    const env = { DOCKER_API_VERSION: '1.40' };
+    const old = await dockerCli(server.address, ['images', '--format', '{{.Repository}}'], { config: path.join(tmp, 'cfg-ours'), env });
+    const oldT = await dockerCli(dockerd.host, ['images', '--format', '{{.Repository}}'], { config: path.join(tmp, 'cfg-theirs'), env });
+    expect([old.code, old.stdout]).toEqual([oldT.code, oldT.stdout]);
+    const tooOld = await dockerCli(server.address, ['images'], { config: path.join(tmp, 'cfg-ours'), env: { DOCKER_API_VERSION: '1.39' } });
+    expect(tooOld.stderr).toContain('client version 1.39 is too old. Minimum supported API version is 1.40');
   });
 
   it('pull: the same stream (Pulling from, one line per layer state, Digest, Status, the canonical name)', async () => {
