@@ -115,7 +115,8 @@ describe('routing and versions', () => {
     expect([nu.status, json(nu)]).toEqual([400, { message: 'client version 9.99 is too new. Maximum supported API version is 1.51' }]);
     const nf = await api('GET', '/v1.51/nothing/here');
     expect([nf.status, json(nf)]).toEqual([404, { message: 'page not found' }]);
-    await expect(docker.listContainers()).rejects.toMatchObject({ statusCode: 501, json: { message: 'this server (stowage) manages images only: GET /containers/json is not available' } });
+    await expect(docker.listContainers()).rejects.toMatchObject({ statusCode: 404, json: { message: 'this server (stowage) manages images only: GET /containers/json is not available' } });
+    await expect(docker.createContainer({ Image: 'x' })).rejects.toMatchObject({ statusCode: 501, json: { message: 'this server (stowage) manages images only: POST /containers/create is not available' } });
     const blank = await api('DELETE', '/v1.51/images/%20');
     expect([blank.status, json(blank)]).toEqual([400, { message: 'image name cannot be blank' }]);
   });

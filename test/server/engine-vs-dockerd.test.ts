@@ -334,6 +334,10 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     const o = await ours('ps');
     expect(o.code).toBe(1);
     expect(o.stderr.trim()).toBe('Error response from daemon: this server (stowage) manages images only: GET /containers/json is not available');
+    // `docker inspect NAME` looks for a container first: the 404 sends it on to the image.
+    const [io, it2] = await both('inspect', '--format', '{{.RepoTags}}', `${R}/multi`);
+    expect([io.code, io.stdout]).toEqual([0, `[${R}/multi:latest]\n`]);
+    expect(it2.stdout).toBe(io.stdout);
     const i = await ours('info', '--format', '{{.Images}} {{.Driver}} {{.DockerRootDir}}');
     expect(i.stdout.trim()).toBe(`1 overlayfs ${path.join(tmp, 'store')}`);
   });
