@@ -380,6 +380,19 @@ describe('X-Registry-Auth', () => {
     expect((await store.inspect(`${ref}:v1`)).RepoTags).toContain(`${ref}:v1`);
   });
 
+  it('push: the header\'s credentials reach the protected registry; without them the refusal comes in the stream', async () => {
+    const target = `${authReg.host}/pushed-with-auth`;
+    await store.tag(`${R}/app:v1`, `${target}:v1`);
+    const denied = await api('POST', `/v1.51/images/${target}/push?tag=v1`);
+    expect(denied.status).toBe(200);
+    expect(messages(denied)[0]).toEqual({ status: `The push refers to repository [${target}]` });
+    expect(messages(denied).at(-1)).toHaveProperty('error');
+    const header = authHeader({ username: authReg.username, password: authReg.password, serveraddress: authReg.host });
+    const ok = await api('POST', `/v1.51/images/${target}/push?tag=v1`, { headers: { 'X-Registry-Auth': header } });
+    expect(messages(ok)).toContainEqual({ status: `v1: digest: ${app.manifest.digest} size: ${app.manifest.size}` });
+    expect(messages(ok).some((m) => 'error' in m)).toBe(false);
+  });
+
   it('the identity-token form goes to the token server as a refresh_token grant', async () => {
     const ts = tokenReg.tokenServer!;
     ts.refreshTokens.set('rt-for-test', tokenReg.username);
@@ -411,7 +424,7 @@ describe('X-Registry-Auth', () => {
 describe('search and distribution', () => {
   it('searches the catalog of a distribution registry; docker\'s filters and limits', async () => {
     const all = await docker.searchImages({ term: `${R}/` });
-    expect(all.map((r: { name: string }) => r.name).sort()).toEqual([`${R}/app`, `${R}/big`, `${R}/copy`, `${R}/multi`, `${R}/secret`, `${R}/slow`]);
+    expect(all.map((r: { name: string }) => r.name).sort()).toEqual([`${R}/app`, `${R}/big`, `${R}/copy`, `${R}/multi`, `${R}/pushed-with-auth`, `${R}/secret`, `${R}/slow`]);
     expect(all[0]).toEqual({ description: '', is_official: false, is_automated: false, name: expect.any(String), star_count: 0 });
     expect(await docker.searchImages({ term: `${R}/mul` })).toEqual([{ description: '', is_official: false, is_automated: false, name: `${R}/multi`, star_count: 0 }]);
     expect(await docker.searchImages({ term: `${R}/`, limit: 2 })).toHaveLength(2);
