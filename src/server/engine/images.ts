@@ -33,11 +33,16 @@ async function list(r: EngineRequest): Promise<void> {
   sendJSON(r, 200, items.map((s) => summaryFor(s, r.version)));
 }
 
-/** `fromImage` + `tag` as the router joins them: a tag that is a digest becomes `@digest`. */
-function pullReference(fromImage: string, tag: string): string {
-  const image = fromImage.replace(/:$/, '');
+/**
+ * A name from the path or `fromImage` with the `tag` query, as docker's router joins them: a tag given
+ * replaces one the name carries (reference.WithTag), a tag that is a digest becomes `@digest`.
+ */
+function withTag(name: string, tag: string): string {
+  const image = name.replace(/:$/, '');
   if (!tag) return image;
-  return isDigest(tag) ? `${image}@${tag}` : `${image}:${tag}`;
+  let ref;
+  try { ref = parseNormalizedNamed(image); } catch (e) { throw badParameter((e as Error).message); }
+  return referenceString(isDigest(tag) ? { domain: ref.domain, path: ref.path, digest: tag } : { domain: ref.domain, path: ref.path, tag });
 }
 
 async function create(r: EngineRequest): Promise<void> {
@@ -46,7 +51,7 @@ async function create(r: EngineRequest): Promise<void> {
   const tag = r.query.get('tag') ?? '';
   const platformText = r.query.get('platform') ?? '';
   const platform = platformText ? parsePlatform(platformText) : undefined;
-  const ref = pullReference(fromImage, tag);
+  const ref = withTag(fromImage, tag);
   // `docker pull -a` sends the bare name with no tag: every tag of the repository.
   const allTags = tag === '' && !/[:@]/.test(ref.slice(ref.lastIndexOf('/') + 1));
   const credentials = credentialsFromHeader(r.req.headers['x-registry-auth']);
@@ -60,16 +65,8 @@ async function create(r: EngineRequest): Promise<void> {
   } catch (e) { out.fail(e); }
 }
 
-/** The path's name with the `tag` query: a tag given replaces one the name carries (docker's WithTag). */
-function pushReference(name: string, tag: string): string {
-  if (!tag) return name;
-  let ref;
-  try { ref = parseNormalizedNamed(name); } catch (e) { throw badParameter((e as Error).message); }
-  return referenceString({ domain: ref.domain, path: ref.path, tag });
-}
-
 async function push(r: EngineRequest): Promise<void> {
-  const ref = pushReference(r.params[0]!, r.query.get('tag') ?? '');
+  const ref = withTag(r.params[0]!, r.query.get('tag') ?? '');
   const platform = onePlatform(r, '1.46');
   const credentials = credentialsFromHeader(r.req.headers['x-registry-auth']);
   const out = new MessageStream(r.res);
