@@ -100,7 +100,7 @@ describe('routing and versions', () => {
   it('_ping: GET says OK, HEAD is empty, both carry docker\'s headers; versioned too', async () => {
     const g = await api('GET', '/_ping');
     expect([g.status, g.body]).toEqual([200, 'OK']);
-    expect(g.headers['api-version']).toBe('1.51');
+    expect(g.headers['api-version']).toBe('1.52');
     expect(g.headers['ostype']).toBe('linux');
     expect(g.headers['cache-control']).toBe('no-cache, no-store, must-revalidate');
     const h = await api('HEAD', '/v1.40/_ping');
@@ -112,7 +112,7 @@ describe('routing and versions', () => {
     const old = await api('GET', '/v1.39/images/json');
     expect([old.status, json(old)]).toEqual([400, { message: 'client version 1.39 is too old. Minimum supported API version is 1.40, please upgrade your client to a newer version' }]);
     const nu = await api('GET', '/v9.99/images/json');
-    expect([nu.status, json(nu)]).toEqual([400, { message: 'client version 9.99 is too new. Maximum supported API version is 1.51' }]);
+    expect([nu.status, json(nu)]).toEqual([400, { message: 'client version 9.99 is too new. Maximum supported API version is 1.52' }]);
     const nf = await api('GET', '/v1.51/nothing/here');
     expect([nf.status, json(nf)]).toEqual([404, { message: 'page not found' }]);
     await expect(docker.listContainers()).rejects.toMatchObject({ statusCode: 404, json: { message: 'this server (stowage) manages images only: GET /containers/json is not available' } });
@@ -151,6 +151,11 @@ describe('routing and versions', () => {
     expect(i41).toMatchObject({ Container: '', VirtualSize: expect.any(Number), GraphDriver: { Name: 'overlayfs', Data: null }, Parent: '', Comment: '' });
     expect(Object.keys(i41.Config as object)).toEqual(expect.arrayContaining(['Hostname', 'AttachStdin', 'Tty', 'Image']));
     const i51 = await inspect('1.51');
+    expect(i51).toMatchObject({ Parent: '', GraphDriver: { Name: 'overlayfs', Data: null } });
+    const i52 = await inspect('1.52');
+    expect(i52).not.toHaveProperty('Parent');
+    expect(i52).not.toHaveProperty('GraphDriver');
+    expect(i52).not.toHaveProperty('Comment');
     expect(i51).not.toHaveProperty('Container');
     expect(i51).toHaveProperty('Descriptor');
     expect(Object.keys(i51.Config as object)).not.toContain('Hostname');
@@ -475,8 +480,17 @@ describe('events, disk usage, prune', () => {
     expect([bad.status, json(bad)]).toEqual([400, { message: "invalid filter 'nonsense'" }]);
   });
 
-  it('/events with since and until: the log replayed, then the answer ends', async () => {
+  it('/events with since and until: the log replayed, then the answer ends; API 1.52 drops the legacy fields; Accept picks the stream type', async () => {
     const until = Math.ceil(Date.now() / 1000) + 1;
+    const q = `since=0&until=${until}&filters=${encodeURIComponent('{"event":["tag"],"image":["evt:one"]}')}`;
+    const v52 = await api('GET', `/v1.52/events?${q}`);
+    expect(Object.keys(JSON.parse(v52.body.split('\n')[0]!) as object)).toEqual(['Type', 'Action', 'Actor', 'scope', 'time', 'timeNano']);
+    expect(v52.headers['content-type']).toBe('application/json');
+    const seq = await api('GET', `/v1.52/events?${q}`, { headers: { Accept: 'application/json-seq' } });
+    expect(seq.headers['content-type']).toBe('application/json-seq');
+    expect(seq.body.startsWith('\x1e{')).toBe(true);
+    const lines = await api('GET', `/v1.52/events?${q}`, { headers: { Accept: 'application/json;q=0.5, application/jsonl' } });
+    expect(lines.headers['content-type']).toBe('application/jsonl');
     const a = await api('GET', `/v1.51/events?since=0&until=${until}&filters=${encodeURIComponent('{"event":["tag"],"image":["evt:one"]}')}`);
     expect(a.status).toBe(200);
     const events = a.body.split('\n').filter((l) => l).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
@@ -491,6 +505,12 @@ describe('events, disk usage, prune', () => {
     const usage = await store.diskUsage();
     expect(df.LayersSize).toBe(usage.TotalSize);
     expect((df.Images as unknown[]).length).toBe(usage.TotalCount);
+    const df52 = json(await api('GET', '/v1.52/system/df')) as Record<string, unknown>;
+    expect(df52.ImageUsage).toEqual({ ActiveCount: usage.ActiveCount, TotalCount: usage.TotalCount, Reclaimable: usage.Reclaimable, TotalSize: usage.TotalSize });
+    expect(df52.LayersSize).toBe(usage.TotalSize);
+    const verbose52 = json(await api('GET', '/v1.52/system/df?verbose=1&type=image')) as { ImageUsage: { Items: unknown[] }; LayersSize?: number };
+    expect(verbose52.ImageUsage.Items).toHaveLength(usage.TotalCount);
+    expect(verbose52).not.toHaveProperty('LayersSize');
     const bad = await api('GET', '/v1.51/system/df?type=spaceships');
     expect([bad.status, json(bad)]).toEqual([400, { message: 'unknown object type: spaceships' }]);
   });

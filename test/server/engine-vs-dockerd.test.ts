@@ -83,7 +83,7 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     const [o, t] = await both('version', '--format', '{{.Server.APIVersion}} {{.Client.APIVersion}}');
     expect(o.code).toBe(0);
     expect(t.code).toBe(0);
-    expect(o.stdout.trim()).toBe('1.51 1.50');
+    expect(o.stdout.trim()).toBe('1.52 1.50');
     expect(t.stdout.trim()).toBe('1.41 1.41');
     // An older client (API 1.40, the oldest served): the same answers.
     const env = { DOCKER_API_VERSION: '1.40' };
