@@ -398,6 +398,12 @@ describe('X-Registry-Auth', () => {
     expect(messages(ok).some((m) => 'error' in m)).toBe(false);
   });
 
+  it('POST /auth (docker login): good credentials succeed, bad ones are a 401; nothing is stored', async () => {
+    expect(await docker.checkAuth({ username: authReg.username, password: authReg.password, serveraddress: authReg.host })).toEqual({ Status: 'Login Succeeded', IdentityToken: '' });
+    await expect(docker.checkAuth({ username: authReg.username, password: 'wrong', serveraddress: authReg.host })).rejects.toMatchObject({ statusCode: 401 });
+    await expect(docker.checkAuth({ username: tokenReg.username, password: tokenReg.password, serveraddress: `http://${tokenReg.host}/v2/` })).resolves.toMatchObject({ Status: 'Login Succeeded' });
+  });
+
   it('the identity-token form goes to the token server as a refresh_token grant', async () => {
     const ts = tokenReg.tokenServer!;
     ts.refreshTokens.set('rt-for-test', tokenReg.username);

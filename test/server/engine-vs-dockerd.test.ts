@@ -330,6 +330,13 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     expect(t.stderr.trim()).toBe('Error response from daemon: Unexpected status code 404');
   });
 
+  it('login: both check with the registry and the CLI prints the same', async () => {
+    const [o, t] = await both('login', '-u', 'someone', '-p', 'secret', R);
+    expect([o.code, t.code]).toEqual([0, 0]);
+    expect(o.stdout).toBe(t.stdout);
+    expect(o.stdout).toContain('Login Succeeded');
+  });
+
   it('containers: stowage answers in docker\'s error shape that it manages images only', async () => {
     const o = await ours('ps');
     expect(o.code).toBe(1);

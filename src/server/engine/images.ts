@@ -7,7 +7,7 @@ import { credentialsFromHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
 import { TRANSFER_ROUTES, importFromSource } from './transfer.js';
-import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, sendJSON, versionAtLeast, type EngineRequest } from './request.js';
+import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, readJSONBody, sendJSON, versionAtLeast, type EngineRequest } from './request.js';
 import type { Route } from './router.js';
 import { inspectFor, summaryFor } from './versions.js';
 
@@ -130,6 +130,19 @@ async function distribution(r: EngineRequest): Promise<void> {
   sendJSON(r, 200, await r.store.distributionInspect(r.params[0]!, { signal: r.signal, ...(credentials ? { credentials } : {}) }));
 }
 
+/** `POST /auth` (docker login): checks the credentials with the registry; storing them is the client's business. */
+async function auth(r: EngineRequest): Promise<void> {
+  const body = await readJSONBody(r);
+  const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const str = (k: string): string => (typeof o[k] === 'string' ? o[k] as string : '');
+  const credentials = {
+    ...(str('username') ? { username: str('username') } : {}), ...(str('password') ? { password: str('password') } : {}),
+    ...(str('identitytoken') ? { identityToken: str('identitytoken') } : {}),
+  };
+  await r.store.authenticate(str('serveraddress'), credentials, { signal: r.signal });
+  sendJSON(r, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+}
+
 export const IMAGE_ROUTES: Route[] = [
   { method: 'GET', path: /^\/images\/json$/, handle: list },
   { method: 'POST', path: /^\/images\/create$/, handle: create },
@@ -142,4 +155,5 @@ export const IMAGE_ROUTES: Route[] = [
   { method: 'POST', path: /^\/images\/(.+)\/tag$/, handle: tag },
   { method: 'DELETE', path: /^\/images\/(.*)$/, handle: remove },
   { method: 'GET', path: /^\/distribution\/(.+)\/json$/, handle: distribution },
+  { method: 'POST', path: /^\/auth$/, handle: auth },
 ];

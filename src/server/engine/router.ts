@@ -27,7 +27,7 @@ export interface ServerIdentity {
 }
 
 /** Top-level paths of the Engine API that belong to containers, networks, volumes, swarm, plugins, builds. */
-const NOT_IMAGES = /^\/(containers|exec|networks|volumes|swarm|services|tasks|nodes|secrets|configs|plugins|build|session|grpc|auth)(\/|$)/;
+const NOT_IMAGES = /^\/(containers|exec|networks|volumes|swarm|services|tasks|nodes|secrets|configs|plugins|build|session|grpc)(\/|$)/;
 
 const VERSIONED = /^\/v([0-9.]+)(\/.*)$/;
 
