@@ -596,6 +596,21 @@ describe('listening', () => {
     expect(fs.existsSync(sock)).toBe(false);
   });
 
+  it('a client leaving in the middle of a save stops it: nothing stays in flight, the server still closes', async () => {
+    const sock = path.join(tmp, 'save-leave.sock');
+    const s = await startEngineServer(store, { host: `unix://${sock}` });
+    const status = await new Promise<number>((resolve) => {
+      const req = http.get({ socketPath: sock, path: `/v1.51/images/${proxy.host}/slow:v1/get` }, (res) => {
+        res.once('data', () => { req.destroy(); resolve(res.statusCode ?? 0); });
+      });
+      req.on('error', () => undefined);
+    });
+    expect(status).toBe(200);
+    // A save left waiting for a drain that never comes would keep close() from resolving.
+    await s.close();
+    expect(fs.existsSync(sock)).toBe(false);
+  });
+
   it('closing the server ends open event streams and removes its socket', async () => {
     const sock = path.join(tmp, 'closing.sock');
     const s = await startEngineServer(store, { host: `unix://${sock}` });
