@@ -166,6 +166,16 @@ describe('routing and versions', () => {
     expect(halfPlatform.status).toBe(400);
   });
 
+  it('a conflict is a 409 with docker\'s message: removing an image a working container uses', async () => {
+    await store.pull(`${R}/app:v1`);
+    const c = await store.createLayer(undefined, `${R}/app:v1`, { name: 'user-of-app' });
+    try {
+      const a = await api('DELETE', `/v1.51/images/${R}/app:v1`);
+      expect(a.status).toBe(409);
+      expect(json(a)).toEqual({ message: `conflict: unable to delete ${R}/app:v1 (must be forced) - container ${c.id.slice(0, 12)} is using its referenced image ${app.manifest.digest.slice(7, 19)}` });
+    } finally { await store.releaseLayer(c.id); }
+  });
+
   it('dangling images: <none> names before 1.43, empty lists after', async () => {
     const id = (await store.inspect(`${R}/app:v1`)).Id;
     await store.tag(`${R}/app:v1`, 'keep:1');
