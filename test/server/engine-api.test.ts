@@ -286,7 +286,15 @@ describe('images in and out without a registry', () => {
     expect(manifestJson).toHaveLength(1);
     expect(JSON.parse(am.get(manifestJson[0]!.Config)!.toString())).toMatchObject({ architecture: 'arm64' });
     const two = await getBytes(`/v1.51/images/get?names=a&platform=${encodeURIComponent('{"os":"linux","architecture":"arm64"}')}&platform=${encodeURIComponent('{"os":"linux","architecture":"amd64"}')}`);
-    expect(two.status).toBe(400);
+    expect([two.status, JSON.parse(two.body.toString())]).toEqual([400, { message: 'multiple platform parameters need API 1.52 or newer' }]);
+    const twoAt52 = await getBytes(`/v1.52/images/${R}/multi:latest/get?platform=${encodeURIComponent('{"os":"linux","architecture":"arm64","variant":"v8"}')}&platform=${encodeURIComponent('{"os":"linux","architecture":"amd64"}')}`);
+    expect(twoAt52.status).toBe(200);
+    // Several platforms: the image's index, restricted to them, with both manifests in the archive.
+    const tm = await members(twoAt52.body);
+    const entry = (JSON.parse(tm.get('index.json')!.toString()) as { manifests: Array<{ digest: string }> }).manifests[0]!;
+    const restricted = JSON.parse(tm.get(`blobs/sha256/${entry.digest.slice(7)}`)!.toString()) as { manifests: Array<{ digest: string }> };
+    expect(restricted.manifests).toHaveLength(2);
+    for (const d of restricted.manifests) expect(tm.has(`blobs/sha256/${d.digest.slice(7)}`)).toBe(true);
     const missing = await getBytes('/v1.51/images/get?names=nothere');
     expect([missing.status, JSON.parse(missing.body.toString())]).toEqual([404, { message: 'No such image: nothere:latest' }]);
   });
