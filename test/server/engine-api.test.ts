@@ -299,6 +299,18 @@ describe('images in and out without a registry', () => {
     expect([missing.status, JSON.parse(missing.body.toString())]).toEqual([404, { message: 'No such image: nothere:latest' }]);
   });
 
+  it('DELETE with platforms (API 1.50): needs force; then only that platform\'s manifest goes, the image stays', async () => {
+    const arm = encodeURIComponent('{"os":"linux","architecture":"arm64","variant":"v8"}');
+    const noForce = await api('DELETE', `/v1.51/images/${R}/multi:latest?platforms=${arm}`);
+    expect(noForce.status).toBe(400);
+    const armManifest = (await store.inspect(`${R}/multi:latest`, { manifests: true })).Manifests!.find((m) => m.ImageData?.Platform.architecture === 'arm64')!;
+    const forced = await api('DELETE', `/v1.51/images/${R}/multi:latest?force=1&platforms=${arm}`);
+    expect([forced.status, json(forced)]).toEqual([200, [{ Deleted: armManifest.ID }]]);
+    const after = (await store.inspect(`${R}/multi:latest`, { manifests: true })).Manifests!;
+    expect(after.find((m) => m.ID === armManifest.ID)?.Available).toBe(false);
+    expect(after.some((m) => m.ImageData?.Platform.architecture === 'amd64' && m.Available)).toBe(true);
+  });
+
   it('POST /images/load: Loaded image lines in the stream; quiet=0 and quiet=1 both load; garbage is an in-stream error with 200', async () => {
     const archive = (await getBytes(`/v1.51/images/${R}/app:v1/get`)).body;
     await store.tag(`${R}/app:v1`, 'loaded:one');
