@@ -2,3 +2,4 @@
 export * from './errors/index.js';
 export * from './oci/index.js';
 export * from './images/index.js';
+export { startRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/index.js';
