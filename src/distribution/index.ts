@@ -24,3 +24,4 @@ export {
 } from './push.js';
 export * from './protocol.js';
 export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';
+export { indexSearch, walkCatalog, type IndexSearchResult } from './search.js';

@@ -22,7 +22,9 @@ import { BlobReader } from './manifest.js';
 import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
 import { pushImage } from './push.js';
-import { registryRemotes } from './registry.js';
+import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
+import { searchRegistry } from './search.js';
+import { inspectDistribution } from './distribution-inspect.js';
 import { RepositoryView, type RepositoryViewOptions } from './repositories.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
@@ -39,6 +41,7 @@ import type {
   EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
   LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
+  Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -54,6 +57,7 @@ export class Stowage implements ImageService {
   readonly root: string;
   private readonly ctx: Ctx;
   private readonly remotes: RemoteFactory;
+  private readonly clients: ClientFactory;
   private readonly concurrency: number | undefined;
   private closed = false;
 
@@ -61,10 +65,11 @@ export class Stowage implements ImageService {
     this.root = ctx.root;
     this.ctx = ctx;
     this.concurrency = opts.concurrency;
-    this.remotes = registryRemotes({
+    this.clients = registryClients({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     });
+    this.remotes = registryRemotes(this.clients);
   }
 
   static async open(opts: OpenOptions = {}): Promise<Stowage> {
@@ -152,6 +157,20 @@ export class Stowage implements ImageService {
   }
 
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+  // `this.c` refuses a closed store, as every method does.
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
+  async authenticate(server: string, credentials: Credentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    void this.c;
+    let host = server.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    if (host === '' || host === 'index.docker.io') host = 'docker.io';
+    const creds = {
+      ...(credentials.username ? { username: credentials.username } : {}), ...(credentials.password ? { password: credentials.password } : {}),
+      ...(credentials.identityToken ? { identityToken: credentials.identityToken } : {}),
+    };
+    // A client of its own: the check must use these credentials and nothing the user stored.
+    await this.clients(host, { credentials: creds }).checkLogin(host, creds, opts);
+  }
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
   async children(refOrID: string): Promise<Digest[]> {
     const ctx = this.c;

@@ -174,6 +174,35 @@ export interface EventsOptions {
   follow?: boolean;
 }
 
+export interface SearchOptions {
+  /** Results wanted, 1..100 (default 25). */
+  limit?: number;
+  /** `is-official`, `stars` (minimum), deprecated `is-automated` (true matches nothing). */
+  filters?: Filters;
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** One `GET /images/search` result (docker's registry.SearchResult). */
+export interface SearchResult {
+  description: string;
+  is_official: boolean;
+  is_automated: boolean;
+  name: string;
+  star_count: number;
+}
+
+export interface DistributionInspectOptions {
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** `GET /distribution/{name}/json`. */
+export interface DistributionInspect {
+  Descriptor: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>;
+  Platforms: Platform[];
+}
+
 export interface CheckoutOptions {
   platform?: PlatformSpec;
   signal?: AbortSignal;
@@ -349,6 +378,15 @@ export interface ImageService {
   prune(opts?: PruneOptions): Promise<PruneReport>;
   diskUsage(opts?: { verbose?: boolean }): Promise<ImageDiskUsage>;
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
+  /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
+  /**
+   * Checks credentials against a registry (`docker login`'s daemon side, `POST /auth`): Unauthorized when
+   * refused. Nothing is stored. `server` is a registry host (`127.0.0.1:5000`, `docker.io`) or URL.
+   */
+  authenticate(server: string, credentials: Credentials, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
   /** Image IDs whose builder parent label names this image. */
   children(refOrID: string): Promise<Digest[]>;
   /** Number of distinct image IDs. */
