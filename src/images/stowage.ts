@@ -9,6 +9,11 @@ import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snap
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
 } from './api-types.js';
+import {
+  commitBuildStep, getImageAndReleasableLayer, makeImageCache,
+  type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type ImageCache, type ImageCacheOptions,
+  type LayerRegistry, type ReleasableLayerOptions,
+} from './builder.js';
 import { checkImages } from './check.js';
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
@@ -47,6 +52,8 @@ export class Stowage implements ImageService {
   private readonly remotes: RemoteFactory;
   private readonly concurrency: number | undefined;
   private closed = false;
+  /** Read-only layers handed out by getImageAndReleasableLayer and not yet released. */
+  private readonly heldLayers: LayerRegistry = new Set();
 
   private constructor(ctx: Ctx, private readonly innerContent: ContentStore, private readonly gcBackend: ReturnType<typeof snapshotGcBackend>, opts: OpenOptions) {
     this.root = ctx.root;
@@ -196,8 +203,27 @@ export class Stowage implements ImageService {
   layerSize(idOrName: string): Promise<LayerSize> { return containers.layerSize(this.c, idOrName); }
   releaseLayer(idOrName: string): Promise<void> { return containers.releaseLayer(this.c, idOrName); }
 
+  // The classic builder's methods (spec §1.1).
+  makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache> { return makeImageCache(this.c, opts); }
+  commitBuildStep(step: BuildStepCommit): Promise<BuildStepResult> { return commitBuildStep(this.c, step); }
+  getImageAndReleasableLayer(ref: string, opts: ReleasableLayerOptions = {}): Promise<ImageAndLayer> {
+    return getImageAndReleasableLayer(this.c, this.heldLayers, ref, { pull: (r, p) => this.pull(r, p ? { platform: p } : {}), ...opts });
+  }
+  /** CreateLayerFromImage: a working container on `image` ('' = scratch). */
+  createLayerFromImage(image: string, opts?: CreateLayerOptions): Promise<ContainerLayer> { return containers.createLayer(this.c, undefined, image, opts); }
+  /** GetLayerFolders: the container's layer directories, its own first, then the image's from the top down. */
+  async layerFolders(idOrName: string): Promise<string[]> { return this.c.snaps.layers(containers.findContainer(this.c, idOrName).snapshotKey); }
+  /** GetLayerMountID: the snapshot key of the container's writable layer. */
+  async layerMountId(idOrName: string): Promise<string> { return containers.findContainer(this.c, idOrName).snapshotKey; }
+
+  /** Cleanup: releases every read-only layer still held (their leases and directories). */
+  async cleanup(): Promise<void> {
+    for (const l of [...this.heldLayers]) await l.release().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.cleanup();
     this.closed = true;
     await this.ctx.snaps.close().catch(() => undefined);
     this.ctx.md.close();

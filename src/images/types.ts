@@ -6,6 +6,9 @@
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
+  BuildStepCommit, BuildStepResult, ImageAndLayer, ImageCache, ImageCacheOptions, ReleasableLayerOptions,
+} from './builder.js';
+import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
 } from './api-types.js';
@@ -203,10 +206,10 @@ export interface ContainerLayer {
   name?: string;
   /** The reference or ID the container was created from (as given). */
   image: string;
-  /** Image ID (target digest). */
-  imageId: Digest;
-  /** Platform manifest digest used. */
-  manifestDigest: Digest;
+  /** Image ID (target digest); absent for a container on scratch. */
+  imageId?: Digest;
+  /** Platform manifest digest used; absent for a container on scratch. */
+  manifestDigest?: Digest;
   /** Top chain ID of the image (the snapshot's parent), undefined for a layer-less image. */
   chainId?: Digest;
   snapshotKey: string;
@@ -274,6 +277,22 @@ export interface ImageService {
   changes(idOrName: string, opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]>;
   layerSize(idOrName: string): Promise<LayerSize>;
   releaseLayer(idOrName: string): Promise<void>;
+
+  // The classic builder's methods (docker's MakeImageCache, CommitBuildStep, GetImageAndReleasableLayer…).
+  /** The image cache: an earlier step's image for the same parent and run config. */
+  makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache>;
+  /** A build step's image: parent + the container's layer (if any) + the new config, with builder labels. */
+  commitBuildStep(step: BuildStepCommit): Promise<BuildStepResult>;
+  /** An image ('' or `scratch` for none) and a read-only root filesystem the caller must release. */
+  getImageAndReleasableLayer(ref: string, opts?: ReleasableLayerOptions): Promise<ImageAndLayer>;
+  /** A working container on an image ('' = scratch). */
+  createLayerFromImage(image: string, opts?: CreateLayerOptions): Promise<ContainerLayer>;
+  /** The container's layer directories, its own first. */
+  layerFolders(idOrName: string): Promise<string[]>;
+  /** The snapshot key of the container's writable layer (docker's mount ID). */
+  layerMountId(idOrName: string): Promise<string>;
+  /** Releases every read-only layer still held by this store. */
+  cleanup(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,286 @@
+/**
+ * COPY and ADD: which source paths a step names (globs, directories, files), the hash docker records
+ * for them, and writing them into a working container's layer directory the way docker's copier does
+ * (directories copy their contents; a destination ending in `/`, or an existing directory, receives the
+ * file by name; new parent directories are 0755 and owned by the step's user; existing ones are copied
+ * up with their metadata, as an overlay upper directory would hold them).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { InvalidArgumentError } from '../errors/index.js';
+import { decompressStream, lookupMerged } from '../snapshots/index.js';
+import { entryHash, sourcesHash } from './source-hash.js';
+import type { BuildSource, SourceEntry } from './source.js';
+
+export interface CopySourceItem {
+  /** The resolved path inside the source tree. */
+  rel: string;
+  /** The path as the step named it (after globbing), which gives a copied file its name. */
+  named: string;
+  /** The entry and, for a directory, everything below it (walk order). */
+  entries: SourceEntry[];
+  hash: string;
+}
+
+export interface CopyPlan {
+  items: CopySourceItem[];
+  /** `file:…`, `dir:…` or `multi:…`, as docker writes it in the history. */
+  hash: string;
+}
+
+const hasWildcards = (p: string): boolean => /(^|[^\\])[*?[]/.test(p);
+
+/** Go's filepath.Match over whole relative paths (`*` and `?` never cross `/`). */
+function globToRegExp(glob: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '\\' && i + 1 < glob.length) re += '\\' + glob[++i];
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) { re += '\\['; continue; }
+      let cls = glob.slice(i + 1, end);
+      if (cls.startsWith('^')) cls = '\\^' + cls.slice(1);
+      if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+      re += `[${cls}]`;
+      i = end;
+    } else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(re + '$', 's');
+}
+
+function item(source: BuildSource, named: string, what: string): CopySourceItem {
+  const rel = source.resolve(named);
+  const top = source.entry(rel);
+  if (!top) throw new InvalidArgumentError(`${what} failed: file not found in build context or excluded by .dockerignore: stat ${named}: file does not exist`, { path: named, reason: 'source-missing' });
+  const entries = top.st.isDirectory() ? source.walk(rel) : [top];
+  return { rel, named, entries, hash: entryHash(entries) };
+}
+
+/** The sources of one COPY/ADD step, globs expanded against the tree. `what` is `COPY` or `ADD` (for messages). */
+export function planCopy(source: BuildSource, sources: readonly string[], what: string): CopyPlan {
+  const items: CopySourceItem[] = [];
+  for (const raw of sources) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+      throw new InvalidArgumentError(`${what} ${raw}: sources from URLs need the network; stowage build reads only the context and images`, { path: raw, reason: 'url-source' });
+    }
+    const named = raw.replace(/^\/+/, '').replace(/^\.\//, '');
+    if (!hasWildcards(named)) { items.push(item(source, named === '' ? '.' : named, what)); continue; }
+    const re = globToRegExp(path.posix.normalize(named));
+    const matched = source.paths().filter((p) => re.test(p));
+    for (const m of matched) items.push(item(source, m, what));
+  }
+  if (items.length === 0) throw new InvalidArgumentError(`${what} failed: no source files were specified`, { reason: 'no-sources' });
+  return { items, hash: sourcesHash(items.map((i) => i.hash)) };
+}
+
+export interface Owner { uid: number; gid: number }
+
+export interface WriteOptions {
+  /** The working container's own layer directory (where the new files go). */
+  upper: string;
+  /** The layer directories below it, nearest first. */
+  lowers: string[];
+  /** Owner of everything copied (docker: root unless --chown). */
+  owner: Owner;
+  /** --chmod: permission bits for everything copied. */
+  chmod?: number;
+  /** ADD: local tar archives (plain, gzip, bzip2, xz, zstd) are extracted instead of copied. */
+  extractArchives: boolean;
+}
+
+const lchownQuiet = (p: string, o: Owner): void => {
+  try { fs.lchownSync(p, o.uid, o.gid); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e; }
+};
+
+/** The merged entry at `rel` in the container (its own layer first). */
+function merged(opts: WriteOptions, rel: string): fs.Stats | undefined {
+  const own = fs.lstatSync(path.join(opts.upper, rel), { throwIfNoEntry: false });
+  if (own) return own;
+  return lookupMerged(opts.lowers, rel)?.st;
+}
+
+/** Makes `relDir` a directory of the upper layer: copied up from below, or new (0755, `owner`). */
+function ensureDir(opts: WriteOptions, relDir: string, owner: Owner): void {
+  if (relDir === '' || relDir === '.') return;
+  const abs = path.join(opts.upper, relDir);
+  const own = fs.lstatSync(abs, { throwIfNoEntry: false });
+  if (own?.isDirectory()) return;
+  if (own) throw new InvalidArgumentError(`cannot create directory /${relDir}: a file is in the way`, { path: relDir });
+  ensureDir(opts, path.posix.dirname(relDir), owner);
+  const below = lookupMerged(opts.lowers, relDir);
+  if (below && !below.st.isDirectory()) throw new InvalidArgumentError(`cannot create directory /${relDir}: not a directory in the image`, { path: relDir });
+  fs.mkdirSync(abs);
+  if (below) {
+    fs.chmodSync(abs, below.st.mode & 0o7777);
+    lchownQuiet(abs, { uid: below.st.uid, gid: below.st.gid });
+    fs.utimesSync(abs, below.st.atime, below.st.mtime);
+  } else {
+    fs.chmodSync(abs, 0o755);
+    lchownQuiet(abs, owner);
+  }
+}
+
+/** WORKDIR: the directory (and missing parents) in the upper layer; nothing when it is already there. */
+export function ensureWorkdir(opts: WriteOptions, dir: string): void {
+  const rel = path.posix.normalize(dir).replace(/^\/+/, '').replace(/\/+$/, '');
+  if (rel === '' || merged(opts, rel)?.isDirectory()) return;
+  ensureDir(opts, rel, opts.owner);
+}
+
+/** Copies one entry (not its children) to `destRel` in the upper layer. */
+function copyEntry(opts: WriteOptions, e: SourceEntry, destRel: string): void {
+  const abs = path.join(opts.upper, destRel);
+  const mode = opts.chmod ?? (e.st.mode & 0o7777);
+  const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
+  if (e.st.isDirectory()) {
+    if (!existing?.isDirectory()) {
+      if (existing) fs.rmSync(abs, { force: true });
+      fs.mkdirSync(abs);
+    }
+    fs.chmodSync(abs, mode);
+  } else {
+    if (existing) fs.rmSync(abs, { recursive: true, force: true });
+    if (e.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(e.abs), abs);
+    else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs); fs.chmodSync(abs, mode); }
+    else return; // devices, fifos, sockets: not copied from a build context
+  }
+  lchownQuiet(abs, opts.owner);
+  if (!e.st.isSymbolicLink()) fs.utimesSync(abs, e.st.atime, e.st.mtime);
+}
+
+/** Whether `dest` (absolute in the container) names a directory already. */
+function isDir(opts: WriteOptions, destRel: string): boolean {
+  return destRel === '' || merged(opts, destRel)?.isDirectory() === true;
+}
+
+/**
+ * Writes one planned source to `dest` (absolute, trailing `/` kept: it means "into this directory").
+ * Returns nothing; the layer's changes are read from the upper directory afterwards.
+ */
+export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest: string): Promise<void> {
+  const destRel = path.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '');
+  const top = it.entries[0]!;
+  if (top.st.isDirectory()) {
+    // A directory copies its contents into dest.
+    ensureDir(opts, path.posix.dirname(destRel), opts.owner);
+    const created = !isDir(opts, destRel);
+    ensureDir(opts, destRel, opts.owner);
+    if (created) lchownQuiet(path.join(opts.upper, destRel), opts.owner);
+    const dirs: Array<[SourceEntry, string]> = [];
+    for (const e of it.entries.slice(1)) {
+      const rel = path.posix.join(destRel, e.rel.slice(top.rel === '' ? 0 : top.rel.length + 1));
+      copyEntry(opts, e, rel);
+      if (e.st.isDirectory()) dirs.push([e, rel]);
+    }
+    // Directory times last: writing children changed them.
+    for (const [e, rel] of dirs.reverse()) fs.utimesSync(path.join(opts.upper, rel), e.st.atime, e.st.mtime);
+    return;
+  }
+  if (opts.extractArchives && top.st.isFile() && await isArchive(top.abs)) {
+    ensureDir(opts, destRel, { uid: 0, gid: 0 });
+    await extractArchive(opts, top.abs, destRel);
+    return;
+  }
+  const target = dest.endsWith('/') || isDir(opts, destRel) ? path.posix.join(destRel, path.posix.basename(it.named)) : destRel;
+  ensureDir(opts, path.posix.dirname(target), opts.owner);
+  copyEntry(opts, top, target);
+}
+
+/** The decompressed bytes of a file: gzip and zstd in process, bzip2 and xz through their tools. */
+async function decompressed(file: string): Promise<Readable> {
+  const fd = fs.openSync(file, 'r');
+  const head = Buffer.alloc(6);
+  fs.readSync(fd, head, 0, 6, 0);
+  fs.closeSync(fd);
+  const tool = head.subarray(0, 3).toString('latin1') === 'BZh' ? 'bzip2'
+    : head.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? 'xz' : undefined;
+  if (!tool) return decompressStream(fs.createReadStream(file));
+  const child = spawn(tool, ['-dc', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return child.stdout;
+}
+
+/** A file is an archive when, decompressed, it starts with a valid tar header. */
+export async function isArchive(file: string): Promise<boolean> {
+  const src = await decompressed(file);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of src as AsyncIterable<Buffer>) {
+    chunks.push(c);
+    n += c.length;
+    if (n >= 512) break;
+  }
+  src.destroy();
+  const h = Buffer.concat(chunks).subarray(0, 512);
+  if (h.length < 512) return false;
+  const magic = h.subarray(257, 262).toString('latin1');
+  if (magic !== 'ustar') {
+    // Old-style tar: the checksum must add up.
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+    const stored = parseInt(h.subarray(148, 156).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+    return stored === sum && h[0] !== 0;
+  }
+  return true;
+}
+
+/** Extracts a tar archive under `destRel`, keeping its owners, modes and times (docker's UntarPath). */
+async function extractArchive(opts: WriteOptions, file: string, destRel: string): Promise<void> {
+  const ex = tar.extract();
+  const root = path.join(opts.upper, destRel);
+  const dirTimes: Array<[string, Date]> = [];
+  ex.on('entry', (h, stream, next) => {
+    const done = (e?: unknown): void => { if (e) ex.destroy(e as Error); else next(); };
+    try {
+      const name = path.posix.normalize('/' + h.name).slice(1).replace(/\/+$/, '');
+      if (name === '' || name === '.') { stream.resume(); stream.on('end', () => done()); return; }
+      const rel = path.posix.join(destRel, name);
+      ensureDir(opts, path.posix.dirname(rel), { uid: 0, gid: 0 });
+      const abs = path.join(opts.upper, rel);
+      const owner = { uid: h.uid ?? 0, gid: h.gid ?? 0 };
+      const mode = (h.mode ?? 0o644) & 0o7777;
+      const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
+      if (existing && !(existing.isDirectory() && h.type === 'directory')) fs.rmSync(abs, { recursive: true, force: true });
+      if (h.type === 'directory') {
+        if (!existing?.isDirectory()) fs.mkdirSync(abs);
+        fs.chmodSync(abs, mode);
+        lchownQuiet(abs, owner);
+        dirTimes.push([abs, h.mtime ?? new Date(0)]);
+        stream.resume();
+        stream.on('end', () => done());
+      } else if (h.type === 'symlink') {
+        fs.symlinkSync(h.linkname ?? '', abs);
+        lchownQuiet(abs, owner);
+        stream.resume();
+        stream.on('end', () => done());
+      } else if (h.type === 'link') {
+        const target = path.join(root, path.posix.normalize('/' + (h.linkname ?? '')).slice(1));
+        fs.linkSync(target, abs);
+        stream.resume();
+        stream.on('end', () => done());
+      } else if (h.type === 'file' || h.type === 'contiguous-file') {
+        const out = fs.createWriteStream(abs, { mode });
+        pipeline(stream, out).then(() => {
+          fs.chmodSync(abs, mode);
+          lchownQuiet(abs, owner);
+          if (h.mtime) fs.utimesSync(abs, h.mtime, h.mtime);
+          done();
+        }, done);
+      } else {
+        stream.resume();
+        stream.on('end', () => done());
+      }
+    } catch (e) {
+      done(e);
+    }
+  });
+  await pipeline(await decompressed(file), ex);
+  for (const [abs, t] of dirTimes.reverse()) fs.utimesSync(abs, t, t);
+  if (!fs.existsSync(root)) fs.mkdirSync(root, { recursive: true });
+}

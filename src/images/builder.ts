@@ -1,0 +1,302 @@
+/**
+ * The image service's methods for docker's classic builder (spec §1.1): commit of a build step, the
+ * image cache that finds an earlier step's result, and an image with a read-only root filesystem the
+ * caller must release. Builder images are dangling records carrying moby's builder labels (parent,
+ * container config, fromscratch), so `children`, the cache and `docker history` work as they do in docker.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { writeBlob } from '../content/index.js';
+import { MAX_LABEL_BYTES } from '../metadata/index.js';
+import {
+  digestOf, MediaType, onlyPlatform, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform,
+} from '../oci/index.js';
+import { checkout as checkoutTree, exportSnapshotLayer } from '../snapshots/index.js';
+import { findContainer } from './containers.js';
+import type { Ctx } from './context.js';
+import { emitImageEvent } from './events.js';
+import { PARENT_LABEL } from './image-info.js';
+import { danglingName } from './names.js';
+import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
+import { setLabel, ensureUnpacked } from './unpack.js';
+import type { PlatformManifest } from './types.js';
+
+/** The `config` object of an image config (docker's container.Config as images store it). */
+export type BuildConfig = NonNullable<ImageConfig['config']>;
+type ContainerConfig = BuildConfig;
+
+export const CONTAINER_CONFIG_LABEL = 'org.mobyproject.image.containerconfig';
+export const FROM_SCRATCH_LABEL = 'org.mobyproject.image.fromscratch';
+/** The diff ID of an empty layer tar (1024 zero bytes): such a layer is left out, as docker does. */
+export const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef' as Digest;
+
+export interface BuildStepCommit {
+  /** The image the step starts from (ID or reference); undefined for scratch. */
+  parent?: string;
+  /** Working container whose layer is the step's layer (an empty diff adds no layer). None: a config-only step. */
+  container?: string;
+  /** The image's container config after the step. */
+  config: ContainerConfig;
+  /** The step's own run config (its Cmd names the step: `#(nop) COPY …`), which the cache compares. */
+  containerConfig: ContainerConfig;
+  /** History `created_by`; default: the run config's Cmd joined by spaces. */
+  createdBy?: string;
+  author?: string;
+  comment?: string;
+  /** Creation time for the config and the history entry (default now). */
+  created?: Date;
+  /** Clamp layer mtimes to this many seconds since the epoch (SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+  /** Platform of an image built from scratch (default: the host's). */
+  platform?: Platform;
+  signal?: AbortSignal;
+}
+
+export interface BuildStepResult {
+  /** The new image's ID (manifest digest). */
+  id: Digest;
+  /** True when the step added no layer (history `empty_layer`). */
+  emptyLayer: boolean;
+}
+
+async function baseOf(ctx: Ctx, parent: string | undefined, platform: Platform | undefined): Promise<{ config: ImageConfig; layers: Descriptor[]; id?: Digest }> {
+  if (parent === undefined || parent === '') {
+    const p = platform ?? ctx.host;
+    return {
+      config: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), rootfs: { type: 'layers', diff_ids: [] }, history: [] },
+      layers: [],
+    };
+  }
+  const { record } = resolveRecord(ctx, parent);
+  const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
+  if (!m) throw platformMissing(parent, platform);
+  const doc = await m.manifestDoc();
+  return { config: structuredClone(await m.readConfig()), layers: doc.layers, id: record.target.digest };
+}
+
+async function putBlob(ctx: Ctx, lease: string, bytes: Buffer, mediaType: string): Promise<Descriptor> {
+  const digest = digestOf(bytes);
+  try {
+    await writeBlob(ctx.content.withLease(lease), `build-${digest}`, bytes, { digest, size: bytes.length });
+  } catch (e) {
+    if (!isStowageError(e, 'AlreadyExists')) throw e;
+  }
+  return { mediaType, digest, size: bytes.length };
+}
+
+/**
+ * CommitBuildStep: the step's image from its parent, the container's layer (if any) and the new config,
+ * stored as a dangling record with the builder labels; event `create`.
+ */
+export async function commitBuildStep(ctx: Ctx, step: BuildStepCommit): Promise<BuildStepResult> {
+  const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': 'build step' } });
+  try {
+    let parent = step.parent;
+    let snapshotKey: string | undefined;
+    if (step.container !== undefined) {
+      const c = findContainer(ctx, step.container);
+      parent = c.labels['io.stowage.image.id'] || undefined;
+      snapshotKey = c.snapshotKey;
+    }
+    const base = await baseOf(ctx, parent, step.platform);
+    throwIfAborted(step.signal);
+    const layers = [...base.layers];
+    const config = base.config;
+    let emptyLayer = true;
+    if (snapshotKey !== undefined) {
+      const w = await ctx.content.withLease(lease.id).writer({ ref: `build-layer-${randomBytes(8).toString('hex')}` });
+      const layer = await exportSnapshotLayer(ctx.snaps, snapshotKey, w, {
+        ...(step.signal ? { signal: step.signal } : {}),
+        ...(step.sourceDateEpoch !== undefined ? { sourceDateEpoch: step.sourceDateEpoch } : {}),
+      });
+      if (layer.diffID !== EMPTY_LAYER_DIFF_ID) {
+        emptyLayer = false;
+        layers.push({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
+        config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffID] };
+      }
+    }
+    const created = (step.created ?? new Date()).toISOString();
+    config.created = created;
+    if (step.author !== undefined) config.author = step.author;
+    config.config = step.config;
+    const entry: NonNullable<ImageConfig['history']>[number] = {
+      created, created_by: step.createdBy ?? (step.containerConfig.Cmd ?? []).join(' '),
+    };
+    if (step.author) entry.author = step.author;
+    if (step.comment) entry.comment = step.comment;
+    if (emptyLayer) entry.empty_layer = true;
+    config.history = [...(config.history ?? []), entry];
+
+    const configDesc = await putBlob(ctx, lease.id, Buffer.from(JSON.stringify(config)), MediaType.OciConfig);
+    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers };
+    const target = await putBlob(ctx, lease.id, Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest);
+    await setLabel(ctx.content, target.digest, 'containerd.io/gc.ref.content.config', configDesc.digest);
+    for (let i = 0; i < layers.length; i++) await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.l.${i}`, layers[i]!.digest);
+
+    const labels: Record<string, string> = {};
+    if (base.id) labels[PARENT_LABEL] = base.id;
+    else labels[FROM_SCRATCH_LABEL] = '1';
+    const cc = JSON.stringify(step.containerConfig);
+    if (Buffer.byteLength(cc) <= MAX_LABEL_BYTES) labels[CONTAINER_CONFIG_LABEL] = cc;
+    const named = ctx.md.images.list().some((r) => r.target.digest === target.digest);
+    if (!named) {
+      try {
+        ctx.md.images.create({ name: danglingName(target.digest), target, labels });
+      } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
+    }
+    // Unpacked now: the next step starts from it, and history sizes are snapshot usage (as in C8D).
+    const m = await bestManifest(ctx, ctx.blobs(), target, matcherFor(ctx, undefined), false);
+    if (m && !emptyLayer) await ensureUnpacked(ctx, m, lease.id, step.signal);
+    emitImageEvent(ctx, 'create', target.digest, target.digest, step.config.Labels ?? {});
+    return { id: target.digest, emptyLayer };
+  } finally {
+    try { ctx.md.leases.delete(lease.id); } catch { /* expired meanwhile */ }
+  }
+}
+
+const sameList = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined): boolean =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === (b ?? [])[i]);
+const sameSet = (a: Record<string, unknown> | null | undefined, b: Record<string, unknown> | null | undefined): boolean => {
+  const ka = Object.keys(a ?? {});
+  const kb = new Set(Object.keys(b ?? {}));
+  return ka.length === kb.size && ka.every((k) => kb.has(k));
+};
+const sameMap = (a: Record<string, string> | null | undefined, b: Record<string, string> | null | undefined): boolean =>
+  sameSet(a, b) && Object.entries(a ?? {}).every(([k, v]) => (b ?? {})[k] === v);
+
+/**
+ * Docker's cache comparison of two run configs: Cmd, Env, Entrypoint, Shell and OnBuild in order;
+ * ports, volumes and labels as sets; the scalar fields (user, working dir, attach/tty flags…) equal.
+ */
+export function sameRunConfig(a: ContainerConfig, b: ContainerConfig): boolean {
+  const scalars = ['User', 'WorkingDir', 'StopSignal', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'OpenStdin', 'NetworkDisabled', 'ArgsEscaped'];
+  for (const k of scalars) if ((a[k] ?? '') !== (b[k] ?? '') && !(a[k] === false && b[k] === undefined) && !(a[k] === undefined && b[k] === false)) return false;
+  if (!sameList(a.Cmd, b.Cmd) || !sameList(a.Env, b.Env) || !sameList(a.Entrypoint, b.Entrypoint)) return false;
+  if (!sameList(a.Shell, b.Shell) || !sameList(a.OnBuild, b.OnBuild)) return false;
+  if (!sameSet(a.ExposedPorts, b.ExposedPorts) || !sameSet(a.Volumes, b.Volumes)) return false;
+  if (!sameMap(a.Labels, b.Labels)) return false;
+  return JSON.stringify(a.Healthcheck ?? null) === JSON.stringify(b.Healthcheck ?? null);
+}
+
+/** The classic builder's image cache (MakeImageCache). */
+export interface ImageCache {
+  /** The ID of an image made from `parent` (undefined: scratch) by a step with this run config, if one exists. */
+  getCache(parent: Digest | undefined, runConfig: ContainerConfig, platform?: Platform): Promise<Digest | undefined>;
+}
+
+export interface ImageCacheOptions {
+  /** `--cache-from` images: their builder ancestry is trusted as a cache source even when it is not local history. */
+  cacheFrom?: string[];
+}
+
+/**
+ * MakeImageCache: a child of `parent` (builder parent label) whose stored run config equals the step's
+ * and whose platform is compatible; the newest wins. `cacheFrom` images (and their builder ancestors)
+ * must resolve; they are local records, so they take part like any other.
+ */
+export async function makeImageCache(ctx: Ctx, opts: ImageCacheOptions = {}): Promise<ImageCache> {
+  for (const ref of opts.cacheFrom ?? []) resolveRecord(ctx, ref);
+  return {
+    async getCache(parent, runConfig, platform) {
+      const records = ctx.md.images.list().filter((r) => (parent ? r.labels[PARENT_LABEL] === parent : r.labels[FROM_SCRATCH_LABEL] === '1'));
+      const matcher = onlyPlatform(platform ?? ctx.host);
+      let best: { id: Digest; created: string } | undefined;
+      for (const r of records) {
+        const raw = r.labels[CONTAINER_CONFIG_LABEL];
+        if (!raw) continue;
+        let stored: ContainerConfig;
+        try { stored = JSON.parse(raw) as ContainerConfig; } catch { continue; }
+        if (!sameRunConfig(stored, runConfig)) continue;
+        const m = await bestManifest(ctx, ctx.blobs(), r.target, matcherFor(ctx, undefined), false);
+        if (!m || !(await m.contentAvailable())) continue;
+        const cfg = await m.readConfig();
+        if (!matcher.match({ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) continue;
+        const created = cfg.created ?? '';
+        if (!best || created > best.created) best = { id: r.target.digest, created };
+      }
+      return best?.id;
+    },
+  };
+}
+
+/** A read-only root filesystem of an image, held until released. */
+export interface ReleasableLayer {
+  /** Top chain ID (undefined for scratch or a layer-less image). */
+  readonly chainId?: Digest;
+  /** A directory holding the image's merged tree (checked out on first use; do not write to it). */
+  mount(): Promise<string>;
+  /** Releases the layer and its directory; idempotent. */
+  release(): Promise<void>;
+}
+
+export interface ImageAndLayer {
+  /** Undefined for scratch. */
+  image?: { id: Digest; name: string; manifest: PlatformManifest; config: ImageConfig };
+  layer: ReleasableLayer;
+}
+
+export interface ReleasableLayerOptions {
+  platform?: Platform;
+  /** `missing` (default): pull when absent; `always`: pull first; `never`: fail when absent. */
+  pullPolicy?: 'missing' | 'always' | 'never';
+  /** How to pull (the service's pull). */
+  pull?: (ref: string, platform?: Platform) => Promise<unknown>;
+  signal?: AbortSignal;
+}
+
+/** Every releasable layer a store has handed out and not yet released (closed by Cleanup). */
+export type LayerRegistry = Set<ReleasableLayer>;
+
+/** GetImageAndReleasableLayer: '' (or `scratch`) is scratch; the caller must release the layer. */
+export async function getImageAndReleasableLayer(ctx: Ctx, registry: LayerRegistry, ref: string, opts: ReleasableLayerOptions = {}): Promise<ImageAndLayer> {
+  const scratch = ref === '' || ref === 'scratch';
+  const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `build layer ${ref || 'scratch'}` } });
+  let dir: string | undefined;
+  let released = false;
+  let top: Digest | undefined;
+  const layer: ReleasableLayer = {
+    get chainId() { return top; },
+    async mount() {
+      if (released) throw new FailedPreconditionError('layer already released');
+      if (dir === undefined) {
+        const d = path.join(ctx.root, 'tmp', `layer-${randomBytes(8).toString('hex')}`);
+        fs.mkdirSync(path.dirname(d), { recursive: true });
+        await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], d, opts.signal ? { signal: opts.signal } : {});
+        dir = d;
+      }
+      return dir;
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      registry.delete(layer);
+      if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+      try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }
+    },
+  };
+  registry.add(layer);
+  try {
+    if (scratch) return { layer };
+    if (opts.pullPolicy === 'always') {
+      if (!opts.pull) throw new InvalidArgumentError('pull policy "always" needs a pull function', { ref });
+      await opts.pull(ref, opts.platform);
+    }
+    let resolved;
+    try {
+      resolved = resolveRecord(ctx, ref);
+    } catch (e) {
+      if (!isStowageError(e, 'NotFound') || opts.pullPolicy === 'never' || !opts.pull) throw e;
+      await opts.pull(ref, opts.platform);
+      resolved = resolveRecord(ctx, ref);
+    }
+    const m = await bestManifest(ctx, ctx.blobs(), resolved.record.target, matcherFor(ctx, opts.platform, false), false);
+    if (!m) throw platformMissing(ref, opts.platform);
+    top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
+    return { image: { id: resolved.record.target.digest, name: resolved.record.name, manifest: m, config: await m.readConfig() }, layer };
+  } catch (e) {
+    await layer.release();
+    throw e;
+  }
+}
