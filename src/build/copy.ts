@@ -87,13 +87,15 @@ export interface WriteOptions {
   upper: string;
   /** The layer directories below it, nearest first. */
   lowers: string[];
-  /** Owner of everything copied (docker: root unless --chown). */
-  owner: Owner;
+  /** Owner of everything copied (--chown); without it, sources keep theirs (root for the context, as the client sends it). */
+  owner?: Owner;
   /** --chmod: permission bits for everything copied. */
   chmod?: number;
   /** ADD: local tar archives (plain, gzip, bzip2, xz, zstd) are extracted instead of copied. */
   extractArchives: boolean;
 }
+
+const ROOT: Owner = { uid: 0, gid: 0 };
 
 const lchownQuiet = (p: string, o: Owner): void => {
   try { fs.lchownSync(p, o.uid, o.gid); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e; }
@@ -131,7 +133,7 @@ function ensureDir(opts: WriteOptions, relDir: string, owner: Owner): void {
 export function ensureWorkdir(opts: WriteOptions, dir: string): void {
   const rel = path.posix.normalize(dir).replace(/^\/+/, '').replace(/\/+$/, '');
   if (rel === '' || merged(opts, rel)?.isDirectory()) return;
-  ensureDir(opts, rel, opts.owner);
+  ensureDir(opts, rel, ROOT);
 }
 
 /** Copies one entry (not its children) to `destRel` in the upper layer. */
@@ -151,7 +153,7 @@ function copyEntry(opts: WriteOptions, e: SourceEntry, destRel: string): void {
     else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs); fs.chmodSync(abs, mode); }
     else return; // devices, fifos, sockets: not copied from a build context
   }
-  lchownQuiet(abs, opts.owner);
+  lchownQuiet(abs, opts.owner ?? { uid: e.uid, gid: e.gid });
   if (!e.st.isSymbolicLink()) fs.utimesSync(abs, e.st.atime, e.st.mtime);
 }
 
@@ -169,10 +171,9 @@ export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest
   const top = it.entries[0]!;
   if (top.st.isDirectory()) {
     // A directory copies its contents into dest.
-    ensureDir(opts, path.posix.dirname(destRel), opts.owner);
-    const created = !isDir(opts, destRel);
-    ensureDir(opts, destRel, opts.owner);
-    if (created) lchownQuiet(path.join(opts.upper, destRel), opts.owner);
+    const owner = opts.owner ?? ROOT;
+    ensureDir(opts, path.posix.dirname(destRel), owner);
+    ensureDir(opts, destRel, owner);
     const dirs: Array<[SourceEntry, string]> = [];
     for (const e of it.entries.slice(1)) {
       const rel = path.posix.join(destRel, e.rel.slice(top.rel === '' ? 0 : top.rel.length + 1));
@@ -184,12 +185,12 @@ export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest
     return;
   }
   if (opts.extractArchives && top.st.isFile() && await isArchive(top.abs)) {
-    ensureDir(opts, destRel, { uid: 0, gid: 0 });
+    ensureDir(opts, destRel, ROOT);
     await extractArchive(opts, top.abs, destRel);
     return;
   }
   const target = dest.endsWith('/') || isDir(opts, destRel) ? path.posix.join(destRel, path.posix.basename(it.named)) : destRel;
-  ensureDir(opts, path.posix.dirname(target), opts.owner);
+  ensureDir(opts, path.posix.dirname(target), opts.owner ?? ROOT);
   copyEntry(opts, top, target);
 }
 
@@ -241,7 +242,7 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
       const name = path.posix.normalize('/' + h.name).slice(1).replace(/\/+$/, '');
       if (name === '' || name === '.') { stream.resume(); stream.on('end', () => done()); return; }
       const rel = path.posix.join(destRel, name);
-      ensureDir(opts, path.posix.dirname(rel), { uid: 0, gid: 0 });
+      ensureDir(opts, path.posix.dirname(rel), ROOT);
       const abs = path.join(opts.upper, rel);
       const owner = { uid: h.uid ?? 0, gid: h.gid ?? 0 };
       const mode = (h.mode ?? 0o644) & 0o7777;

@@ -234,9 +234,9 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         const runConfig = commentConfig(s.config, comment, false);
         const absDest = path.posix.isAbsolute(dest) ? dest : path.posix.join('/', s.config.WorkingDir || '/', dest) + (dest.endsWith('/') || dest === '.' ? '/' : '');
         await commit(s, copyConfig(s.config), runConfig, async (upper, lowers) => {
-          const owner: Owner = chown !== undefined ? resolveOwner(chown, lowers, upper) : { uid: 0, gid: 0 };
+          const owner: Owner | undefined = chown !== undefined ? resolveOwner(chown, lowers, upper) : undefined;
           for (const it of plan.items) {
-            await writeCopyItem({ upper, lowers, owner, ...(mode !== undefined ? { chmod: mode } : {}), extractArchives: ins.kind === 'add' }, it, absDest);
+            await writeCopyItem({ upper, lowers, ...(owner ? { owner } : {}), ...(mode !== undefined ? { chmod: mode } : {}), extractArchives: ins.kind === 'add' }, it, absDest);
           }
         });
         return;
@@ -246,7 +246,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         const dir = r.config.WorkingDir!;
         // docker makes the directory (root-owned, 0755) in a container and commits it: an empty layer when it exists.
         await commit(s, r.config, commentConfig(r.config, r.comment, false), async (upper, lowers) => {
-          ensureWorkdir({ upper, lowers, owner: { uid: 0, gid: 0 }, extractArchives: false }, dir);
+          ensureWorkdir({ upper, lowers, extractArchives: false }, dir);
         });
         return;
       }
