@@ -60,7 +60,7 @@ function item(source: BuildSource, named: string, what: string): CopySourceItem 
   const top = source.entry(rel);
   if (!top) throw new InvalidArgumentError(`${what} failed: file not found in build context or excluded by .dockerignore: stat ${named}: file does not exist`, { path: named, reason: 'source-missing' });
   const entries = top.st.isDirectory() ? source.walk(rel) : [top];
-  return { rel, named, entries, hash: entryHash(entries) };
+  return { rel, named, entries, hash: entryHash(entries, (e) => source.hashOf(e)) };
 }
 
 /** The sources of one COPY/ADD step, globs expanded against the tree. `what` is `COPY` or `ADD` (for messages). */

@@ -60,11 +60,11 @@ export function joinedHash(prefix: 'dir' | 'multi', parts: readonly string[]): s
 }
 
 /** `file:<hex>` for a file (or link), `dir:<hex>` over everything below (and including) a directory. */
-export function entryHash(entries: readonly SourceEntry[]): string {
+export function entryHash(entries: readonly SourceEntry[], hashOf: (e: SourceEntry) => string): string {
   const [first] = entries;
   if (!first) throw new InvalidArgumentError('no source entries to hash');
-  if (!first.st.isDirectory()) return `file:${pathHash(first)}`;
-  return joinedHash('dir', entries.map(pathHash).sort());
+  if (!first.st.isDirectory()) return `file:${hashOf(first)}`;
+  return joinedHash('dir', entries.map(hashOf).sort());
 }
 
 /** The hash a COPY/ADD step carries: its one source's, or `multi:` over several. */

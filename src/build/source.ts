@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
 import { isIgnored, mayHoldExceptions, parseDockerignore, type IgnorePattern } from './dockerignore.js';
+import { pathHash } from './source-hash.js';
 
 export interface SourceEntry {
   /** Path relative to the tree root, `/`-separated, no leading `/` ('' for the root). */
@@ -132,6 +133,23 @@ export class BuildSource {
     };
     visit(relDir);
     return out;
+  }
+
+  /**
+   * The per-path hash docker's classic builder uses for this tree. The context's hashes come from the
+   * tar the client sent: a symlink counts as the file it points to (resolved inside the context), and a
+   * directory the tar holds no entry for (excluded, with an exception below it) counts as its path.
+   */
+  hashOf(e: SourceEntry): string {
+    if (e.origin === 'context') {
+      if (!this.included.has(e.rel)) return e.rel;
+      if (e.st.isSymbolicLink()) {
+        const target = this.resolve(e.rel);
+        const t = this.included.has(target) ? this.entry(target) : undefined;
+        return t ? pathHash(t) : target;
+      }
+    }
+    return pathHash(e);
   }
 
   /** Every included path, sorted. */
