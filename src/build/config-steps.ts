@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
-import type { BuildConfig } from '../images/index.js';
+import type { ContainerConfig } from '../images/index.js';
 import { goDuration, goList, goQuoteList, goQuoteRune, parseGoDuration } from './go-format.js';
 import type { Instruction } from './instructions.js';
 import { processWord, processWords, type Lookup } from './words.js';
@@ -13,10 +13,10 @@ import { processWord, processWords, type Lookup } from './words.js';
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export function shellOf(c: BuildConfig): string[] { return c.Shell && c.Shell.length > 0 ? [...c.Shell] : [...DEFAULT_SHELL]; }
+export function shellOf(c: ContainerConfig): string[] { return c.Shell && c.Shell.length > 0 ? [...c.Shell] : [...DEFAULT_SHELL]; }
 
 /** A deep copy (run configs are changed step by step; images keep their own). */
-export function copyConfig(c: BuildConfig): BuildConfig { return structuredClone(c); }
+export function copyConfig(c: ContainerConfig): ContainerConfig { return structuredClone(c); }
 
 /** `KEY=value` set in place (keeps the position of an existing key), as docker's ENV does. */
 export function setEnv(env: readonly string[], key: string, value: string): string[] {
@@ -28,7 +28,7 @@ export function setEnv(env: readonly string[], key: string, value: string): stri
 }
 
 export interface ConfigStep {
-  config: BuildConfig;
+  config: ContainerConfig;
   /** The text after `#(nop) ` in the history. */
   comment: string;
   /** Whether the comment is written as docker's `withCmdComment` (a separate "#(nop) " word) — all but WORKDIR. */
@@ -63,7 +63,7 @@ function durationFlag(name: string, v: string | undefined): number | undefined {
 }
 
 /** Applies one config-only instruction to `current`. `env` resolves variables for the instructions that substitute them. */
-export function applyConfigStep(current: BuildConfig, ins: Instruction, env: Lookup, escape: string, cmdSet: boolean): ConfigStep {
+export function applyConfigStep(current: ContainerConfig, ins: Instruction, env: Lookup, escape: string, cmdSet: boolean): ConfigStep {
   const c = copyConfig(current);
   const word = (w: string): string => processWord(w, env, escape);
   switch (ins.kind) {
@@ -180,7 +180,7 @@ export function applyConfigStep(current: BuildConfig, ins: Instruction, env: Loo
 }
 
 /** The run config a step is committed (and looked up in the cache) with: Cmd names the step. */
-export function commentConfig(c: BuildConfig, comment: string, separateNop: boolean): BuildConfig {
+export function commentConfig(c: ContainerConfig, comment: string, separateNop: boolean): ContainerConfig {
   const out = copyConfig(c);
   out.Cmd = separateNop ? [...shellOf(c), '#(nop) ', comment] : [...shellOf(c), `#(nop) ${comment}`];
   return out;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
-import type { BuildConfig, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
+import type { ContainerConfig, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
 import { applyConfigStep, commentConfig, copyConfig, DEFAULT_PATH, setEnv } from './config-steps.js';
 import { ensureWorkdir, planCopy, writeCopyItem, type Owner } from './copy.js';
@@ -65,7 +65,7 @@ interface Stage {
 interface StageState {
   /** Current image; undefined while a scratch stage has no step yet. */
   imageId?: Digest;
-  config: BuildConfig;
+  config: ContainerConfig;
   platform: Platform;
   /** ARGs declared in this stage with their values (undefined: declared without a value). */
   args: Map<string, string | undefined>;
@@ -147,7 +147,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
   };
 
   /** One commit: a cache probe, then the step's image (with `write` filling a working container, if any). */
-  const commit = async (s: StageState, config: BuildConfig, runConfig: BuildConfig, write?: (upper: string, lowers: string[]) => Promise<void>): Promise<void> => {
+  const commit = async (s: StageState, config: ContainerConfig, runConfig: ContainerConfig, write?: (upper: string, lowers: string[]) => Promise<void>): Promise<void> => {
     throwIfAborted(opts.signal);
     if (cache) {
       const hit = await cache.getCache(s.imageId, runConfig, s.platform);

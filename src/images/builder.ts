@@ -8,29 +8,20 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, isStowageError, throwIfAborted } from '../errors/index.js';
-import { writeBlob } from '../content/index.js';
 import { MAX_LABEL_BYTES } from '../metadata/index.js';
-import {
-  digestOf, MediaType, onlyPlatform, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform,
-} from '../oci/index.js';
+import { onlyPlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import { checkout as checkoutTree, exportSnapshotLayer } from '../snapshots/index.js';
 import { findContainer } from './containers.js';
 import type { Ctx } from './context.js';
-import { emitImageEvent } from './events.js';
-import { PARENT_LABEL } from './image-info.js';
-import { danglingName } from './names.js';
+import { baseImage, underLease, writeImage } from './create.js';
+import { CONTAINER_IMAGE_ID, PARENT_LABEL } from './image-info.js';
+import { EMPTY_TAR_DIFF_ID, type StoredLayer } from './layer-blob.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
-import { setLabel, ensureUnpacked } from './unpack.js';
-import type { PlatformManifest } from './types.js';
-
-/** The `config` object of an image config (docker's container.Config as images store it). */
-export type BuildConfig = NonNullable<ImageConfig['config']>;
-type ContainerConfig = BuildConfig;
+import { ensureUnpacked } from './unpack.js';
+import type { ContainerConfig, PlatformManifest } from './types.js';
 
 export const CONTAINER_CONFIG_LABEL = 'org.mobyproject.image.containerconfig';
 export const FROM_SCRATCH_LABEL = 'org.mobyproject.image.fromscratch';
-/** The diff ID of an empty layer tar (1024 zero bytes): such a layer is left out, as docker does. */
-export const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef' as Digest;
 
 export interface BuildStepCommit {
   /** The image the step starts from (ID or reference); undefined for scratch. */
@@ -61,99 +52,52 @@ export interface BuildStepResult {
   emptyLayer: boolean;
 }
 
-async function baseOf(ctx: Ctx, parent: string | undefined, platform: Platform | undefined): Promise<{ config: ImageConfig; layers: Descriptor[]; id?: Digest }> {
-  if (parent === undefined || parent === '') {
-    const p = platform ?? ctx.host;
-    return {
-      config: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), rootfs: { type: 'layers', diff_ids: [] }, history: [] },
-      layers: [],
-    };
-  }
-  const { record } = resolveRecord(ctx, parent);
-  const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
-  if (!m) throw platformMissing(parent, platform);
-  const doc = await m.manifestDoc();
-  return { config: structuredClone(await m.readConfig()), layers: doc.layers, id: record.target.digest };
-}
-
-async function putBlob(ctx: Ctx, lease: string, bytes: Buffer, mediaType: string): Promise<Descriptor> {
-  const digest = digestOf(bytes);
-  try {
-    await writeBlob(ctx.content.withLease(lease), `build-${digest}`, bytes, { digest, size: bytes.length });
-  } catch (e) {
-    if (!isStowageError(e, 'AlreadyExists')) throw e;
-  }
-  return { mediaType, digest, size: bytes.length };
-}
-
 /**
- * CommitBuildStep: the step's image from its parent, the container's layer (if any) and the new config,
- * stored as a dangling record with the builder labels; event `create`.
+ * CommitBuildStep: the step's image from its parent, the container's layer (if any; an empty diff adds
+ * none) and the new config, recorded dangling with the builder labels (createImage's writer); event `create`.
  */
 export async function commitBuildStep(ctx: Ctx, step: BuildStepCommit): Promise<BuildStepResult> {
-  const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': 'build step' } });
-  try {
+  return underLease(ctx, 'build step', async (lease) => {
     let parent = step.parent;
     let snapshotKey: string | undefined;
     if (step.container !== undefined) {
       const c = findContainer(ctx, step.container);
-      parent = c.labels['io.stowage.image.id'] || undefined;
+      parent = c.labels[CONTAINER_IMAGE_ID] || undefined;
       snapshotKey = c.snapshotKey;
     }
-    const base = await baseOf(ctx, parent, step.platform);
+    const base = parent ? await baseImage(ctx, parent, step.platform) : undefined;
     throwIfAborted(step.signal);
-    const layers = [...base.layers];
-    const config = base.config;
-    let emptyLayer = true;
+    const layers: StoredLayer[] = [];
     if (snapshotKey !== undefined) {
-      const w = await ctx.content.withLease(lease.id).writer({ ref: `build-layer-${randomBytes(8).toString('hex')}` });
-      const layer = await exportSnapshotLayer(ctx.snaps, snapshotKey, w, {
+      const w = await ctx.content.withLease(lease).writer({ ref: `build-layer-${randomBytes(8).toString('hex')}` });
+      const d = await exportSnapshotLayer(ctx.snaps, snapshotKey, w, {
         ...(step.signal ? { signal: step.signal } : {}),
         ...(step.sourceDateEpoch !== undefined ? { sourceDateEpoch: step.sourceDateEpoch } : {}),
       });
-      if (layer.diffID !== EMPTY_LAYER_DIFF_ID) {
-        emptyLayer = false;
-        layers.push({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
-        config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, layer.diffID] };
-      }
+      if (d.diffID !== EMPTY_TAR_DIFF_ID) layers.push({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID });
     }
     const created = (step.created ?? new Date()).toISOString();
-    config.created = created;
-    if (step.author !== undefined) config.author = step.author;
-    config.config = step.config;
     const entry: NonNullable<ImageConfig['history']>[number] = {
       created, created_by: step.createdBy ?? (step.containerConfig.Cmd ?? []).join(' '),
     };
     if (step.author) entry.author = step.author;
     if (step.comment) entry.comment = step.comment;
-    if (emptyLayer) entry.empty_layer = true;
-    config.history = [...(config.history ?? []), entry];
-
-    const configDesc = await putBlob(ctx, lease.id, Buffer.from(JSON.stringify(config)), MediaType.OciConfig);
-    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers };
-    const target = await putBlob(ctx, lease.id, Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest);
-    await setLabel(ctx.content, target.digest, 'containerd.io/gc.ref.content.config', configDesc.digest);
-    for (let i = 0; i < layers.length; i++) await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.l.${i}`, layers[i]!.digest);
+    if (layers.length === 0) entry.empty_layer = true;
+    const p = step.platform ?? ctx.host;
+    const config: ImageConfig = base
+      ? { ...structuredClone(base.config), created, config: step.config, history: [...(base.config.history ?? []), entry] }
+      : { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), created, config: step.config, rootfs: { type: 'layers', diff_ids: [] }, history: [entry] };
+    if (step.author !== undefined) config.author = step.author;
 
     const labels: Record<string, string> = {};
-    if (base.id) labels[PARENT_LABEL] = base.id;
-    else labels[FROM_SCRATCH_LABEL] = '1';
+    if (!base) labels[FROM_SCRATCH_LABEL] = '1';
     const cc = JSON.stringify(step.containerConfig);
     if (Buffer.byteLength(cc) <= MAX_LABEL_BYTES) labels[CONTAINER_CONFIG_LABEL] = cc;
-    const named = ctx.md.images.list().some((r) => r.target.digest === target.digest);
-    if (!named) {
-      try {
-        ctx.md.images.create({ name: danglingName(target.digest), target, labels });
-      } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
-    }
-    // Unpacked now: the next step starts from it, and history sizes are snapshot usage (as in C8D).
-    const m = await bestManifest(ctx, ctx.blobs(), target, matcherFor(ctx, undefined), false);
-    if (m && !emptyLayer) await ensureUnpacked(ctx, m, lease.id, step.signal);
-    emitImageEvent(ctx, 'create', target.digest, target.digest, step.config.Labels ?? {});
-    return { id: target.digest, emptyLayer };
-  } finally {
-    try { ctx.md.leases.delete(lease.id); } catch { /* expired meanwhile */ }
-  }
+    const id = await writeImage(ctx, {
+      config, layers, lease, event: 'create', labels, ...(base ? { base } : {}), ...(step.signal ? { signal: step.signal } : {}),
+    });
+    return { id, emptyLayer: layers.length === 0 };
+  });
 }
 
 const sameList = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined): boolean =>

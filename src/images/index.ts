@@ -3,7 +3,8 @@ export { Stowage, openStowage, defaultRoot } from './stowage.js';
 export type * from './types.js';
 export type * from './api-types.js';
 export {
-  EMPTY_LAYER_DIFF_ID, sameRunConfig,
-  type BuildConfig, type BuildStepCommit, type BuildStepResult, type ImageCache, type ImageCacheOptions,
+  sameRunConfig,
+  type BuildStepCommit, type BuildStepResult, type ImageCache, type ImageCacheOptions,
   type ReleasableLayer, type ImageAndLayer, type ReleasableLayerOptions,
 } from './builder.js';
+export { applyChanges, CHANGE_COMMANDS } from './changes.js';

@@ -33,6 +33,9 @@ export class ProgressSink {
     this.safe({ status, id, progressDetail: { current, total } });
   }
 
+  /** A line of output text, as docker's load and build send (`{"stream":"Loaded image: x:1\n"}`). */
+  stream(text: string): void { this.fn && this.safe({ stream: text }); }
+
   aux(aux: Record<string, unknown>): void { this.fn && this.safe({ aux }); }
 
   private safe(ev: ProgressEvent): void {

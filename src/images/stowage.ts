@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { openContentStore, type ContentStore } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
-import { hostPlatform, type Digest } from '../oci/index.js';
+import { hostPlatform, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
@@ -29,12 +30,19 @@ import { pushImage } from './push.js';
 import { registryRemotes } from './registry.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
+import { commitContainer } from './commit.js';
+import { createImage } from './create.js';
+import { importImage } from './import.js';
+import { loadImages } from './load.js';
+import { saveImages } from './save.js';
+import { squashImage } from './squash.js';
 import { tagImage } from './tag.js';
 import { TrackedContent } from './tracked-content.js';
 import type {
-  CheckReport, CheckoutOptions, ContainerLayer, CreateLayerOptions, DeleteOptions, EventsOptions, FilesystemChange,
-  GcReport, Image, ImageRecordView, ImageService, InspectOptions, LayerSize, ListOptions, Mount, OpenOptions,
-  PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
+  CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
+  EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
+  LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
+  PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -202,6 +210,13 @@ export class Stowage implements ImageService {
   changes(idOrName: string, _opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]> { return containers.layerChangesOf(this.c, idOrName); }
   layerSize(idOrName: string): Promise<LayerSize> { return containers.layerSize(this.c, idOrName); }
   releaseLayer(idOrName: string): Promise<void> { return containers.releaseLayer(this.c, idOrName); }
+
+  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.c, refs, output, opts); }
+  load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.c, input, opts); }
+  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.c, source, opts); }
+  commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.c, container, opts); }
+  squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.c, image, opts); }
+  createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.c, config, opts); }
 
   // The classic builder's methods (spec §1.1).
   makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache> { return makeImageCache(this.c, opts); }

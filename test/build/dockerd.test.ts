@@ -26,7 +26,7 @@ let work: string;
 let ctxDir: string;
 
 async function docker(args: string[]): Promise<string> {
-  const { stdout } = await run('docker', args, { env: { ...process.env, DOCKER_HOST: dockerd.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: path.join(work, 'docker-config') }, maxBuffer: 64 << 20 });
+  const { stdout } = await run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${dockerd.socket}`, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: path.join(work, 'docker-config') }, maxBuffer: 64 << 20 });
   return stdout;
 }
 
@@ -46,7 +46,7 @@ async function stowageBuild(file: string, tag: string, opts: { target?: string; 
 /** docker's image config and layer tar files, from `docker save`, and its merged tree through skopeo + umoci. */
 async function dockerImage(tag: string): Promise<{ config: ImageConfig; tree: string[] }> {
   const dir = fs.mkdtempSync(path.join(work, 'docker-'));
-  await run('sh', ['-c', `DOCKER_HOST=${dockerd.host} docker save ${tag} > ${dir}/image.tar`]);
+  await run('sh', ['-c', `DOCKER_HOST=unix://${dockerd.socket} docker save ${tag} > ${dir}/image.tar`]);
   await run('tar', ['-xf', `${dir}/image.tar`, '-C', dir, 'manifest.json']);
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Array<{ Config: string }>;
   await run('tar', ['-xf', `${dir}/image.tar`, '-C', dir, manifest[0]!.Config]);

@@ -3,6 +3,7 @@ import type { CommandSpec } from '../command.js';
 import { build } from './build.js';
 import { check } from './check.js';
 import { checkout } from './checkout.js';
+import { commit } from './commit.js';
 import { containerChanges } from './container-changes.js';
 import { containerCreate } from './container-create.js';
 import { containerLs } from './container-ls.js';
@@ -12,13 +13,17 @@ import { events } from './events.js';
 import { gc } from './gc.js';
 import { history } from './history.js';
 import { imagePrune } from './image-prune.js';
+import { imageSquash } from './image-squash.js';
 import { images } from './images.js';
+import { importCmd } from './import.js';
 import { inspect } from './inspect.js';
+import { load } from './load.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
+import { save } from './save.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
@@ -26,6 +31,7 @@ import { version } from './version.js';
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout, build,
   containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  save, load, importCmd, commit, imageSquash,
 ];
 
 /** The top-level commands listed first in `stowage --help`. */
