@@ -8,3 +8,5 @@ export {
   type ReleasableLayer, type ImageAndLayer, type ReleasableLayerOptions,
 } from './builder.js';
 export { applyChanges, CHANGE_COMMANDS } from './changes.js';
+export type { ServiceSettings, DistributionServices } from './service-info.js';
+export type { RemoteRepository } from './remote.js';

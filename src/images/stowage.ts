@@ -5,7 +5,8 @@ import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { openContentStore, type ContentStore } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
-import { hostPlatform, type Digest, type ImageConfig } from '../oci/index.js';
+import { TransferLimit } from '../distribution/index.js';
+import { hostPlatform, parseNormalizedNamed, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
@@ -16,6 +17,7 @@ import {
   type LayerRegistry, type ReleasableLayerOptions,
 } from './builder.js';
 import { checkImages } from './check.js';
+import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
 import { deleteImage } from './delete.js';
@@ -28,7 +30,7 @@ import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
 import { pushImage } from './push.js';
 import { registryRemotes } from './registry.js';
-import type { RemoteFactory } from './remote.js';
+import type { RemoteFactory, RemoteRepository } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { commitContainer } from './commit.js';
 import { createImage } from './create.js';
@@ -39,12 +41,15 @@ import { squashImage } from './squash.js';
 import { tagImage } from './tag.js';
 import { TrackedContent } from './tracked-content.js';
 import type {
-  CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
+  Credentials, CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
   EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
   LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
+
+/** Layers transferred at once by default (docker's default is 3 downloads and 5 uploads; one number here). */
+const DEFAULT_TRANSFERS = 3;
 
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -58,7 +63,8 @@ export class Stowage implements ImageService {
   readonly root: string;
   private readonly ctx: Ctx;
   private readonly remotes: RemoteFactory;
-  private readonly concurrency: number | undefined;
+  /** Layers transferred at once by pull and push: live, changed by updateConfig while transfers run. */
+  private readonly limits: { downloads: TransferLimit; uploads: TransferLimit };
   private closed = false;
   /** Read-only layers handed out by getImageAndReleasableLayer and not yet released. */
   private readonly heldLayers: LayerRegistry = new Set();
@@ -66,7 +72,8 @@ export class Stowage implements ImageService {
   private constructor(ctx: Ctx, private readonly innerContent: ContentStore, private readonly gcBackend: ReturnType<typeof snapshotGcBackend>, opts: OpenOptions) {
     this.root = ctx.root;
     this.ctx = ctx;
-    this.concurrency = opts.concurrency;
+    const n = opts.concurrency ?? DEFAULT_TRANSFERS;
+    this.limits = { downloads: new TransferLimit(n), uploads: new TransferLimit(n) };
     this.remotes = registryRemotes({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
@@ -107,8 +114,8 @@ export class Stowage implements ImageService {
     return this.ctx;
   }
 
-  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, ...(this.concurrency ? { concurrency: this.concurrency } : {}) }); }
-  push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes }); }
+  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.downloads }); }
+  push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.uploads }); }
 
   async getImage(refOrID: string, opts: PlatformOption = {}): Promise<Image> {
     const ctx = this.c;
@@ -230,6 +237,30 @@ export class Stowage implements ImageService {
   async layerFolders(idOrName: string): Promise<string[]> { return this.c.snaps.layers(containers.findContainer(this.c, idOrName).snapshotKey); }
   /** GetLayerMountID: the snapshot key of the container's writable layer. */
   async layerMountId(idOrName: string): Promise<string> { return containers.findContainer(this.c, idOrName).snapshotKey; }
+
+  // Service settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, …).
+  /** UpdateConfig: new transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
+  updateConfig(settings: ServiceSettings): void {
+    if (settings.maxConcurrentDownloads) this.limits.downloads.set(settings.maxConcurrentDownloads);
+    if (settings.maxConcurrentUploads) this.limits.uploads.set(settings.maxConcurrentUploads);
+  }
+  serviceSettings(): Required<ServiceSettings> {
+    return { maxConcurrentDownloads: this.limits.downloads.value, maxConcurrentUploads: this.limits.uploads.value };
+  }
+  /** StorageDriver: the snapshotter's name (`/info` Driver). */
+  storageDriver(): string { return this.c.snaps.name; }
+  /** LayerStoreStatus: `/info` DriverStatus pairs. */
+  layerStoreStatus(): Array<[string, string]> { return layerStoreStatus(this.c); }
+  /** DistributionServices: what pull and push are made of — the registry side and the live transfer limits. */
+  distributionServices(): DistributionServices { return { remotes: this.remotes, downloads: this.limits.downloads, uploads: this.limits.uploads }; }
+  /** GetRepository: one registry repository (resolve, fetch, tags, push), with the store's credentials. */
+  getRepository(ref: string, opts: { credentials?: Credentials; insecure?: boolean } = {}): Promise<RemoteRepository> {
+    return this.remotes(parseNormalizedNamed(ref), { ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.insecure ? { insecure: true } : {}) });
+  }
+  /** Map: every image ID with the config of its best platform manifest. */
+  imagesMap(): Promise<Map<Digest, ImageConfig>> { return imagesMap(this.c); }
+  /** LayerDiskUsage: bytes used by every unpacked layer (each snapshot once). */
+  layerDiskUsage(): Promise<number> { return layerDiskUsage(this.c); }
 
   /** Cleanup: releases every read-only layer still held (their leases and directories). */
   async cleanup(): Promise<void> {

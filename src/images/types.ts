@@ -9,6 +9,8 @@ import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
   BuildStepCommit, BuildStepResult, ImageAndLayer, ImageCache, ImageCacheOptions, ReleasableLayerOptions,
 } from './builder.js';
+import type { RemoteRepository } from './remote.js';
+import type { DistributionServices, ServiceSettings } from './service-info.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
@@ -391,6 +393,22 @@ export interface ImageService {
   layerMountId(idOrName: string): Promise<string>;
   /** Releases every read-only layer still held by this store. */
   cleanup(): Promise<void>;
+
+  // Settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, DistributionServices…).
+  /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
+  updateConfig(settings: ServiceSettings): void;
+  serviceSettings(): Required<ServiceSettings>;
+  /** The snapshotter's name (`/info` Driver). */
+  storageDriver(): string;
+  /** `/info` DriverStatus pairs. */
+  layerStoreStatus(): Array<[string, string]>;
+  distributionServices(): DistributionServices;
+  /** One registry repository (resolve, fetch, tags, push). */
+  getRepository(ref: string, opts?: { credentials?: Credentials; insecure?: boolean }): Promise<RemoteRepository>;
+  /** Every image ID with its (best platform's) config. */
+  imagesMap(): Promise<Map<Digest, ImageConfig>>;
+  /** Bytes used by every unpacked layer. */
+  layerDiskUsage(): Promise<number>;
 
   close(): Promise<void>;
 }
