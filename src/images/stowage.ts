@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { openContentStore, type ContentStore } from '../content/index.js';
-import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
+import { checkStore, collectGarbage, labelStoreFor, openMetadata, type EventAction, type Metadata } from '../metadata/index.js';
 import { TransferLimit } from '../distribution/index.js';
 import { hostPlatform, parseNormalizedNamed, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
@@ -21,8 +21,8 @@ import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices,
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
 import { deleteImage } from './delete.js';
-import { streamEvents } from './events.js';
-import { PARENT_LABEL, presentBlobs, presentSnapshots } from './image-info.js';
+import { emitImageEvent, streamEvents } from './events.js';
+import { CONTAINER_IMAGE_ID, PARENT_LABEL, configLabels, presentBlobs, presentSnapshots } from './image-info.js';
 import { imageHistory, inspectImage } from './inspect.js';
 import { listImages } from './list.js';
 import { BlobReader } from './manifest.js';
@@ -261,6 +261,19 @@ export class Stowage implements ImageService {
   imagesMap(): Promise<Map<Digest, ImageConfig>> { return imagesMap(this.c); }
   /** LayerDiskUsage: bytes used by every unpacked layer (each snapshot once). */
   layerDiskUsage(): Promise<number> { return layerDiskUsage(this.c); }
+
+  /** PerformWithBaseFS: runs `fn` on a read-only copy of the container's image root filesystem, released afterwards. */
+  async performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    const c = containers.findContainer(this.c, idOrName);
+    const { layer } = await this.getImageAndReleasableLayer(c.labels[CONTAINER_IMAGE_ID] ?? '', { pullPolicy: 'never' });
+    try { return await fn(await layer.mount()); } finally { await layer.release(); }
+  }
+  /** LogImageEvent: appends an image event (the image's labels as attributes, as docker does). */
+  async logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void> {
+    const ctx = this.c;
+    const { record } = resolveRecord(ctx, refOrID);
+    emitImageEvent(ctx, action, record.target.digest, name, await configLabels(ctx, ctx.blobs(), record.target));
+  }
 
   /** Cleanup: releases every read-only layer still held (their leases and directories). */
   async cleanup(): Promise<void> {

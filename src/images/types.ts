@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
+import type { EventAction } from '../metadata/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
   BuildStepCommit, BuildStepResult, ImageAndLayer, ImageCache, ImageCacheOptions, ReleasableLayerOptions,
@@ -409,6 +410,10 @@ export interface ImageService {
   imagesMap(): Promise<Map<Digest, ImageConfig>>;
   /** Bytes used by every unpacked layer. */
   layerDiskUsage(): Promise<number>;
+  /** Runs `fn` on a read-only copy of the container's image root filesystem. */
+  performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Appends an image event. */
+  logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -102,4 +102,18 @@ describe('service settings and plumbing', () => {
     const repo = await store.getRepository(`${registry.host}/settings/app`);
     expect(await repo.listTags()).toEqual(['v1']);
   });
+
+  it('PerformWithBaseFS gives the image tree of a container and releases it; LogImageEvent appends an event', async () => {
+    const c = await store.createLayer(undefined, `${registry.host}/settings/app:v1`);
+    let seen = '';
+    const n = await store.performWithBaseFs(c.id, async (dir) => { seen = dir; return fs.readdirSync(dir).sort(); });
+    expect(n).toEqual(['data-0.bin', 'data-1.bin', 'data-2.bin', 'data-3.bin']);
+    expect(fs.existsSync(seen)).toBe(false);
+    await store.releaseLayer(c.id);
+    const since = new Date(Date.now() - 1000);
+    await store.logImageEvent(`${registry.host}/settings/app:v1`, 'settings/app:v1', 'tag');
+    const got = [];
+    for await (const e of store.events({ since, filters: { event: ['tag'] } })) got.push(e.Actor.Attributes.name);
+    expect(got).toContain('settings/app:v1');
+  });
 });
