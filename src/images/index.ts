@@ -10,3 +10,4 @@ export {
 export { applyChanges, CHANGE_COMMANDS } from './changes.js';
 export type { ServiceSettings, DistributionServices } from './service-info.js';
 export type { RemoteRepository } from './remote.js';
+export type { Attestation, AttestationOptions } from './attestations.js';

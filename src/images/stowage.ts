@@ -16,6 +16,7 @@ import {
   type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type ImageCache, type ImageCacheOptions,
   type LayerRegistry, type ReleasableLayerOptions,
 } from './builder.js';
+import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
 import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
@@ -274,6 +275,9 @@ export class Stowage implements ImageService {
     const { record } = resolveRecord(ctx, refOrID);
     emitImageEvent(ctx, action, record.target.digest, name, await configLabels(ctx, ctx.blobs(), record.target));
   }
+
+  /** ImageAttestations: the in-toto statements stored for the image's (chosen) platform manifest. */
+  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]> { return imageAttestations(this.c, ref, opts); }
 
   /** Cleanup: releases every read-only layer still held (their leases and directories). */
   async cleanup(): Promise<void> {

@@ -10,6 +10,7 @@ import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
   BuildStepCommit, BuildStepResult, ImageAndLayer, ImageCache, ImageCacheOptions, ReleasableLayerOptions,
 } from './builder.js';
+import type { Attestation, AttestationOptions } from './attestations.js';
 import type { RemoteRepository } from './remote.js';
 import type { DistributionServices, ServiceSettings } from './service-info.js';
 import type {
@@ -414,6 +415,8 @@ export interface ImageService {
   performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Appends an image event. */
   logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void>;
+  /** In-toto statements of the image's attestation manifests for its chosen platform. */
+  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]>;
 
   close(): Promise<void>;
 }

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransferLimit, runLimited } from '../../src/distribution/index.js';
 import { openStowage, type Stowage } from '../../src/images/index.js';
-import { makeRandomImage, pushRaw } from '../harness/images.js';
+import { digestOf, MediaType, type Descriptor } from '../../src/oci/index.js';
+import { makeRandomImage, makeTestImage, pushRaw, type TestIndex } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 
 describe('live transfer limits', () => {
@@ -101,6 +102,36 @@ describe('service settings and plumbing', () => {
     expect(await store.layerDiskUsage()).toBeGreaterThanOrEqual(500_000);
     const repo = await store.getRepository(`${registry.host}/settings/app`);
     expect(await repo.listTags()).toEqual(['v1']);
+  });
+
+  it('ImageAttestations: the in-toto statements of the chosen platform, filtered by predicate type', async () => {
+    const img = await makeTestImage({ layers: [{ files: { a: 'a' } }], platform: { os: 'linux', architecture: process.arch === 'arm64' ? 'arm64' : 'amd64' } });
+    const blobs = new Map(img.blobs);
+    const statement = (type: string) => Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: type, subject: [{ digest: { sha256: img.manifest.digest.slice(7) } }], predicate: {} }));
+    const sbom = statement('https://spdx.dev/Document');
+    const prov = statement('https://slsa.dev/provenance/v0.2');
+    const layer = (b: Buffer, annotated?: string): Descriptor => ({ mediaType: 'application/vnd.in-toto+json', digest: digestOf(b), size: b.length, ...(annotated ? { annotations: { 'in-toto.io/predicate-type': annotated } } : {}) });
+    // As BuildKit writes them: the config lists the statement blobs as diff IDs.
+    const cfg = Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(sbom), digestOf(prov)] } }));
+    const cfgDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.length };
+    const attBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer(sbom, 'https://spdx.dev/Document'), layer(prov)] }));
+    const att: Descriptor = {
+      mediaType: MediaType.OciManifest, digest: digestOf(attBytes), size: attBytes.length, platform: { os: 'unknown', architecture: 'unknown' },
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': img.manifest.digest },
+    };
+    for (const b of [sbom, prov, cfg, attBytes]) blobs.set(digestOf(b), b);
+    const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [img.manifest, att] }));
+    blobs.set(digestOf(indexBytes), indexBytes);
+    const index: TestIndex = { index: { mediaType: MediaType.OciIndex, digest: digestOf(indexBytes), size: indexBytes.length }, indexBytes, images: [img, { manifest: att, manifestBytes: attBytes } as never], blobs };
+    await pushRaw(registry.url, 'settings/attested', 'v1', index);
+    const ref = `${registry.host}/settings/attested:v1`;
+    await store.pull(ref, { all: true });
+    const all = await store.attestations(ref);
+    expect(all.map((a) => a.PredicateType)).toEqual(['https://spdx.dev/Document', 'https://slsa.dev/provenance/v0.2']);
+    const only = await store.attestations(ref, { predicateTypes: ['https://slsa.dev/provenance/v0.2'], includeStatement: true });
+    expect(only).toHaveLength(1);
+    expect(only[0]!.Statement).toMatchObject({ predicateType: 'https://slsa.dev/provenance/v0.2' });
+    expect(await store.attestations(`${registry.host}/settings/app:v1`)).toEqual([]);
   });
 
   it('PerformWithBaseFS gives the image tree of a container and releases it; LogImageEvent appends an event', async () => {
