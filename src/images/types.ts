@@ -4,7 +4,7 @@
  * every failure is a StowageError whose message carries docker's wording ('No such image: foo:latest').
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
+import type { Descriptor, Digest, ImageConfig, Manifest, Platform } from '../oci/index.js';
 import type { EventAction } from '../metadata/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
@@ -125,6 +125,8 @@ export interface ImageRecordView {
 export interface PlatformManifest {
   /** Manifest descriptor (from its parent index, with platform/annotations when there is one). */
   descriptor: Descriptor;
+  /** The parsed OCI manifest (docker's ImageManifest.Manifest()). */
+  manifestDoc(): Promise<Manifest>;
   /** The manifest's platform: from the index entry, else from its config. */
   platform(): Promise<Platform>;
   /** Every blob (manifest, config, layers) is present. */

@@ -74,6 +74,7 @@ describe('builder methods', () => {
     expect(r.emptyLayer).toBe(false);
     const img = await store.getImage(r.id);
     expect(img.labels['org.mobyproject.image.fromscratch']).toBe('1');
+    expect((await img.manifest!.manifestDoc()).layers).toHaveLength(1);
     const out = path.join(work, 'scratch-tree');
     await store.checkout(r.id, out);
     expect(fs.readFileSync(path.join(out, 'hello'), 'utf8')).toBe('hi\n');
