@@ -8,20 +8,18 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, isStowageError, throwIfAborted } from '../errors/index.js';
-import { MAX_LABEL_BYTES } from '../metadata/index.js';
 import { onlyPlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import { checkout as checkoutTree, exportSnapshotLayer } from '../snapshots/index.js';
 import { findContainer } from './containers.js';
 import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage } from './create.js';
+import { builderLabels } from './image-cache.js';
 import { CONTAINER_IMAGE_ID, PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, type StoredLayer } from './layer-blob.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
 import { ensureUnpacked } from './unpack.js';
 import type { ContainerConfig, PlatformManifest } from './types.js';
 
-export const CONTAINER_CONFIG_LABEL = 'org.mobyproject.image.containerconfig';
-export const FROM_SCRATCH_LABEL = 'org.mobyproject.image.fromscratch';
 
 export interface BuildStepCommit {
   /** The image the step starts from (ID or reference); undefined for scratch. */
@@ -89,80 +87,11 @@ export async function commitBuildStep(ctx: Ctx, step: BuildStepCommit): Promise<
       : { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), created, config: step.config, rootfs: { type: 'layers', diff_ids: [] }, history: [entry] };
     if (step.author !== undefined) config.author = step.author;
 
-    const labels: Record<string, string> = {};
-    if (!base) labels[FROM_SCRATCH_LABEL] = '1';
-    const cc = JSON.stringify(step.containerConfig);
-    if (Buffer.byteLength(cc) <= MAX_LABEL_BYTES) labels[CONTAINER_CONFIG_LABEL] = cc;
     const id = await writeImage(ctx, {
-      config, layers, lease, event: 'create', labels, ...(base ? { base } : {}), ...(step.signal ? { signal: step.signal } : {}),
+      config, layers, lease, event: 'create', labels: builderLabels(step.containerConfig, base?.id), ...(base ? { base } : {}), ...(step.signal ? { signal: step.signal } : {}),
     });
     return { id, emptyLayer: layers.length === 0 };
   });
-}
-
-const sameList = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined): boolean =>
-  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === (b ?? [])[i]);
-const sameSet = (a: Record<string, unknown> | null | undefined, b: Record<string, unknown> | null | undefined): boolean => {
-  const ka = Object.keys(a ?? {});
-  const kb = new Set(Object.keys(b ?? {}));
-  return ka.length === kb.size && ka.every((k) => kb.has(k));
-};
-const sameMap = (a: Record<string, string> | null | undefined, b: Record<string, string> | null | undefined): boolean =>
-  sameSet(a, b) && Object.entries(a ?? {}).every(([k, v]) => (b ?? {})[k] === v);
-
-/**
- * Docker's cache comparison of two run configs: Cmd, Env, Entrypoint, Shell and OnBuild in order;
- * ports, volumes and labels as sets; the scalar fields (user, working dir, attach/tty flags…) equal.
- */
-export function sameRunConfig(a: ContainerConfig, b: ContainerConfig): boolean {
-  const scalars = ['User', 'WorkingDir', 'StopSignal', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'OpenStdin', 'NetworkDisabled', 'ArgsEscaped'];
-  for (const k of scalars) if ((a[k] ?? '') !== (b[k] ?? '') && !(a[k] === false && b[k] === undefined) && !(a[k] === undefined && b[k] === false)) return false;
-  if (!sameList(a.Cmd, b.Cmd) || !sameList(a.Env, b.Env) || !sameList(a.Entrypoint, b.Entrypoint)) return false;
-  if (!sameList(a.Shell, b.Shell) || !sameList(a.OnBuild, b.OnBuild)) return false;
-  if (!sameSet(a.ExposedPorts, b.ExposedPorts) || !sameSet(a.Volumes, b.Volumes)) return false;
-  if (!sameMap(a.Labels, b.Labels)) return false;
-  return JSON.stringify(a.Healthcheck ?? null) === JSON.stringify(b.Healthcheck ?? null);
-}
-
-/** The classic builder's image cache (MakeImageCache). */
-export interface ImageCache {
-  /** The ID of an image made from `parent` (undefined: scratch) by a step with this run config, if one exists. */
-  getCache(parent: Digest | undefined, runConfig: ContainerConfig, platform?: Platform): Promise<Digest | undefined>;
-}
-
-export interface ImageCacheOptions {
-  /** `--cache-from` images: their builder ancestry is trusted as a cache source even when it is not local history. */
-  cacheFrom?: string[];
-}
-
-/**
- * MakeImageCache: a child of `parent` (builder parent label) whose stored run config equals the step's
- * and whose platform is compatible; the newest wins. `cacheFrom` images (and their builder ancestors)
- * must resolve; they are local records, so they take part like any other.
- */
-export async function makeImageCache(ctx: Ctx, opts: ImageCacheOptions = {}): Promise<ImageCache> {
-  for (const ref of opts.cacheFrom ?? []) resolveRecord(ctx, ref);
-  return {
-    async getCache(parent, runConfig, platform) {
-      const records = ctx.md.images.list().filter((r) => (parent ? r.labels[PARENT_LABEL] === parent : r.labels[FROM_SCRATCH_LABEL] === '1'));
-      const matcher = onlyPlatform(platform ?? ctx.host);
-      let best: { id: Digest; created: string } | undefined;
-      for (const r of records) {
-        const raw = r.labels[CONTAINER_CONFIG_LABEL];
-        if (!raw) continue;
-        let stored: ContainerConfig;
-        try { stored = JSON.parse(raw) as ContainerConfig; } catch { continue; }
-        if (!sameRunConfig(stored, runConfig)) continue;
-        const m = await bestManifest(ctx, ctx.blobs(), r.target, matcherFor(ctx, undefined), false);
-        if (!m || !(await m.contentAvailable())) continue;
-        const cfg = await m.readConfig();
-        if (!matcher.match({ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) continue;
-        const created = cfg.created ?? '';
-        if (!best || created > best.created) best = { id: r.target.digest, created };
-      }
-      return best?.id;
-    },
-  };
 }
 
 /** A read-only root filesystem of an image, held until released. */

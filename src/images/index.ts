@@ -2,11 +2,10 @@
 export { Stowage, openStowage, defaultRoot } from './stowage.js';
 export type * from './types.js';
 export type * from './api-types.js';
-export {
-  sameRunConfig,
-  type BuildStepCommit, type BuildStepResult, type ImageCache, type ImageCacheOptions,
-  type ReleasableLayer, type ImageAndLayer, type ReleasableLayerOptions,
+export type {
+  BuildStepCommit, BuildStepResult, ReleasableLayer, ImageAndLayer, ReleasableLayerOptions,
 } from './builder.js';
+export { sameRunConfig, type ImageCache, type ImageCacheOptions } from './image-cache.js';
 export { applyChanges, CHANGE_COMMANDS } from './changes.js';
 export type { ServiceSettings, DistributionServices } from './service-info.js';
 export type { RemoteRepository } from './remote.js';

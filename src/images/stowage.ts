@@ -12,10 +12,10 @@ import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
 } from './api-types.js';
 import {
-  commitBuildStep, getImageAndReleasableLayer, makeImageCache,
-  type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type ImageCache, type ImageCacheOptions,
-  type LayerRegistry, type ReleasableLayerOptions,
+  commitBuildStep, getImageAndReleasableLayer,
+  type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type LayerRegistry, type ReleasableLayerOptions,
 } from './builder.js';
+import { makeImageCache, type ImageCache, type ImageCacheOptions } from './image-cache.js';
 import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
 import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';

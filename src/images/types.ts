@@ -7,9 +7,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Manifest, Platform } from '../oci/index.js';
 import type { EventAction } from '../metadata/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
-import type {
-  BuildStepCommit, BuildStepResult, ImageAndLayer, ImageCache, ImageCacheOptions, ReleasableLayerOptions,
-} from './builder.js';
+import type { BuildStepCommit, BuildStepResult, ImageAndLayer, ReleasableLayerOptions } from './builder.js';
+import type { ImageCache, ImageCacheOptions } from './image-cache.js';
 import type { Attestation, AttestationOptions } from './attestations.js';
 import type { RemoteRepository } from './remote.js';
 import type { DistributionServices, ServiceSettings } from './service-info.js';
