@@ -10,3 +10,4 @@ export { applyChanges, CHANGE_COMMANDS } from './changes.js';
 export type { ServiceSettings, DistributionServices } from './service-info.js';
 export type { RemoteRepository } from './remote.js';
 export type { Attestation, AttestationOptions } from './attestations.js';
+export { RepositoryView, qualifiedComponent, LEASE_TTL_MS, type RepositoryViewOptions, type StoredManifest, type PutManifestResult } from './repositories.js';

@@ -30,7 +30,10 @@ import { BlobReader } from './manifest.js';
 import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
 import { pushImage } from './push.js';
-import { registryRemotes } from './registry.js';
+import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
+import { searchRegistry } from './search.js';
+import { inspectDistribution } from './distribution-inspect.js';
+import { RepositoryView, type RepositoryViewOptions } from './repositories.js';
 import type { RemoteFactory, RemoteRepository } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { commitContainer } from './commit.js';
@@ -46,6 +49,7 @@ import type {
   EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
   LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
+  DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -66,6 +70,7 @@ export class Stowage implements ImageService {
   private readonly remotes: RemoteFactory;
   /** Layers transferred at once by pull and push: live, changed by updateConfig while transfers run. */
   private readonly limits: { downloads: TransferLimit; uploads: TransferLimit };
+  private readonly clients: ClientFactory;
   private closed = false;
   /** Read-only layers handed out by getImageAndReleasableLayer and not yet released. */
   private readonly heldLayers: LayerRegistry = new Set();
@@ -75,10 +80,11 @@ export class Stowage implements ImageService {
     this.ctx = ctx;
     const n = opts.concurrency ?? DEFAULT_TRANSFERS;
     this.limits = { downloads: new TransferLimit(n), uploads: new TransferLimit(n) };
-    this.remotes = registryRemotes({
+    this.clients = registryClients({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     });
+    this.remotes = registryRemotes(this.clients);
   }
 
   static async open(opts: OpenOptions = {}): Promise<Stowage> {
@@ -136,6 +142,7 @@ export class Stowage implements ImageService {
   }
 
   tag(source: string, target: string): Promise<void> { return tagImage(this.c, source, target); }
+  repositories(opts: RepositoryViewOptions): RepositoryView { return new RepositoryView(this.c, opts); }
   images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.c, opts); }
   inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.c, refOrID, opts); }
   history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.c, refOrID, opts); }
@@ -165,6 +172,9 @@ export class Stowage implements ImageService {
   }
 
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+  // `this.c` refuses a closed store, as every method does.
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
   async children(refOrID: string): Promise<Digest[]> {
     const ctx = this.c;

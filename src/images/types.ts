@@ -12,6 +12,7 @@ import type { ImageCache, ImageCacheOptions } from './image-cache.js';
 import type { Attestation, AttestationOptions } from './attestations.js';
 import type { RemoteRepository } from './remote.js';
 import type { DistributionServices, ServiceSettings } from './service-info.js';
+import type { RepositoryView, RepositoryViewOptions } from './repositories.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
@@ -181,6 +182,35 @@ export interface EventsOptions {
   follow?: boolean;
 }
 
+export interface SearchOptions {
+  /** Results wanted, 1..100 (default 25). */
+  limit?: number;
+  /** `is-official`, `stars` (minimum), deprecated `is-automated` (true matches nothing). */
+  filters?: Filters;
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** One `GET /images/search` result (docker's registry.SearchResult). */
+export interface SearchResult {
+  description: string;
+  is_official: boolean;
+  is_automated: boolean;
+  name: string;
+  star_count: number;
+}
+
+export interface DistributionInspectOptions {
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** `GET /distribution/{name}/json`. */
+export interface DistributionInspect {
+  Descriptor: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>;
+  Platforms: Platform[];
+}
+
 export interface CheckoutOptions {
   platform?: PlatformSpec;
   signal?: AbortSignal;
@@ -336,6 +366,8 @@ export interface ImageService {
   /** Resolve to the raw record (spec §0.2). */
   resolveImage(refOrID: string): Promise<ImageRecordView>;
   tag(source: string, target: string): Promise<void>;
+  /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
+  repositories(opts: RepositoryViewOptions): RepositoryView;
 
   images(opts?: ListOptions): Promise<ImageSummary[]>;
   inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse>;
@@ -344,6 +376,10 @@ export interface ImageService {
   prune(opts?: PruneOptions): Promise<PruneReport>;
   diskUsage(opts?: { verbose?: boolean }): Promise<ImageDiskUsage>;
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
+  /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
+  /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
   /** Image IDs whose builder parent label names this image. */
   children(refOrID: string): Promise<Digest[]>;
   /** Number of distinct image IDs. */

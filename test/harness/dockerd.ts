@@ -13,6 +13,8 @@ const execFileP = promisify(execFile);
 
 export interface Dockerd {
   socket: string;
+  /** `unix://<socket>`, for DOCKER_HOST. */
+  host: string;
   /** Runs the docker CLI against this daemon; rejects with stderr on failure. */
   docker(args: string[], opts?: { input?: Buffer }): Promise<{ stdout: Buffer; stderr: string }>;
   stop(): Promise<void>;
@@ -83,5 +85,5 @@ export async function startDockerd(): Promise<Dockerd> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { socket, docker, stop };
+  return { socket, host: `unix://${socket}`, docker, stop };
 }

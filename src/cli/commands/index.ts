@@ -24,13 +24,15 @@ import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
 import { save } from './save.js';
+import { search } from './search.js';
+import { serve } from './serve.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
 
 export const COMMANDS: CommandSpec[] = [
-  pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout, build,
-  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, search, check, gc, checkout, build,
+  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
   save, load, importCmd, commit, imageSquash,
 ];
 
