@@ -5,14 +5,13 @@
  * file by name; new parent directories are 0755 and owned by the step's user; existing ones are copied
  * up with their metadata, as an overlay upper directory would hold them).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidArgumentError } from '../errors/index.js';
-import { decompressStream, lookupMerged } from '../snapshots/index.js';
+import { lookupMerged } from '../snapshots/index.js';
+import { decompressedFile, isArchive } from './compressed.js';
 import { entryHash, sourcesHash } from './source-hash.js';
 import type { BuildSource, SourceEntry } from './source.js';
 
@@ -194,43 +193,6 @@ export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest
   copyEntry(opts, top, target);
 }
 
-/** The decompressed bytes of a file: gzip and zstd in process, bzip2 and xz through their tools. */
-async function decompressed(file: string): Promise<Readable> {
-  const fd = fs.openSync(file, 'r');
-  const head = Buffer.alloc(6);
-  fs.readSync(fd, head, 0, 6, 0);
-  fs.closeSync(fd);
-  const tool = head.subarray(0, 3).toString('latin1') === 'BZh' ? 'bzip2'
-    : head.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? 'xz' : undefined;
-  if (!tool) return decompressStream(fs.createReadStream(file));
-  const child = spawn(tool, ['-dc', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-  return child.stdout;
-}
-
-/** A file is an archive when, decompressed, it starts with a valid tar header. */
-export async function isArchive(file: string): Promise<boolean> {
-  const src = await decompressed(file);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of src as AsyncIterable<Buffer>) {
-    chunks.push(c);
-    n += c.length;
-    if (n >= 512) break;
-  }
-  src.destroy();
-  const h = Buffer.concat(chunks).subarray(0, 512);
-  if (h.length < 512) return false;
-  const magic = h.subarray(257, 262).toString('latin1');
-  if (magic !== 'ustar') {
-    // Old-style tar: the checksum must add up.
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-    const stored = parseInt(h.subarray(148, 156).toString('latin1').replace(/\0.*$/, '').trim(), 8);
-    return stored === sum && h[0] !== 0;
-  }
-  return true;
-}
-
 /** Extracts a tar archive under `destRel`, keeping its owners, modes and times (docker's UntarPath). */
 async function extractArchive(opts: WriteOptions, file: string, destRel: string): Promise<void> {
   const ex = tar.extract();
@@ -268,10 +230,12 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
       } else if (h.type === 'file' || h.type === 'contiguous-file') {
         const out = fs.createWriteStream(abs, { mode });
         pipeline(stream, out).then(() => {
-          fs.chmodSync(abs, mode);
-          lchownQuiet(abs, owner);
-          if (h.mtime) fs.utimesSync(abs, h.mtime, h.mtime);
-          done();
+          try {
+            fs.chmodSync(abs, mode);
+            lchownQuiet(abs, owner);
+            if (h.mtime) fs.utimesSync(abs, h.mtime, h.mtime);
+            done();
+          } catch (e) { done(e); }
         }, done);
       } else {
         stream.resume();
@@ -281,7 +245,7 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
       done(e);
     }
   });
-  await pipeline(await decompressed(file), ex);
+  await pipeline(await decompressedFile(file), ex);
   for (const [abs, t] of dirTimes.reverse()) fs.utimesSync(abs, t, t);
   if (!fs.existsSync(root)) fs.mkdirSync(root, { recursive: true });
 }

@@ -41,6 +41,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** One line of the classic builder's output (no trailing newline). */
   out?: (line: string) => void;
+  /** Called with the final image's ID just before `Successfully built` is printed. */
+  onBuilt?: (id: Digest) => void;
   signal?: AbortSignal;
 }
 
@@ -325,6 +327,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
   }
   const unused = [...buildArgs.keys()].filter((k) => !usedArgs.has(k)).sort();
   if (unused.length > 0) out(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
+  opts.onBuilt?.(last.imageId);
   out(`Successfully built ${short(last.imageId)}`);
   for (const t of opts.tags ?? []) {
     await svc.tag(last.imageId, t);

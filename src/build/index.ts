@@ -6,3 +6,4 @@ export { toInstruction, type Instruction } from './instructions.js';
 export { processWord, processWords, lookupIn, type Lookup } from './words.js';
 export { parseDockerignore, isIgnored, type IgnorePattern } from './dockerignore.js';
 export { BuildSource } from './source.js';
+export { extractContextArchive } from './context-archive.js';

@@ -258,8 +258,8 @@ export class Stowage implements ImageService {
   serviceSettings(): Required<ServiceSettings> {
     return { maxConcurrentDownloads: this.limits.downloads.value, maxConcurrentUploads: this.limits.uploads.value };
   }
-  /** StorageDriver: the snapshotter's name (`/info` Driver). */
-  storageDriver(): string { return this.c.snaps.name; }
+  /** StorageDriver: the name C8D reports for an overlay snapshotter (`/info` Driver). */
+  storageDriver(): string { void this.c; return 'overlayfs'; }
   /** LayerStoreStatus: `/info` DriverStatus pairs. */
   layerStoreStatus(): Array<[string, string]> { return layerStoreStatus(this.c); }
   /** DistributionServices: what pull and push are made of — the registry side and the live transfer limits. */

@@ -92,7 +92,7 @@ describe('service settings and plumbing', () => {
   });
 
   it('StorageDriver, LayerStoreStatus, Map, LayerDiskUsage and GetRepository', async () => {
-    expect(store.storageDriver()).toBe('overlay');
+    expect(store.storageDriver()).toBe('overlayfs');
     const status = store.layerStoreStatus();
     expect(status[0]).toEqual(['driver-type', 'io.containerd.snapshotter.v1']);
     expect(status.find(([k]) => k === 'Backing Filesystem')?.[1]).toMatch(/.+/);
