@@ -289,16 +289,13 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
           imageId: img.id, config: copyConfig(cfg.config ?? {}), args: new Map(), cmdSet: false,
           platform: platform ?? { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
         };
-        if (cfg.author) state.maintainer = cfg.author;
       }
-      delete state.maintainer;
-      // docker's beginStage: a default PATH, stdin flags cleared.
+      delete state.maintainer; // MAINTAINER counts for its own stage only
+      // docker's beginStage: a default PATH, the stdin flags cleared.
       const env = state.config.Env ?? [];
       if (!env.some((e) => e.startsWith('PATH='))) state.config.Env = setEnv(env, 'PATH', DEFAULT_PATH);
-      state.config.OpenStdin = false;
-      state.config.StdinOnce = false;
-      if (state.config.OpenStdin === false) delete state.config.OpenStdin;
-      if (state.config.StdinOnce === false) delete state.config.StdinOnce;
+      delete state.config.OpenStdin;
+      delete state.config.StdinOnce;
       const triggers = state.config.OnBuild ?? [];
       if (triggers.length > 0) {
         state.config.OnBuild = null;
@@ -322,7 +319,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
 
   const last = stageImages[stageImages.length - 1]!.state;
   if (last.imageId === undefined) {
-    // A stage of only `FROM scratch` still yields an image: an empty config commit, as docker's does not (it fails).
+    // A last stage of only `FROM scratch` made no image: docker fails the same way.
     throw new InvalidArgumentError('No image was generated. Is your Dockerfile empty?', { reason: 'empty-build' });
   }
   const unused = [...buildArgs.keys()].filter((k) => !usedArgs.has(k)).sort();
