@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidArgumentError } from '../errors/index.js';
-import { lookupMerged } from '../snapshots/index.js';
+import { loadOverrides, lookupMerged, type OwnerOverride } from '../snapshots/index.js';
 import { decompressedFile, isArchive } from './compressed.js';
 import { entryHash, sourcesHash } from './source-hash.js';
 import type { BuildSource, SourceEntry } from './source.js';
@@ -92,13 +92,45 @@ export interface WriteOptions {
   chmod?: number;
   /** ADD: local tar archives (plain, gzip, bzip2, xz, zstd) are extracted instead of copied. */
   extractArchives: boolean;
+  /** Unprivileged: owners and modes are recorded as overrides (the snapshots floor's rootless records) instead of applied. */
+  rootless?: RootlessWrite;
+}
+
+export interface RootlessWrite {
+  /** Filled while writing; saved with the snapshots floor's saveOverrides before the layer is committed. */
+  overrides: Map<string, OwnerOverride & { symlink?: boolean }>;
+  /** The lower layers' own records (same order as `lowers`), for directories copied up. */
+  lower: Array<Map<string, OwnerOverride>>;
+}
+
+/** The records a rootless write needs: empty overrides, and the lower layers' own. */
+export async function rootlessWrite(lowers: readonly string[]): Promise<RootlessWrite> {
+  return { overrides: new Map(), lower: await Promise.all(lowers.map((l) => loadOverrides(l))) };
 }
 
 const ROOT: Owner = { uid: 0, gid: 0 };
 
-const lchownQuiet = (p: string, o: Owner): void => {
-  try { fs.lchownSync(p, o.uid, o.gid); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e; }
-};
+type Kind = 'dir' | 'file' | 'symlink';
+
+/**
+ * Gives a written entry its owner and permission bits: applied when privileged; rootless, the entry
+ * stays the user's with owner access (so the store can still read and write it) and the intended owner
+ * and mode go into the override records, which the layer diff reads.
+ */
+function setOwner(opts: WriteOptions, rel: string, kind: Kind, owner: Owner, perm: number): void {
+  const abs = path.join(opts.upper, rel);
+  if (!opts.rootless) {
+    if (kind !== 'symlink') fs.chmodSync(abs, perm);
+    fs.lchownSync(abs, owner.uid, owner.gid);
+    return;
+  }
+  const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
+  if (kind !== 'symlink') fs.chmodSync(abs, actual);
+  const st = fs.lstatSync(abs);
+  if (owner.uid !== st.uid || owner.gid !== st.gid || actual !== perm) {
+    opts.rootless.overrides.set(rel, { ...owner, mode: perm, ...(kind === 'symlink' ? { symlink: true } : {}) });
+  }
+}
 
 /** The merged entry at `rel` in the container (its own layer first). */
 function merged(opts: WriteOptions, rel: string): fs.Stats | undefined {
@@ -119,12 +151,12 @@ function ensureDir(opts: WriteOptions, relDir: string, owner: Owner): void {
   if (below && !below.st.isDirectory()) throw new InvalidArgumentError(`cannot create directory /${relDir}: not a directory in the image`, { path: relDir });
   fs.mkdirSync(abs);
   if (below) {
-    fs.chmodSync(abs, below.st.mode & 0o7777);
-    lchownQuiet(abs, { uid: below.st.uid, gid: below.st.gid });
+    // Copied up as an overlay upper directory holds it: the lower directory's owner, mode and times.
+    const rec = opts.rootless?.lower[below.layer]?.get(relDir);
+    setOwner(opts, relDir, 'dir', rec ?? { uid: below.st.uid, gid: below.st.gid }, rec?.mode ?? (below.st.mode & 0o7777));
     fs.utimesSync(abs, below.st.atime, below.st.mtime);
   } else {
-    fs.chmodSync(abs, 0o755);
-    lchownQuiet(abs, owner);
+    setOwner(opts, relDir, 'dir', owner, 0o755);
   }
 }
 
@@ -138,22 +170,23 @@ export function ensureWorkdir(opts: WriteOptions, dir: string): void {
 /** Copies one entry (not its children) to `destRel` in the upper layer. */
 function copyEntry(opts: WriteOptions, e: SourceEntry, destRel: string): void {
   const abs = path.join(opts.upper, destRel);
-  const mode = opts.chmod ?? (e.st.mode & 0o7777);
+  const mode = opts.chmod ?? e.mode;
   const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
+  let kind: Kind;
   if (e.st.isDirectory()) {
     if (!existing?.isDirectory()) {
       if (existing) fs.rmSync(abs, { force: true });
       fs.mkdirSync(abs);
     }
-    fs.chmodSync(abs, mode);
+    kind = 'dir';
   } else {
     if (existing) fs.rmSync(abs, { recursive: true, force: true });
-    if (e.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(e.abs), abs);
-    else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs); fs.chmodSync(abs, mode); }
+    if (e.st.isSymbolicLink()) { fs.symlinkSync(fs.readlinkSync(e.abs), abs); kind = 'symlink'; }
+    else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs); kind = 'file'; }
     else return; // devices, fifos, sockets: not copied from a build context
   }
-  lchownQuiet(abs, opts.owner ?? { uid: e.uid, gid: e.gid });
-  if (!e.st.isSymbolicLink()) fs.utimesSync(abs, e.st.atime, e.st.mtime);
+  setOwner(opts, destRel, kind, opts.owner ?? { uid: e.uid, gid: e.gid }, kind === 'symlink' ? 0o777 : mode);
+  if (kind !== 'symlink') fs.utimesSync(abs, e.st.atime, e.st.mtime);
 }
 
 /** Whether `dest` (absolute in the container) names a directory already. */
@@ -212,14 +245,13 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
       if (existing && !(existing.isDirectory() && h.type === 'directory')) fs.rmSync(abs, { recursive: true, force: true });
       if (h.type === 'directory') {
         if (!existing?.isDirectory()) fs.mkdirSync(abs);
-        fs.chmodSync(abs, mode);
-        lchownQuiet(abs, owner);
+        setOwner(opts, rel, 'dir', owner, mode);
         dirTimes.push([abs, h.mtime ?? new Date(0)]);
         stream.resume();
         stream.on('end', () => done());
       } else if (h.type === 'symlink') {
         fs.symlinkSync(h.linkname ?? '', abs);
-        lchownQuiet(abs, owner);
+        setOwner(opts, rel, 'symlink', owner, 0o777);
         stream.resume();
         stream.on('end', () => done());
       } else if (h.type === 'link') {
@@ -231,8 +263,7 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
         const out = fs.createWriteStream(abs, { mode });
         pipeline(stream, out).then(() => {
           try {
-            fs.chmodSync(abs, mode);
-            lchownQuiet(abs, owner);
+            setOwner(opts, rel, 'file', owner, mode);
             if (h.mtime) fs.utimesSync(abs, h.mtime, h.mtime);
             done();
           } catch (e) { done(e); }

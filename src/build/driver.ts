@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
 import type { ContainerConfig, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
+import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
 import { applyConfigStep, commentConfig, copyConfig, DEFAULT_PATH, setEnv } from './config-steps.js';
-import { ensureWorkdir, planCopy, writeCopyItem, type Owner } from './copy.js';
+import { ensureWorkdir, planCopy, rootlessWrite, writeCopyItem, type Owner, type RootlessWrite } from './copy.js';
 import { toInstruction, type Instruction } from './instructions.js';
 import { parseDockerfile, type ParsedLine } from './parser.js';
 import { resolveOwner } from './owner.js';
@@ -39,6 +40,8 @@ export interface BuildOptions {
   cacheFrom?: string[];
   /** Seconds since the epoch: image and history times, and layer mtimes clamped to it. */
   sourceDateEpoch?: number;
+  /** Record owners instead of applying them even when privileged (the snapshots floor's rootless mode; automatic when not root). */
+  rootless?: boolean;
   /** One line of the classic builder's output (no trailing newline). */
   out?: (line: string) => void;
   /** Called with the final image's ID just before `Successfully built` is printed. */
@@ -149,7 +152,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
   };
 
   /** One commit: a cache probe, then the step's image (with `write` filling a working container, if any). */
-  const commit = async (s: StageState, config: ContainerConfig, runConfig: ContainerConfig, write?: (upper: string, lowers: string[]) => Promise<void>): Promise<void> => {
+  const commit = async (s: StageState, config: ContainerConfig, runConfig: ContainerConfig, write?: (upper: string, lowers: string[], rootless?: RootlessWrite) => Promise<void>): Promise<void> => {
     throwIfAborted(opts.signal);
     if (cache) {
       const hit = await cache.getCache(s.imageId, runConfig, s.platform);
@@ -167,7 +170,10 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         const c = await svc.createLayerFromImage(s.imageId ?? '', { platform: s.platform });
         container = c.id;
         const [upper, ...lowers] = await svc.layerFolders(c.id);
-        await write(upper!, lowers);
+        const rootless = isPrivileged(opts.rootless) ? undefined : await rootlessWrite(lowers);
+        await write(upper!, lowers, rootless);
+        // Unprivileged, the owners and modes live in override records, which the layer diff reads.
+        if (rootless) await saveOverrides(upper!, rootless.overrides);
       }
       const r = await svc.commitBuildStep({
         ...(s.imageId ? { parent: s.imageId } : {}),
@@ -235,10 +241,13 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         const comment = `${what} ${chown !== undefined ? `--chown=${chown}` : ''}${chmod !== undefined ? `--chmod=${chmod} ` : ''}${plan.hash} in ${dest} `;
         const runConfig = commentConfig(s.config, comment, false);
         const absDest = path.posix.isAbsolute(dest) ? dest : path.posix.join('/', s.config.WorkingDir || '/', dest) + (dest.endsWith('/') || dest === '.' ? '/' : '');
-        await commit(s, copyConfig(s.config), runConfig, async (upper, lowers) => {
+        await commit(s, copyConfig(s.config), runConfig, async (upper, lowers, rootless) => {
           const owner: Owner | undefined = chown !== undefined ? resolveOwner(chown, lowers, upper) : undefined;
           for (const it of plan.items) {
-            await writeCopyItem({ upper, lowers, ...(owner ? { owner } : {}), ...(mode !== undefined ? { chmod: mode } : {}), extractArchives: ins.kind === 'add' }, it, absDest);
+            await writeCopyItem({
+              upper, lowers, ...(owner ? { owner } : {}), ...(mode !== undefined ? { chmod: mode } : {}), ...(rootless ? { rootless } : {}),
+              extractArchives: ins.kind === 'add',
+            }, it, absDest);
           }
         });
         return;
@@ -247,8 +256,8 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         const r = applyConfigStep(s.config, ins, env, escape, s.cmdSet);
         const dir = r.config.WorkingDir!;
         // docker makes the directory (root-owned, 0755) in a container and commits it: an empty layer when it exists.
-        await commit(s, r.config, commentConfig(r.config, r.comment, false), async (upper, lowers) => {
-          ensureWorkdir({ upper, lowers, extractArchives: false }, dir);
+        await commit(s, r.config, commentConfig(r.config, r.comment, false), async (upper, lowers, rootless) => {
+          ensureWorkdir({ upper, lowers, extractArchives: false, ...(rootless ? { rootless } : {}) }, dir);
         });
         return;
       }

@@ -26,7 +26,7 @@ export function pathHash(e: SourceEntry): string {
   const image = e.origin === 'image';
   const fields: Array<[string, string]> = [
     ['name', st.isDirectory() ? e.rel + '/' : e.rel],
-    ['mode', String(image ? st.mode : st.mode & 0o7777)],
+    ['mode', String(image ? (st.mode & ~0o7777) | e.mode : e.mode)],
     ['uid', String(e.uid)],
     ['gid', String(e.gid)],
     ['size', String(st.isFile() ? st.size : 0)],

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
 import { isIgnored, mayHoldExceptions, parseDockerignore, type IgnorePattern } from './dockerignore.js';
 import { pathHash } from './source-hash.js';
+import { loadOverrides, type OwnerOverride } from '../snapshots/index.js';
 
 export interface SourceEntry {
   /** Path relative to the tree root, `/`-separated, no leading `/` ('' for the root). */
@@ -16,6 +17,8 @@ export interface SourceEntry {
   st: fs.Stats;
   uid: number;
   gid: number;
+  /** Permission bits (with setuid/setgid/sticky), the recorded ones for a tree checked out rootless. */
+  mode: number;
   /**
    * Where it comes from, which decides how docker hashes it: a context file is hashed from the tar the
    * client sent (permission bits, no owner names); an image file from its stat (file type bits, owner names).
@@ -46,7 +49,7 @@ export class BuildSource {
   private users?: Map<number, string>;
   private groups?: Map<number, string>;
 
-  private constructor(readonly root: string, private readonly asRoot: boolean) {}
+  private constructor(readonly root: string, private readonly asRoot: boolean, private readonly overrides = new Map<string, OwnerOverride>()) {}
 
   /**
    * The build context directory. Files matched by `.dockerignore` are left out as the docker CLI leaves
@@ -63,9 +66,9 @@ export class BuildSource {
     return s;
   }
 
-  /** A root filesystem (a checked-out stage or image): everything, owners as stored. */
-  static tree(dir: string): BuildSource {
-    const s = new BuildSource(path.resolve(dir), false);
+  /** A root filesystem (a checked-out stage or image): everything, owners as stored (or as recorded, when checked out rootless). */
+  static async tree(dir: string): Promise<BuildSource> {
+    const s = new BuildSource(path.resolve(dir), false, await loadOverrides(path.resolve(dir)));
     s.index('', []);
     return s;
   }
@@ -113,10 +116,13 @@ export class BuildSource {
     const abs = path.join(this.root, rel);
     const st = this.included.get(rel) ?? fs.lstatSync(abs, { throwIfNoEntry: false });
     if (!st) return undefined;
-    if (this.asRoot) return { rel, abs, st, uid: 0, gid: 0, origin: 'context', uname: '', gname: '' };
+    if (this.asRoot) return { rel, abs, st, uid: 0, gid: 0, mode: st.mode & 0o7777, origin: 'context', uname: '', gname: '' };
     this.users ??= idNames('/etc/passwd');
     this.groups ??= idNames('/etc/group');
-    return { rel, abs, st, uid: st.uid, gid: st.gid, origin: 'image', uname: this.users.get(st.uid) ?? '', gname: this.groups.get(st.gid) ?? '' };
+    const o = this.overrides.get(rel);
+    const uid = o?.uid ?? st.uid;
+    const gid = o?.gid ?? st.gid;
+    return { rel, abs, st, uid, gid, mode: o?.mode ?? (st.mode & 0o7777), origin: 'image', uname: this.users.get(uid) ?? '', gname: this.groups.get(gid) ?? '' };
   }
 
   /** Included children of a directory, sorted by name. */

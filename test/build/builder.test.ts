@@ -198,6 +198,22 @@ describe('stowage build', () => {
     expect(fp).toEqual(['copied f 600 0:0', 'logs d 755 0:0', 'logs/keep.log f 644 0:0', 'x d 755 0:0', 'x/inner d 755 0:0', 'x/inner/f f 600 0:0']);
   });
 
+  it('writes the same layers rootless (owners and modes as override records) as privileged', async () => {
+    const df = 'FROM base:1\nCOPY --chown=app:staff run.sh /x/\nCOPY --chmod=400 a.txt /ro\nWORKDIR /w/deep\nADD pkg.tar.gz /pkg/\nCOPY src /src\nCOPY --from=base:1 /etc /etc2\n';
+    const privileged = await buildText(df, { noCache: true });
+    const rootless = await buildText(df, { noCache: true, rootless: true });
+    expect(rootless.id).not.toBe(privileged.id);
+    const trees = await Promise.all([privileged.id, rootless.id].map(async (id, i) => {
+      const dir = path.join(work, `rootless-${i}`);
+      await store.checkout(id, dir);
+      return treeFingerprint(dir);
+    }));
+    expect(trees[1]).toEqual(trees[0]);
+    expect(trees[0]).toContain('ro f 400 0:0 aGVsbG8K');
+    expect(trees[0].find((l) => l.startsWith('x/run.sh '))).toMatch(/^x\/run.sh f 750 1234:2345 /);
+    expect(trees[0].find((l) => l.startsWith('src/sub '))).toBe('src/sub d 700 0:0 ');
+  });
+
   it('refuses what it cannot do with clear errors', async () => {
     await expect(buildText('FROM scratch\nCOPY x.tmp /\n')).rejects.toThrow(/file not found in build context or excluded by .dockerignore: stat x.tmp/);
     await expect(buildText('FROM scratch\nCOPY *.nothing /\n')).rejects.toThrow(/no source files were specified/);
