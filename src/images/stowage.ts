@@ -214,7 +214,7 @@ export class Stowage implements ImageService {
     try {
       const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
       throwIfAborted(opts.signal);
-      await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, opts.signal ? { signal: opts.signal } : {});
+      await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, { link: opts.link ?? 'copy', ...(opts.signal ? { signal: opts.signal } : {}) });
     } finally {
       try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }
     }

@@ -214,6 +214,12 @@ export interface DistributionInspect {
 export interface CheckoutOptions {
   platform?: PlatformSpec;
   signal?: AbortSignal;
+  /**
+   * 'copy' (default): every regular file is a copy the caller may edit. 'hardlink': regular files are
+   * hard links into the store's layers (fast, no extra space), for read-only consumers only: writing
+   * to such a file in place changes the stored layer.
+   */
+  link?: 'copy' | 'hardlink';
 }
 
 export interface GcReport {

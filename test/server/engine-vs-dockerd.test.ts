@@ -6,7 +6,9 @@
  * store (image ID = config digest, layers listed on delete, `Verifying Checksum`), Stowage follows the
  * containerd store of current docker (image ID = manifest/index digest), as the spec asks.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,6 +85,13 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     expect(t.code).toBe(0);
     expect(o.stdout.trim()).toBe('1.51 1.50');
     expect(t.stdout.trim()).toBe('1.41 1.41');
+    // An older client (API 1.40, the oldest served): the same answers.
+    const env = { DOCKER_API_VERSION: '1.40' };
+    const old = await dockerCli(server.address, ['images', '--format', '{{.Repository}}'], { config: path.join(tmp, 'cfg-ours'), env });
+    const oldT = await dockerCli(dockerd.host, ['images', '--format', '{{.Repository}}'], { config: path.join(tmp, 'cfg-theirs'), env });
+    expect([old.code, old.stdout]).toEqual([oldT.code, oldT.stdout]);
+    const tooOld = await dockerCli(server.address, ['images'], { config: path.join(tmp, 'cfg-ours'), env: { DOCKER_API_VERSION: '1.39' } });
+    expect(tooOld.stderr).toContain('client version 1.39 is too old. Minimum supported API version is 1.40');
   });
 
   it('pull: the same stream (Pulling from, one line per layer state, Digest, Status, the canonical name)', async () => {
@@ -94,6 +103,38 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     expect(a).toEqual(b);
     expect(a.tail).toEqual([`Digest: ${app.manifest.digest}`, `Status: Downloaded newer image for ${R}/app:v1`, `${R}/app:v1`]);
     expect(a.layers).toEqual(expect.arrayContaining(app.layers.map((l) => `${l.digest.slice(7, 19)}: Pull complete`)));
+  });
+
+  it('the pull stream on the wire: the same JSON lines, field order and rendered progress bars', async () => {
+    const big = await makeTestImage({ layers: [{ files: [{ path: 'big', content: randomBytes(3 * 1024 * 1024) }], compression: 'none' }] });
+    await pushRaw(reg.url, 'big', 'v1', big);
+    const pullRaw = (sock: string): Promise<string[]> => new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: `/v1.41/images/create?fromImage=${encodeURIComponent(`${R}/big`)}&tag=v1` }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+        res.on('end', () => resolve(body.split('\r\n').filter((l) => l !== '')));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const o = await pullRaw(server.address.slice('unix://'.length));
+    const t = await pullRaw(dockerd.socket);
+    const id = big.layers[0]!.digest.slice(7, 19);
+    for (const lines of [o, t]) {
+      expect(lines[0]).toBe('{"status":"Pulling from big","id":"v1"}');
+      expect(lines).toContain(`{"status":"Pulling fs layer","progressDetail":{},"id":"${id}"}`);
+      expect(lines).toContain(`{"status":"Download complete","progressDetail":{},"id":"${id}"}`);
+      expect(lines).toContain(`{"status":"Pull complete","progressDetail":{},"id":"${id}"}`);
+      expect(lines.slice(-2)).toEqual([`{"status":"Digest: ${big.manifest.digest}"}`, `{"status":"Status: Downloaded newer image for ${R}/big:v1"}`]);
+      const downloading = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((m) => m.status === 'Downloading');
+      expect(downloading.length).toBeGreaterThan(0);
+      for (const m of downloading) {
+        expect(Object.keys(m)).toEqual(['status', 'progressDetail', 'progress', 'id']);
+        expect(Object.keys(m.progressDetail as object)).toEqual(['current', 'total']);
+        expect(m.progress).toMatch(/^\[=*>\s*\] +[0-9.]+[kM]?B\/3\.1\d\dMB$/);
+      }
+    }
+    await both('rmi', `${R}/big:v1`);
   });
 
   it('pull again: Image is up to date, no layer lines, on both', async () => {
@@ -293,6 +334,10 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     const o = await ours('ps');
     expect(o.code).toBe(1);
     expect(o.stderr.trim()).toBe('Error response from daemon: this server (stowage) manages images only: GET /containers/json is not available');
+    // `docker inspect NAME` looks for a container first: the 404 sends it on to the image.
+    const [io, it2] = await both('inspect', '--format', '{{.RepoTags}}', `${R}/multi`);
+    expect([io.code, io.stdout]).toEqual([0, `[${R}/multi:latest]\n`]);
+    expect(it2.stdout).toBe(io.stdout);
     const i = await ours('info', '--format', '{{.Images}} {{.Driver}} {{.DockerRootDir}}');
     expect(i.stdout.trim()).toBe(`1 overlayfs ${path.join(tmp, 'store')}`);
   });

@@ -38,9 +38,13 @@ export function badParameter(message: string, data: Record<string, unknown> = {}
   return new InvalidArgumentError(message, data);
 }
 
-/** A route of the Engine API this image-only server does not serve (containers, networks, volumes, swarm...). */
+/**
+ * A route of the Engine API this image-only server does not serve (containers, networks, volumes, swarm...).
+ * Lookups (GET) are NotFound: `docker inspect NAME` asks for a container first and goes on to images only
+ * after a 404. Anything else is NotImplemented (501).
+ */
 export class NotAnImageEndpointError extends StowageError {
   constructor(method: string, path: string) {
-    super('NotImplemented', `this server (stowage) manages images only: ${method} ${path} is not available`, { method, path });
+    super(method === 'GET' || method === 'HEAD' ? 'NotFound' : 'NotImplemented', `this server (stowage) manages images only: ${method} ${path} is not available`, { method, path });
   }
 }
