@@ -9,6 +9,7 @@ import { baseImage, underLease, writeImage } from './create.js';
 import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from './image-info.js';
 import { danglingName } from './names.js';
 import { squashImage } from './squash.js';
+import { parseTagTarget } from './tag.js';
 import type { CommitOptions, ContainerConfig } from './types.js';
 
 /**
@@ -59,7 +60,8 @@ export function mergeContainerConfig(user: ContainerConfig, image: ContainerConf
 export async function commitContainer(ctx: Ctx, container: string, opts: CommitOptions = {}): Promise<{ id: Digest }> {
   const c = findContainer(ctx, container);
   const changes = opts.changes ?? [];
-  applyChanges({}, changes); // refuse bad lines before any work
+  applyChanges({}, changes); // refuse bad lines and names before any work
+  if (opts.ref) parseTagTarget(opts.ref);
   const imageId = c.labels[CONTAINER_IMAGE_ID] as Digest;
   const base = await baseImage(ctx, imageId);
   const baseCfg = base.config.config ?? {};

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, isStowageError } from '../errors/index.js';
 import { Digester, MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { compressStream, decompressStream } from '../snapshots/index.js';
+import { externalDecompress, peek, sniff } from './decompress.js';
 import type { TrackedContent } from './tracked-content.js';
 import { UNCOMPRESSED_LABEL } from './unpack.js';
 
@@ -12,58 +12,6 @@ import { UNCOMPRESSED_LABEL } from './unpack.js';
 export const EMPTY_TAR_DIFF_ID: Digest = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
 export interface StoredLayer { descriptor: Descriptor; diffId: Digest }
-
-type Kind = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
-
-function sniff(head: Buffer): Kind {
-  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  return 'none';
-}
-
-/** The stream with its first bytes read off for sniffing, and the whole stream again. */
-async function peek(input: Readable, want = 8): Promise<{ head: Buffer; stream: Readable }> {
-  const it = input[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let len = 0;
-  let done = false;
-  while (len < want) {
-    const n = await it.next();
-    if (n.done) { done = true; break; }
-    chunks.push(n.value as Buffer);
-    len += (n.value as Buffer).length;
-  }
-  async function* all(): AsyncGenerator<Buffer> {
-    for (const c of chunks) yield c;
-    if (done) return;
-    for (;;) { const n = await it.next(); if (n.done) return; yield n.value as Buffer; }
-  }
-  return { head: Buffer.concat(chunks), stream: Readable.from(all(), { objectMode: false }) };
-}
-
-/**
- * xz and bzip2 are read the way docker's archive package reads them: through the system's `xz -d -c -q`
- * and `bzip2 -d -c -q` (Node has neither); a tool that is missing or fails is an InvalidArgument.
- */
-function externalDecompress(kind: 'xz' | 'bzip2', input: Readable): Readable {
-  const child = spawn(kind, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const fail = (e: Error) => out.destroy(new InvalidArgumentError(`${kind} decompression failed: ${e.message}${stderr ? `: ${stderr.trim()}` : ''}`, { compression: kind }, { cause: e }));
-  child.on('error', fail);
-  input.on('error', (e) => { child.kill(); out.destroy(e); });
-  input.pipe(child.stdin).on('error', () => undefined);
-  child.stdout.pipe(out, { end: false });
-  child.on('close', (code) => {
-    if (code === 0) out.end();
-    else fail(new Error(`exit status ${code}`));
-  });
-  out.on('close', () => { if (child.exitCode === null) child.kill(); });
-  return out;
-}
 
 function hashing(d: Digester): Transform {
   return new Transform({ transform(c: Buffer, _e, cb) { d.update(c); cb(null, c); } });

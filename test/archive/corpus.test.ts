@@ -208,6 +208,26 @@ describe('archives that must be refused', () => {
   });
 });
 
+describe('an aborted load', () => {
+  it('stops with Aborted and leaves the store as it was', async () => {
+    const whole = await tarOf(good);
+    const ctrl = new AbortController();
+    let reads = 0;
+    // The second read aborts: the first chunk is in, the rest never comes.
+    const input = new Readable({
+      read() {
+        reads++;
+        if (reads === 1) this.push(whole.subarray(0, 4096));
+        else { ctrl.abort(); this.push(whole.subarray(4096, 8192)); }
+      },
+    });
+    await expect(store.load(input, { signal: ctrl.signal })).rejects.toMatchObject({ code: 'Aborted' });
+    expect(await recordSnapshot()).toBe(imagesBefore);
+    await store.gc();
+    expect(blobFiles()).toEqual(blobsBefore);
+  });
+});
+
 describe('archives older tools write', () => {
   it('docker < 25: per-layer dirs with json/VERSION, uncompressed layer.tar, a repeated layer linked, gzip over all', async () => {
     const a = await buildTar([{ name: 'etc/', type: 'directory', mode: 0o755 }, { name: 'etc/a', type: 'file', body: 'a\n', mode: 0o644 }]);

@@ -79,6 +79,10 @@ describe('import', () => {
     expect(diffIds.size).toBe(1);
     const hist = await store.history('imp:plain');
     expect(hist).toHaveLength(1);
+    const plainId = (await store.inspect('imp:plain')).Id;
+    const actions: string[] = [];
+    for await (const e of store.events({ filters: { image: [plainId] } })) actions.push(`${e.Action} ${e.Actor.Attributes.name}`);
+    expect(actions).toEqual([`import ${plainId}`, 'tag imp:plain']);
     expect(hist[0]!.Comment).toBe('Imported from -');
   });
 
@@ -155,6 +159,9 @@ describe('commit', () => {
     expect(hist[0]).toMatchObject({ Comment: 'a change' });
     expect(hist[0]!.Size).toBeGreaterThan(0);
     expect(await store.children('imp:plain')).toContain(id);
+    const events: string[] = [];
+    for await (const e of store.events({ filters: { event: ['commit'] } })) events.push(`${e.Type} ${e.Actor.Attributes.imageID} ${e.Actor.Attributes.comment}`);
+    expect(events).toEqual([`container ${id} a change`]);
 
     const expected = tmp('expected');
     execFileSync('cp', ['-a', rootfs, expected]);
@@ -179,6 +186,9 @@ describe('commit', () => {
     const hist = await store.history(id);
     expect(hist[0]).toMatchObject({ Comment: 'nothing', Size: 0 });
     await expect(store.commit('no-such-container')).rejects.toMatchObject({ code: 'NotFound', message: 'No such container: no-such-container' });
+    const before = (await store.images({ all: true })).length;
+    await expect(store.commit('work2', { ref: 'Bad:Name' })).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect((await store.images({ all: true })).length).toBe(before);
   });
 
   it('--squash gives one layer with the same tree', async () => {
