@@ -209,9 +209,9 @@ describe('stowage build', () => {
       return treeFingerprint(dir);
     }));
     expect(trees[1]).toEqual(trees[0]);
-    expect(trees[0]).toContain('ro f 400 0:0 aGVsbG8K');
-    expect(trees[0].find((l) => l.startsWith('x/run.sh '))).toMatch(/^x\/run.sh f 750 1234:2345 /);
-    expect(trees[0].find((l) => l.startsWith('src/sub '))).toBe('src/sub d 700 0:0 ');
+    expect(trees[0]!).toContain('ro f 400 0:0 aGVsbG8K');
+    expect(trees[0]!.find((l) => l.startsWith('x/run.sh '))).toMatch(/^x\/run.sh f 750 1234:2345 /);
+    expect(trees[0]!.find((l) => l.startsWith('src/sub '))).toBe('src/sub d 700 0:0 ');
   });
 
   it('refuses what it cannot do with clear errors', async () => {
