@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, isStowageError, throwIfAborted } from '../errors/index.js';
 import { onlyPlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import { checkout as checkoutTree, exportSnapshotLayer } from '../snapshots/index.js';
@@ -17,6 +16,7 @@ import { builderLabels } from './image-cache.js';
 import { CONTAINER_IMAGE_ID, PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, type StoredLayer } from './layer-blob.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
+import { scratchPath } from './scratch-dirs.js';
 import { ensureUnpacked } from './unpack.js';
 import type { ContainerConfig, PlatformManifest } from './types.js';
 
@@ -134,8 +134,7 @@ export async function getImageAndReleasableLayer(ctx: Ctx, registry: LayerRegist
     async mount() {
       if (released) throw new FailedPreconditionError('layer already released');
       if (dir === undefined) {
-        const d = path.join(ctx.root, 'tmp', `layer-${randomBytes(8).toString('hex')}`);
-        fs.mkdirSync(path.dirname(d), { recursive: true });
+        const d = scratchPath(ctx.root, 'layer');
         await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], d, opts.signal ? { signal: opts.signal } : {});
         dir = d;
       }

@@ -18,6 +18,7 @@ import {
 import { makeImageCache, type ImageCache, type ImageCacheOptions } from './image-cache.js';
 import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
+import { scratchPath, sweepScratch } from './scratch-dirs.js';
 import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
@@ -109,6 +110,8 @@ export class Stowage implements ImageService {
           };
         },
       };
+      // Working directories a crashed process left (build layers, build contexts) go now.
+      sweepScratch(root);
       return new Stowage(ctx, inner, gcBackend, opts);
     } catch (e) {
       md.close();
@@ -288,6 +291,9 @@ export class Stowage implements ImageService {
 
   /** ImageAttestations: the in-toto statements stored for the image's (chosen) platform manifest. */
   attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]> { return imageAttestations(this.c, ref, opts); }
+
+  /** A fresh private working directory path under the store (not created), removed by a later open if this process dies. */
+  scratchDir(purpose: string): string { return scratchPath(this.c.root, purpose); }
 
   /** Cleanup: releases every read-only layer still held (their leases and directories). */
   async cleanup(): Promise<void> {

@@ -446,6 +446,8 @@ export interface ImageService {
   layerMountId(idOrName: string): Promise<string>;
   /** Releases every read-only layer still held by this store. */
   cleanup(): Promise<void>;
+  /** A fresh private working directory path under the store root (not created); one a crashed process left is removed when a store opens. */
+  scratchDir(purpose: string): string;
 
   // Settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, DistributionServices…).
   /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */

@@ -120,6 +120,26 @@ describe('builder methods', () => {
     expect(fs.existsSync(heldDir)).toBe(false);
     expect(leases(root).length).toBe(before);
   });
+
+  it('removes working directories a dead process left under the store when a store opens, never a live one', async () => {
+    const root = path.join(work, 'store-sweep');
+    const first = await openStowage({ root });
+    const live = first.scratchDir('layer');
+    await first.close();
+    fs.mkdirSync(live);
+    // A pid that cannot be running: above the kernel's pid_max.
+    const dead = path.join(root, 'tmp', 'build-context-4194305-0123456789abcdef');
+    fs.mkdirSync(path.join(dead, 'sub'), { recursive: true });
+    fs.writeFileSync(`${dead}.tar`, 'spool');
+    const other = path.join(root, 'tmp', 'squash-0123456789abcdef');
+    fs.mkdirSync(other);
+    const again = await openStowage({ root });
+    await again.close();
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(`${dead}.tar`)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    expect(fs.existsSync(other)).toBe(true);
+  });
 });
 
 describe('stowage build', () => {

@@ -4,7 +4,6 @@
  * the builder's output as a JSON message stream of `stream` lines, the image ID as an `aux` message.
  * Remote contexts and BuildKit sessions are refused: there is no network fetch and no BuildKit here.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build, extractContextArchive } from '../../build/index.js';
@@ -37,9 +36,7 @@ async function postBuild(r: EngineRequest): Promise<void> {
   const dockerfile = q.get('dockerfile') || 'Dockerfile';
   if (path.isAbsolute(dockerfile) || path.posix.normalize(dockerfile).startsWith('..')) throw badParameter(`the Dockerfile (${dockerfile}) must be within the build context`);
 
-  const tmp = path.join(r.store.root, 'tmp');
-  fs.mkdirSync(tmp, { recursive: true });
-  const dir = path.join(tmp, `build-context-${randomBytes(8).toString('hex')}`);
+  const dir = r.store.scratchDir('build-context');
   fs.mkdirSync(dir);
   const out = new MessageStream(r.res);
   try {

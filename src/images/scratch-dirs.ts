@@ -1,0 +1,36 @@
+/**
+ * Private working directories under `<root>/tmp` (a checked-out build layer, an unpacked build context),
+ * named `<purpose>-<pid>-<random>` so that the ones a crashed process left behind can be told from the
+ * ones a live process (this one or another sharing the root) still uses, and removed when a store opens.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const NAME_RE = /^[a-z][a-z0-9-]*?-(\d+)-[0-9a-f]{16}$/;
+
+/** A fresh directory path (not created) for `purpose` (lower-case words joined by `-`). */
+export function scratchPath(root: string, purpose: string): string {
+  const dir = path.join(root, 'tmp');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return path.join(dir, `${purpose}-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Removes scratch directories (and their spool files) whose process is gone. Returns how many. */
+export function sweepScratch(root: string): number {
+  const dir = path.join(root, 'tmp');
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return 0; }
+  let n = 0;
+  for (const name of names) {
+    const m = NAME_RE.exec(name.replace(/\.tar$/, ''));
+    if (!m || alive(Number(m[1]))) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    n++;
+  }
+  return n;
+}
