@@ -38,6 +38,8 @@ export interface BuildOptions {
   /** Pull base images even when present. */
   pull?: boolean;
   cacheFrom?: string[];
+  /** `--label`: labels for the final image, set by one more LABEL step at the end, as docker's classic builder adds it. */
+  labels?: Record<string, string>;
   /** Seconds since the epoch: image and history times, and layer mtimes clamped to it. */
   sourceDateEpoch?: number;
   /** Record owners instead of applying them even when privileged (the snapshots floor's rootless mode; automatic when not root). */
@@ -119,6 +121,14 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
     const i = stages.findIndex((s) => s.name === opts.target!.toLowerCase());
     if (i < 0) throw new InvalidArgumentError(`failed to reach build target ${opts.target} in Dockerfile`, { target: opts.target });
     stages = stages.slice(0, i + 1);
+  }
+  const extra = Object.entries(opts.labels ?? {});
+  if (extra.length > 0) {
+    // Printed as docker prints it (`LABEL k=v`); the values are literal, so they are quoted for the word processor.
+    const literal = (t: string): string => `'${t.replaceAll("'", `'${escape}''`)}'`;
+    const original = 'LABEL ' + extra.map(([k, v]) => `${k}=${v}`).join(' ');
+    const line = { keyword: 'label', rest: original.slice('LABEL '.length), original, startLine: 0, endLine: 0 };
+    stages[stages.length - 1]!.steps.push({ kind: 'label', line, pairs: extra.map(([k, v]) => [literal(k), literal(v)] as [string, string]) });
   }
   const total = meta.length + stages.reduce((n, s) => n + 1 + s.steps.length, 0);
   const buildArgs = new Map(Object.entries(opts.buildArgs ?? {}));

@@ -255,7 +255,10 @@ describe('stowage build', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^Step 1\/2 : FROM base:1\n# Executing 2 build triggers\n( ---> Using cache\n)* ---> [0-9a-f]{12}\nStep 2\/2 : COPY a.txt \/cli\n/);
     expect(r.out).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged cli:1\n$/);
-    const q = await runCli([...root, 'build', '-q', '-f', df, ctxDir]);
+    const iid = path.join(work, 'cli.iid');
+    const q = await runCli([...root, 'build', '-q', '--iidfile', iid, '--label', 'via=cli', '-f', df, ctxDir]);
     expect(q.out).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(fs.readFileSync(iid, 'utf8')).toBe(q.out.trim());
+    expect((await (await store.getImage(q.out.trim())).manifest!.readConfig()).config?.Labels).toMatchObject({ via: 'cli' });
   });
 });

@@ -37,7 +37,7 @@ async function dockerBuild(file: string, tag: string, extra: string[] = []): Pro
   return docker(['build', '-f', path.join(ctxDir, file), '-t', tag, ...extra, ctxDir]);
 }
 
-async function stowageBuild(file: string, tag: string, opts: { target?: string; buildArgs?: Record<string, string> } = {}): Promise<{ out: string; hits: number; misses: number }> {
+async function stowageBuild(file: string, tag: string, opts: { target?: string; buildArgs?: Record<string, string>; labels?: Record<string, string> } = {}): Promise<{ out: string; hits: number; misses: number }> {
   const lines: string[] = [];
   const r = await build(store, { context: ctxDir, dockerfile: path.join(ctxDir, file), tags: [tag], out: (l) => lines.push(l), ...opts });
   return { out: lines.join('\n') + '\n', hits: r.cacheHits, misses: r.cacheMisses };
@@ -125,9 +125,9 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
     await expectSameImage('stage:1');
   });
 
-  it('honours the escape directive, continuations and substitution defaults identically', async () => {
-    const theirs = await dockerBuild('Dockerfile.escape', 'escape:1');
-    const ours = await stowageBuild('Dockerfile.escape', 'escape:1');
+  it('honours the escape directive, continuations, substitution defaults and --label identically', async () => {
+    const theirs = await dockerBuild('Dockerfile.escape', 'escape:1', ['--label', "built.by=a 'quoted' test"]);
+    const ours = await stowageBuild('Dockerfile.escape', 'escape:1', { labels: { 'built.by': "a 'quoted' test" } });
     expect(comparable(ours.out)).toEqual(comparable(theirs));
     await expectSameImage('escape:1');
   });
@@ -144,7 +144,8 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
     const dest = `${registry.host}/build/main:1`;
     await store.tag('main:1', dest);
     await store.push(dest);
-    const { stdout } = await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${dest}`]);
+    // --raw: the config blob's own bytes (without it skopeo re-encodes times the Go way).
+    const { stdout } = await run('skopeo', ['inspect', '--raw', '--config', '--tls-verify=false', `docker://${dest}`]);
     const remote = JSON.parse(stdout) as ImageConfig;
     const local = await (await store.getImage('main:1')).manifest!.readConfig();
     expect(remote).toEqual(local);

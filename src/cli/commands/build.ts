@@ -13,6 +13,16 @@ function buildArgs(list: string[], env: NodeJS.ProcessEnv): Record<string, strin
   return out;
 }
 
+/** `--label k=v` (a bare `k` is an empty label). */
+function keyValues(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const i = a.indexOf('=');
+    out[i < 0 ? a : a.slice(0, i)] = i < 0 ? '' : a.slice(i + 1);
+  }
+  return out;
+}
+
 export const build: CommandSpec = {
   name: 'build',
   aliases: ['image build'],
@@ -27,6 +37,8 @@ export const build: CommandSpec = {
     { name: 'no-cache', type: 'bool', help: 'Do not use cache when building the image' },
     { name: 'pull', type: 'bool', help: 'Always attempt to pull a newer version of the image' },
     { name: 'cache-from', type: 'list', value: 'strings', help: 'Images to consider as cache sources' },
+    { name: 'label', type: 'list', value: 'list', help: 'Set metadata for an image' },
+    { name: 'iidfile', type: 'string', value: 'string', help: 'Write the image ID to the file' },
     { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress the build output and print image ID on success' },
     PLATFORM_OPTION,
   ],
@@ -61,10 +73,13 @@ export const build: CommandSpec = {
       noCache: p.bool('no-cache'),
       pull: p.bool('pull'),
       cacheFrom: p.list('cache-from'),
+      labels: keyValues(p.list('label')),
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
       out: quiet ? () => undefined : (line) => ctx.io.stdout.write(line + '\n'),
       signal: ctx.signal,
     });
+    const iidfile = p.string('iidfile');
+    if (iidfile !== undefined) (await import('node:fs')).writeFileSync(iidfile, result.id);
     if (quiet) ctx.io.stdout.write(result.id + '\n');
   },
 };

@@ -32,6 +32,8 @@ async function postBuild(r: EngineRequest): Promise<void> {
   const buildArgs: Record<string, string> = {};
   for (const [k, v] of Object.entries(jsonQuery(q, 'buildargs', isStringMap, {}))) if (v !== null) buildArgs[k] = v;
   const cacheFrom = jsonQuery(q, 'cachefrom', isStringList, []);
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(jsonQuery(q, 'labels', isStringMap, {}))) labels[k] = v ?? '';
   const quiet = boolParam(q, 'q');
   const dockerfile = q.get('dockerfile') || 'Dockerfile';
   if (path.isAbsolute(dockerfile) || path.posix.normalize(dockerfile).startsWith('..')) throw badParameter(`the Dockerfile (${dockerfile}) must be within the build context`);
@@ -51,6 +53,7 @@ async function postBuild(r: EngineRequest): Promise<void> {
       noCache: boolParam(q, 'nocache'),
       pull: boolParam(q, 'pull'),
       cacheFrom,
+      labels,
       out: quiet ? () => undefined : (line) => out.write({ stream: `${line}\n` }),
       // docker's aux message with the image ID (the CLI's --iidfile and -q read it), before `Successfully built`.
       onBuilt: (id) => out.write({ aux: { ID: id } }),
