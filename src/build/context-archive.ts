@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidArgumentError } from '../errors/index.js';
@@ -34,7 +34,7 @@ function inside(dir: string, name: string): string {
 }
 
 /** Unpacks the context archive `input` into `dir` (created empty beforehand by the caller). */
-export async function extractContextArchive(input: Readable, dir: string, signal?: AbortSignal): Promise<void> {
+export async function extractContextArchive(input: NodeJS.ReadableStream, dir: string, signal?: AbortSignal): Promise<void> {
   // Spooled to a file first: the compression is told from its first bytes, and bzip2/xz go through their tools.
   const spool = `${dir}.tar`;
   try {

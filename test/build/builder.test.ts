@@ -4,6 +4,7 @@
  * hits and misses, rebuild from the step that copies a changed file, SOURCE_DATE_EPOCH, --chmod, ADD
  * archives, refusals — on a real store, no daemon.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type BuildOptions } from '../../src/build/index.js';
 import { openStowage, type Stowage } from '../../src/images/index.js';
 import { openMetadata } from '../../src/metadata/index.js';
+import { BIN, ensureBuilt } from '../cli/binary.js';
 import { runCli } from '../cli/in-process.js';
 import { makeContext, treeFingerprint } from './fixtures.js';
 
@@ -260,5 +262,19 @@ describe('stowage build', () => {
     expect(q.out).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(fs.readFileSync(iid, 'utf8')).toBe(q.out.trim());
     expect((await (await store.getImage(q.out.trim())).manifest!.readConfig()).config?.Labels).toMatchObject({ via: 'cli' });
+
+    // `stowage build -`: the context as a (gzip) tar on standard input, through the built binary.
+    await ensureBuilt();
+    const small = path.join(work, 'stdin-ctx');
+    fs.mkdirSync(small);
+    fs.writeFileSync(path.join(small, 'Dockerfile'), 'FROM scratch\nCOPY hello /hello\n');
+    fs.writeFileSync(path.join(small, 'hello'), 'from stdin\n');
+    const tgz = execFileSync('tar', ['-cz', '-C', small, '.']);
+    const piped = spawnSync(process.execPath, [BIN, ...root, 'build', '-q', '-t', 'stdin:1', '-'], { input: tgz, encoding: 'utf8' });
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const tree = path.join(work, 'stdin-tree');
+    await store.checkout('stdin:1', tree);
+    expect(fs.readFileSync(path.join(tree, 'hello'), 'utf8')).toBe('from stdin\n');
   });
 });

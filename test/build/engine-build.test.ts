@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/index.js';
 import { openStowage } from '../../src/images/index.js';
+import { ensureBuilt } from '../cli/binary.js';
 import { dockerCli, type DockerRun } from '../server/docker-cli.js';
 import { serveDockerHost, type Served } from '../server/serve.js';
 import { makeContext } from './fixtures.js';
@@ -24,6 +25,7 @@ const docker = (args: string[]): Promise<DockerRun> =>
 const comparable = (out: string): string[] => out.split('\n').filter((l) => /^Step \d+\/\d+ : |^ ---> Using cache$|^# Executing|^Successfully tagged/.test(l));
 
 beforeAll(async () => {
+  await ensureBuilt();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-engine-build-'));
   ctxDir = path.join(work, 'ctx');
   makeContext(ctxDir);

@@ -26,7 +26,7 @@ function keyValues(list: string[]): Record<string, string> {
 export const build: CommandSpec = {
   name: 'build',
   aliases: ['image build'],
-  usage: '[OPTIONS] PATH',
+  usage: '[OPTIONS] PATH | -',
   summary: 'Build an image from a Dockerfile (steps that need no container: no RUN)',
   description: "Docker's classic builder without a daemon: FROM, COPY, ADD, ENV, ARG, LABEL, WORKDIR, USER, EXPOSE,\nVOLUME, CMD, ENTRYPOINT, STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD and multi-stage builds.\nRUN is refused. SOURCE_DATE_EPOCH makes the image reproducible.",
   options: [
@@ -44,42 +44,56 @@ export const build: CommandSpec = {
   ],
   args: { min: 1, max: 1 },
   async run(ctx, p) {
-    const { build: runBuild } = await import('../../build/index.js');
+    const { build: runBuild, extractContextArchive } = await import('../../build/index.js');
     const path = await import('node:path');
-    const context = path.resolve(p.args[0]!);
+    const fs = await import('node:fs');
     const file = p.string('file');
+    if (p.args[0] === '-' && file === '-') throw new InvalidArgumentError("invalid argument: can't use stdin for both build context and dockerfile");
     const epochText = ctx.io.env.SOURCE_DATE_EPOCH;
     let sourceDateEpoch: number | undefined;
     if (epochText !== undefined && epochText !== '') {
       if (!/^\d+$/.test(epochText)) throw new InvalidArgumentError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: seconds since the epoch`);
       sourceDateEpoch = Number(epochText);
     }
-    let dockerfileText: string | undefined;
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const c of ctx.io.stdin as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
-      dockerfileText = Buffer.concat(chunks).toString('utf8');
-    }
     const quiet = p.bool('quiet');
     const store = await ctx.store();
-    const result = await runBuild(store, {
-      context,
-      ...(file !== undefined && file !== '-' ? { dockerfile: path.resolve(file) } : {}),
-      ...(dockerfileText !== undefined ? { dockerfileText } : {}),
-      tags: p.list('tag'),
-      buildArgs: buildArgs(p.list('build-arg'), ctx.io.env),
-      ...(p.string('target') !== undefined ? { target: p.string('target')! } : {}),
-      ...(p.string('platform') !== undefined ? { platform: p.string('platform')! } : {}),
-      noCache: p.bool('no-cache'),
-      pull: p.bool('pull'),
-      cacheFrom: p.list('cache-from'),
-      labels: keyValues(p.list('label')),
-      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-      out: quiet ? () => undefined : (line) => ctx.io.stdout.write(line + '\n'),
-      signal: ctx.signal,
-    });
-    const iidfile = p.string('iidfile');
-    if (iidfile !== undefined) (await import('node:fs')).writeFileSync(iidfile, result.id);
-    if (quiet) ctx.io.stdout.write(result.id + '\n');
+    // `-`: the context is a tar (plain or compressed) on standard input, as `docker build -` takes it.
+    const fromStdin = p.args[0] === '-' ? store.scratchDir('build-context') : undefined;
+    try {
+      let context = path.resolve(p.args[0]!);
+      if (fromStdin) {
+        fs.mkdirSync(fromStdin);
+        await extractContextArchive(ctx.io.stdin, fromStdin, ctx.signal);
+        context = fromStdin;
+      }
+      let dockerfileText: string | undefined;
+      if (file === '-') {
+        const chunks: Buffer[] = [];
+        for await (const c of ctx.io.stdin as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+        dockerfileText = Buffer.concat(chunks).toString('utf8');
+      }
+      const result = await runBuild(store, {
+        context,
+        // With a context from stdin, -f names a file inside it (as in docker).
+        ...(file !== undefined && file !== '-' ? { dockerfile: fromStdin ? path.join(fromStdin, file) : path.resolve(file) } : {}),
+        ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+        tags: p.list('tag'),
+        buildArgs: buildArgs(p.list('build-arg'), ctx.io.env),
+        ...(p.string('target') !== undefined ? { target: p.string('target')! } : {}),
+        ...(p.string('platform') !== undefined ? { platform: p.string('platform')! } : {}),
+        noCache: p.bool('no-cache'),
+        pull: p.bool('pull'),
+        cacheFrom: p.list('cache-from'),
+        labels: keyValues(p.list('label')),
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+        out: quiet ? () => undefined : (line) => ctx.io.stdout.write(line + '\n'),
+        signal: ctx.signal,
+      });
+      const iidfile = p.string('iidfile');
+      if (iidfile !== undefined) fs.writeFileSync(iidfile, result.id);
+      if (quiet) ctx.io.stdout.write(result.id + '\n');
+    } finally {
+      if (fromStdin) fs.rmSync(fromStdin, { recursive: true, force: true });
+    }
   },
 };
