@@ -207,10 +207,10 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
     const byName = stageImages.find((x) => x.name !== undefined && x.name === from.toLowerCase());
     const byIndex = /^\d+$/.test(from) ? stageImages[Number(from)] : undefined;
     const st = byName?.state ?? byIndex?.state;
-    let ref: string;
-    if (st) ref = st.imageId ?? '';
-    else ref = from;
-    const got = await svc.getImageAndReleasableLayer(ref, { platform: s.platform, pullPolicy: 'missing', ...(opts.signal ? { signal: opts.signal } : {}) });
+    // A stage is the image it made, whatever its platform; an image is taken for the stage's platform.
+    const got = st
+      ? await svc.getImageAndReleasableLayer(st.imageId ?? '', { pullPolicy: 'never', ...(opts.signal ? { signal: opts.signal } : {}) })
+      : await svc.getImageAndReleasableLayer(from, { platform: s.platform, pullPolicy: 'missing', ...(opts.signal ? { signal: opts.signal } : {}) });
     held.push(got.layer);
     return BuildSource.tree(await got.layer.mount());
   };

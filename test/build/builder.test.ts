@@ -236,6 +236,17 @@ describe('stowage build', () => {
     expect(trees[0]!.find((l) => l.startsWith('src/sub '))).toBe('src/sub d 700 0:0 ');
   });
 
+  it('builds for another platform with --platform, and FROM --platform per stage', async () => {
+    const other = process.arch === 'arm64' ? 'amd64' : 'arm64';
+    const r = await buildText(`FROM scratch\nCOPY a.txt /p\nFROM --platform=linux/s390x scratch AS two\nCOPY --from=0 /p /q\n`, { platform: `linux/${other}` });
+    const cfg = await (await store.getImage(r.id)).manifest!.readConfig();
+    expect(`${cfg.os}/${cfg.architecture}`).toBe('linux/s390x');
+    const first = await buildText('FROM scratch\nCOPY a.txt /p\n', { platform: `linux/${other}` });
+    expect(first.cacheHits).toBe(1);
+    const firstCfg = await (await store.getImage(first.id)).manifest!.readConfig();
+    expect(`${firstCfg.os}/${firstCfg.architecture}`).toBe(`linux/${other}`);
+  });
+
   it('refuses what it cannot do with clear errors', async () => {
     await expect(buildText('FROM scratch\nCOPY x.tmp /\n')).rejects.toThrow(/file not found in build context or excluded by .dockerignore: stat x.tmp/);
     await expect(buildText('FROM scratch\nCOPY *.nothing /\n')).rejects.toThrow(/no source files were specified/);
