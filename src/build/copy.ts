@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError, throwIfAborted } from '../errors/index.js';
 import { loadOverrides, lookupMerged, type OwnerOverride } from '../snapshots/index.js';
 import { decompressedFile, isArchive } from './compressed.js';
 import { entryHash, sourcesHash } from './source-hash.js';
@@ -94,6 +94,7 @@ export interface WriteOptions {
   extractArchives: boolean;
   /** Unprivileged: owners and modes are recorded as overrides (the snapshots floor's rootless records) instead of applied. */
   rootless?: RootlessWrite;
+  signal?: AbortSignal;
 }
 
 export interface RootlessWrite {
@@ -208,6 +209,7 @@ export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest
     ensureDir(opts, destRel, owner);
     const dirs: Array<[SourceEntry, string]> = [];
     for (const e of it.entries.slice(1)) {
+      throwIfAborted(opts.signal);
       const rel = path.posix.join(destRel, e.rel.slice(top.rel === '' ? 0 : top.rel.length + 1));
       copyEntry(opts, e, rel);
       if (e.st.isDirectory()) dirs.push([e, rel]);
@@ -276,7 +278,7 @@ async function extractArchive(opts: WriteOptions, file: string, destRel: string)
       done(e);
     }
   });
-  await pipeline(await decompressedFile(file), ex);
+  await pipeline(await decompressedFile(file), ex, ...(opts.signal ? [{ signal: opts.signal }] as const : []));
   for (const [abs, t] of dirTimes.reverse()) fs.utimesSync(abs, t, t);
   if (!fs.existsSync(root)) fs.mkdirSync(root, { recursive: true });
 }

@@ -256,7 +256,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
           for (const it of plan.items) {
             await writeCopyItem({
               upper, lowers, ...(owner ? { owner } : {}), ...(mode !== undefined ? { chmod: mode } : {}), ...(rootless ? { rootless } : {}),
-              extractArchives: ins.kind === 'add',
+              extractArchives: ins.kind === 'add', ...(opts.signal ? { signal: opts.signal } : {}),
             }, it, absDest);
           }
         });
