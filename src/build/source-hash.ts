@@ -64,7 +64,8 @@ export function entryHash(entries: readonly SourceEntry[], hashOf: (e: SourceEnt
   const [first] = entries;
   if (!first) throw new InvalidArgumentError('no source entries to hash');
   if (!first.st.isDirectory()) return `file:${hashOf(first)}`;
-  return joinedHash('dir', entries.map(hashOf).sort());
+  // The tree's own root (`COPY . /x`) is not one of the hashed paths: docker's walk skips ".".
+  return joinedHash('dir', entries.filter((e) => e.rel !== '').map(hashOf).sort());
 }
 
 /** The hash a COPY/ADD step carries: its one source's, or `multi:` over several. */

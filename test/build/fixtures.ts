@@ -33,6 +33,7 @@ COPY --chown=1000 *.txt /numeric/
 ADD pkg.tar.gz /opt/pkg/
 ADD a.txt /added
 COPY logs /logs
+COPY . /whole/
 WORKDIR sub/dir
 USER app
 EXPOSE 8080 53/udp 9000-9001
