@@ -132,6 +132,13 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
     await expectSameImage('escape:1');
   });
 
+  it('builds legacy forms, globs, symlink sources, numeric owners and shell changes identically', async () => {
+    const theirs = await dockerBuild('Dockerfile.more', 'more:1');
+    const ours = await stowageBuild('Dockerfile.more', 'more:1');
+    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    await expectSameImage('more:1');
+  });
+
   it('answers a second build from the cache for every step, as docker does', async () => {
     const theirs = await dockerBuild('Dockerfile.main', 'main:1', ['--build-arg', 'WHO=me']);
     const ours = await stowageBuild('Dockerfile.main', 'main:1', { buildArgs: { WHO: 'me' } });

@@ -63,6 +63,27 @@ HEALTHCHECK NONE
 ENTRYPOINT echo shell form
 `;
 
+/** More forms: legacy ENV/LABEL, several ARGs, SHELL before a shell-form CMD, MAINTAINER, globs over directories, a symlink source, ADD --chown. */
+export const MORE_DOCKERFILE = `FROM base:1
+MAINTAINER someone <someone@example.com>
+ARG PORT=8080 NAME=app
+ENV LEGACY value with spaces
+LABEL legacy the rest of the line
+ENV PORT_COPY=$PORT
+EXPOSE $PORT \${PORT_COPY}/udp
+USER \${NAME}:staff
+VOLUME /a /b
+COPY s* /globbed/
+COPY src/link.c /linked
+ADD --chown=1000:1000 pkg.tar.gz /owned/
+COPY --chown=1234:777 b.txt /numeric
+HEALTHCHECK --start-period=2m --retries=5 CMD ["/bin/tool", "health"]
+STOPSIGNAL 9
+SHELL ["/bin/tool", "-x"]
+CMD run this
+WORKDIR /srv
+`;
+
 /** Writes the context into `dir` (created). */
 export function makeContext(dir: string): void {
   const w = (rel: string, text: string, mode = 0o644): void => {
@@ -94,6 +115,7 @@ export function makeContext(dir: string): void {
   w('Dockerfile.base', BASE_DOCKERFILE);
   w('Dockerfile.main', MAIN_DOCKERFILE);
   w('Dockerfile.escape', ESCAPE_DOCKERFILE);
+  w('Dockerfile.more', MORE_DOCKERFILE);
 }
 
 /** One line per path: type, permission bits, owner, link target or content hash (no times). */
