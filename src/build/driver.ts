@@ -20,7 +20,7 @@ import { lookupIn, processWord, type Lookup } from './words.js';
 /** What the driver needs of the image service. */
 export type BuildBackend = Pick<ImageService,
   'makeImageCache' | 'commitBuildStep' | 'getImageAndReleasableLayer' | 'createLayerFromImage' | 'layerFolders' |
-  'releaseLayer' | 'tag' | 'getImage'>;
+  'releaseLayer' | 'tag' | 'getImage' | 'scratchName'>;
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -177,7 +177,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
     let container: string | undefined;
     try {
       if (write) {
-        const c = await svc.createLayerFromImage(s.imageId ?? '', { platform: s.platform });
+        const c = await svc.createLayerFromImage(s.imageId ?? '', { platform: s.platform, name: svc.scratchName('build-step') });
         container = c.id;
         const [upper, ...lowers] = await svc.layerFolders(c.id);
         const rootless = isPrivileged(opts.rootless) ? undefined : await rootlessWrite(lowers);

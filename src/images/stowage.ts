@@ -18,13 +18,13 @@ import {
 import { makeImageCache, type ImageCache, type ImageCacheOptions } from './image-cache.js';
 import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
-import { scratchPath, sweepScratch } from './scratch-dirs.js';
+import { isStaleScratch, scratchName, scratchPath, sweepScratch } from './scratch-dirs.js';
 import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
 import { deleteImage } from './delete.js';
 import { emitImageEvent, streamEvents } from './events.js';
-import { CONTAINER_IMAGE_ID, PARENT_LABEL, configLabels, presentBlobs, presentSnapshots } from './image-info.js';
+import { CONTAINER_IMAGE_ID, CONTAINER_NAME, PARENT_LABEL, configLabels, presentBlobs, presentSnapshots } from './image-info.js';
 import { imageHistory, inspectImage } from './inspect.js';
 import { listImages } from './list.js';
 import { BlobReader } from './manifest.js';
@@ -110,8 +110,12 @@ export class Stowage implements ImageService {
           };
         },
       };
-      // Working directories a crashed process left (build layers, build contexts) go now.
+      // What a crashed process left (build layers and contexts, build steps' working containers) goes now.
       sweepScratch(root);
+      for (const c of md.containers.list()) {
+        const name = c.labels[CONTAINER_NAME];
+        if (name && isStaleScratch(name)) await containers.releaseLayer(ctx, c.id).catch(() => undefined);
+      }
       return new Stowage(ctx, inner, gcBackend, opts);
     } catch (e) {
       md.close();
@@ -294,6 +298,8 @@ export class Stowage implements ImageService {
 
   /** A fresh private working directory path under the store (not created), removed by a later open if this process dies. */
   scratchDir(purpose: string): string { return scratchPath(this.c.root, purpose); }
+  /** A fresh name for a working container of this process (a build step's), released by a later open if this process dies. */
+  scratchName(purpose: string): string { void this.c; return scratchName(purpose); }
 
   /** Cleanup: releases every read-only layer still held (their leases and directories). */
   async cleanup(): Promise<void> {

@@ -448,6 +448,8 @@ export interface ImageService {
   cleanup(): Promise<void>;
   /** A fresh private working directory path under the store root (not created); one a crashed process left is removed when a store opens. */
   scratchDir(purpose: string): string;
+  /** A fresh name for a working container of this process; one a crashed process left is released when a store opens. */
+  scratchName(purpose: string): string;
 
   // Settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, DistributionServices…).
   /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */

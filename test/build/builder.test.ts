@@ -123,10 +123,13 @@ describe('builder methods', () => {
     expect(leases(root).length).toBe(before);
   });
 
-  it('removes working directories a dead process left under the store when a store opens, never a live one', async () => {
+  it('removes working directories and build containers a dead process left when a store opens, never a live one\'s', async () => {
     const root = path.join(work, 'store-sweep');
     const first = await openStowage({ root });
     const live = first.scratchDir('layer');
+    const liveStep = await first.createLayer(undefined, '', { name: first.scratchName('build-step') });
+    const deadStep = await first.createLayer(undefined, '', { name: 'build-step-4194305-0123456789abcdef' });
+    const userNamed = await first.createLayer(undefined, '', { name: 'mine' });
     await first.close();
     fs.mkdirSync(live);
     // A pid that cannot be running: above the kernel's pid_max.
@@ -136,7 +139,10 @@ describe('builder methods', () => {
     const other = path.join(root, 'tmp', 'squash-0123456789abcdef');
     fs.mkdirSync(other);
     const again = await openStowage({ root });
+    const left = (await again.listLayers()).map((c) => c.id).sort();
     await again.close();
+    expect(left).toEqual([liveStep.id, userNamed.id].sort());
+    expect(left).not.toContain(deadStep.id);
     expect(fs.existsSync(dead)).toBe(false);
     expect(fs.existsSync(`${dead}.tar`)).toBe(false);
     expect(fs.existsSync(live)).toBe(true);
