@@ -100,15 +100,22 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     };
     if (config.author === undefined) delete config.author;
     return writeImage(ctx, {
-      config, base, layers: stored, lease, event: 'create',
+      config, base, layers: stored, lease, event: opts.squash ? null : 'create',
       ...(opts.ref && !opts.squash ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
     });
   });
   let result = id;
   if (opts.squash) {
-    result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
-    // The unsquashed step was never asked for: drop its dangling record (GC takes the blobs).
-    if (result !== id) { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } }
+    // The unsquashed step was never asked for: its dangling record goes, whether the squash works or not
+    // (GC takes the blobs); a record someone else holds for the same ID stays.
+    const dropStep = () => { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } };
+    try {
+      result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
+    } catch (e) {
+      dropStep();
+      throw e;
+    }
+    if (result !== id) dropStep();
   }
   try {
     ctx.md.events.append({

@@ -59,8 +59,11 @@ export interface NewImage {
   ref?: string;
   labels?: Record<string, string>;
   lease: string;
-  /** The event the new ID is announced with (`create` for commit and the builder, `import` for import). */
-  event: 'create' | 'import';
+  /**
+   * The event the new ID is announced with (`create` for commit and the builder, `import` for import);
+   * null for an intermediate image nobody asked for (the unsquashed step of `commit --squash`).
+   */
+  event: 'create' | 'import' | null;
   signal?: AbortSignal;
 }
 
@@ -92,7 +95,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
 
   const labels = { ...(img.labels ?? {}), ...(img.base ? { [PARENT_LABEL]: img.base.id } : {}) };
   const cfgLabels = { ...(config.config?.Labels ?? {}) };
-  emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
+  if (img.event) emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
   recordImage(ctx, target, img.ref, labels, cfgLabels);
   return target.digest;
 }
