@@ -1,6 +1,6 @@
 /**
  * The Engine API server beside dockerd, same images, same run: the docker CLI 28 against
- * `stowage serve --docker-host` and against a private dockerd 20.10 (Debian's docker.io).
+ * `stowage serve --docker-host` and against a private dockerd 20.10 (Debian's docker.io, overlay2).
  *   - `docker pull` of the benchmark image (bench/support/pull-image.ts) through each, fresh each time;
  *   - `docker images` and `docker image inspect` latency per call (the CLI process included), and the
  *     server alone: the same requests over the socket from this process.
@@ -8,7 +8,8 @@
  *
  *   npx tsx bench/engine.ts [--runs N] [--reps N] [--layers N] [--layer-mb N] [--images N]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { makeTestImage, pushRaw, pushWithSkopeo } from '../test/harness/images.j
 import { startRegistry, type Registry } from '../test/harness/registry.js';
 import { buildBenchImage } from './support/pull-image.js';
 
+const execFileP = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(REPO, 'bin', 'stowage.js');
 const DOCKER = '/usr/local/bin/docker';
@@ -36,12 +38,18 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const p90 = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.9))]!; };
 const ms = (x: number): string => x.toFixed(x < 10 ? 2 : 1);
 
-function docker(host: string, args: string[]): { ms: number; out: string } {
+/**
+ * One docker CLI run, timed. Asynchronous on purpose: the registry harness drains the registry's log
+ * through this process's event loop, and a blocked loop (spawnSync) would stall the registry.
+ */
+async function docker(host: string, args: string[]): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
-  const r = spawnSync(DOCKER, args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const t = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`docker ${args.join(' ')} against ${host}: ${r.stderr}`);
-  return { ms: t, out: r.stdout };
+  try {
+    const r = await execFileP(DOCKER, args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', maxBuffer: 64 << 20 });
+    return { ms: performance.now() - t0, out: r.stdout };
+  } catch (e) {
+    throw new Error(`docker ${args.join(' ')} against ${host}: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`);
+  }
 }
 
 function request(socket: string, p: string): Promise<void> {
@@ -77,7 +85,8 @@ async function main(): Promise<void> {
     }
     const large = `${reg.host}/bench/large:latest`;
 
-    dockerd = await startDockerd();
+    // overlay2, dockerd's usual driver (vfs would copy every layer and slow its pulls down unfairly).
+    dockerd = await startDockerd({ storageDriver: 'overlay2' });
     const sock = path.join(base, 'stowage.sock');
     serve = spawn(process.execPath, [BIN, '--root', path.join(base, 'store'), 'serve', '--docker-host', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
@@ -90,19 +99,19 @@ async function main(): Promise<void> {
     const pulls: Record<string, number[]> = {};
     for (let rep = 0; rep < REPS; rep++) {
       for (const [name, host] of hosts) {
-        spawnSync(DOCKER, ['rmi', '-f', large], { env: { ...process.env, DOCKER_HOST: host } });
-        spawnSync(DOCKER, ['image', 'prune', '-af'], { env: { ...process.env, DOCKER_HOST: host } });
-        (pulls[name] ??= []).push(docker(host, ['pull', '-q', large]).ms);
+        await docker(host, ['rmi', '-f', large]).catch(() => undefined);
+        await docker(host, ['image', 'prune', '-af']);
+        (pulls[name] ??= []).push((await docker(host, ['pull', '-q', large])).ms);
       }
     }
     // 2. The same images on both for the listing.
-    for (const [, host] of hosts) for (let i = 0; i < IMAGES; i++) docker(host, ['pull', '-q', `${reg.host}/small/img${i}:v1`]);
+    for (const [, host] of hosts) for (let i = 0; i < IMAGES; i++) await docker(host, ['pull', '-q', `${reg.host}/small/img${i}:v1`]);
     const images: Record<string, number[]> = {};
     const inspect: Record<string, number[]> = {};
     for (let i = 0; i < RUNS; i++) {
       for (const [name, host] of hosts) {
-        (images[name] ??= []).push(docker(host, ['images']).ms);
-        (inspect[name] ??= []).push(docker(host, ['image', 'inspect', large]).ms);
+        (images[name] ??= []).push((await docker(host, ['images'])).ms);
+        (inspect[name] ??= []).push((await docker(host, ['image', 'inspect', large])).ms);
       }
     }
     const apiList: Record<string, number[]> = {};

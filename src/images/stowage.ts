@@ -50,7 +50,7 @@ import type {
   EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
   LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
-  DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
+  Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -181,6 +181,17 @@ export class Stowage implements ImageService {
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
   // `this.c` refuses a closed store, as every method does.
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
+  async authenticate(server: string, credentials: Credentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    void this.c;
+    let host = server.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    if (host === '' || host === 'index.docker.io') host = 'docker.io';
+    const creds = {
+      ...(credentials.username ? { username: credentials.username } : {}), ...(credentials.password ? { password: credentials.password } : {}),
+      ...(credentials.identityToken ? { identityToken: credentials.identityToken } : {}),
+    };
+    // A client of its own: the check must use these credentials and nothing the user stored.
+    await this.clients(host, { credentials: creds }).checkLogin(host, creds, opts);
+  }
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
   async children(refOrID: string): Promise<Digest[]> {

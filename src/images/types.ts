@@ -388,6 +388,11 @@ export interface ImageService {
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
   /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
+  /**
+   * Checks credentials against a registry (`docker login`'s daemon side, `POST /auth`): Unauthorized when
+   * refused. Nothing is stored. `server` is a registry host (`127.0.0.1:5000`, `docker.io`) or URL.
+   */
+  authenticate(server: string, credentials: Credentials, opts?: { signal?: AbortSignal }): Promise<void>;
   /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
   /** Image IDs whose builder parent label names this image. */

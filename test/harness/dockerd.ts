@@ -26,14 +26,15 @@ export function dockerdAvailable(): boolean {
     && spawnSync('docker', ['--version']).status === 0;
 }
 
-export async function startDockerd(): Promise<Dockerd> {
+/** `storageDriver`: vfs by default (works everywhere); overlay2 where the kernel allows it (benchmarks). */
+export async function startDockerd(opts: { storageDriver?: string } = {}): Promise<Dockerd> {
   // Short paths: unix socket paths are limited to 108 bytes.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dkd-'));
   const socket = path.join(dir, 'd.sock');
   const log = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
   const child: ChildProcess = spawn('dockerd', [
     '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'd.pid'),
-    '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+    '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', `--storage-driver=${opts.storageDriver ?? 'vfs'}`,
     '--containerd-namespace', `stowage-${path.basename(dir)}`,
   ], { stdio: ['ignore', log, log], detached: false });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

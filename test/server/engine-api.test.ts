@@ -100,7 +100,7 @@ describe('routing and versions', () => {
   it('_ping: GET says OK, HEAD is empty, both carry docker\'s headers; versioned too', async () => {
     const g = await api('GET', '/_ping');
     expect([g.status, g.body]).toEqual([200, 'OK']);
-    expect(g.headers['api-version']).toBe('1.51');
+    expect(g.headers['api-version']).toBe('1.52');
     expect(g.headers['ostype']).toBe('linux');
     expect(g.headers['cache-control']).toBe('no-cache, no-store, must-revalidate');
     const h = await api('HEAD', '/v1.40/_ping');
@@ -112,7 +112,7 @@ describe('routing and versions', () => {
     const old = await api('GET', '/v1.39/images/json');
     expect([old.status, json(old)]).toEqual([400, { message: 'client version 1.39 is too old. Minimum supported API version is 1.40, please upgrade your client to a newer version' }]);
     const nu = await api('GET', '/v9.99/images/json');
-    expect([nu.status, json(nu)]).toEqual([400, { message: 'client version 9.99 is too new. Maximum supported API version is 1.51' }]);
+    expect([nu.status, json(nu)]).toEqual([400, { message: 'client version 9.99 is too new. Maximum supported API version is 1.52' }]);
     const nf = await api('GET', '/v1.51/nothing/here');
     expect([nf.status, json(nf)]).toEqual([404, { message: 'page not found' }]);
     await expect(docker.listContainers()).rejects.toMatchObject({ statusCode: 404, json: { message: 'this server (stowage) manages images only: GET /containers/json is not available' } });
@@ -151,6 +151,11 @@ describe('routing and versions', () => {
     expect(i41).toMatchObject({ Container: '', VirtualSize: expect.any(Number), GraphDriver: { Name: 'overlayfs', Data: null }, Parent: '', Comment: '' });
     expect(Object.keys(i41.Config as object)).toEqual(expect.arrayContaining(['Hostname', 'AttachStdin', 'Tty', 'Image']));
     const i51 = await inspect('1.51');
+    expect(i51).toMatchObject({ Parent: '', GraphDriver: { Name: 'overlayfs', Data: null } });
+    const i52 = await inspect('1.52');
+    expect(i52).not.toHaveProperty('Parent');
+    expect(i52).not.toHaveProperty('GraphDriver');
+    expect(i52).not.toHaveProperty('Comment');
     expect(i51).not.toHaveProperty('Container');
     expect(i51).toHaveProperty('Descriptor');
     expect(Object.keys(i51.Config as object)).not.toContain('Hostname');
@@ -159,6 +164,16 @@ describe('routing and versions', () => {
     expect([both.status, json(both)]).toEqual([400, { message: 'conflicting options: manifests and platform options cannot both be set' }]);
     const halfPlatform = await api('GET', `/v1.51/images/${R}/app:v1/history?platform=${encodeURIComponent('{"os":"linux"}')}`);
     expect(halfPlatform.status).toBe(400);
+  });
+
+  it('a conflict is a 409 with docker\'s message: removing an image a working container uses', async () => {
+    await store.pull(`${R}/app:v1`);
+    const c = await store.createLayer(undefined, `${R}/app:v1`, { name: 'user-of-app' });
+    try {
+      const a = await api('DELETE', `/v1.51/images/${R}/app:v1`);
+      expect(a.status).toBe(409);
+      expect(json(a)).toEqual({ message: `conflict: unable to delete ${R}/app:v1 (must be forced) - container ${c.id.slice(0, 12)} is using its referenced image ${app.manifest.digest.slice(7, 19)}` });
+    } finally { await store.releaseLayer(c.id); }
   });
 
   it('dangling images: <none> names before 1.43, empty lists after', async () => {
@@ -380,6 +395,25 @@ describe('X-Registry-Auth', () => {
     expect((await store.inspect(`${ref}:v1`)).RepoTags).toContain(`${ref}:v1`);
   });
 
+  it('push: the header\'s credentials reach the protected registry; without them the refusal comes in the stream', async () => {
+    const target = `${authReg.host}/pushed-with-auth`;
+    await store.tag(`${R}/app:v1`, `${target}:v1`);
+    const denied = await api('POST', `/v1.51/images/${target}/push?tag=v1`);
+    expect(denied.status).toBe(200);
+    expect(messages(denied)[0]).toEqual({ status: `The push refers to repository [${target}]` });
+    expect(messages(denied).at(-1)).toHaveProperty('error');
+    const header = authHeader({ username: authReg.username, password: authReg.password, serveraddress: authReg.host });
+    const ok = await api('POST', `/v1.51/images/${target}/push?tag=v1`, { headers: { 'X-Registry-Auth': header } });
+    expect(messages(ok)).toContainEqual({ status: `v1: digest: ${app.manifest.digest} size: ${app.manifest.size}` });
+    expect(messages(ok).some((m) => 'error' in m)).toBe(false);
+  });
+
+  it('POST /auth (docker login): good credentials succeed, bad ones are a 401; nothing is stored', async () => {
+    expect(await docker.checkAuth({ username: authReg.username, password: authReg.password, serveraddress: authReg.host })).toEqual({ Status: 'Login Succeeded', IdentityToken: '' });
+    await expect(docker.checkAuth({ username: authReg.username, password: 'wrong', serveraddress: authReg.host })).rejects.toMatchObject({ statusCode: 401 });
+    await expect(docker.checkAuth({ username: tokenReg.username, password: tokenReg.password, serveraddress: `http://${tokenReg.host}/v2/` })).resolves.toMatchObject({ Status: 'Login Succeeded' });
+  });
+
   it('the identity-token form goes to the token server as a refresh_token grant', async () => {
     const ts = tokenReg.tokenServer!;
     ts.refreshTokens.set('rt-for-test', tokenReg.username);
@@ -411,7 +445,7 @@ describe('X-Registry-Auth', () => {
 describe('search and distribution', () => {
   it('searches the catalog of a distribution registry; docker\'s filters and limits', async () => {
     const all = await docker.searchImages({ term: `${R}/` });
-    expect(all.map((r: { name: string }) => r.name).sort()).toEqual([`${R}/app`, `${R}/big`, `${R}/copy`, `${R}/multi`, `${R}/secret`, `${R}/slow`]);
+    expect(all.map((r: { name: string }) => r.name).sort()).toEqual([`${R}/app`, `${R}/big`, `${R}/copy`, `${R}/multi`, `${R}/pushed-with-auth`, `${R}/secret`, `${R}/slow`]);
     expect(all[0]).toEqual({ description: '', is_official: false, is_automated: false, name: expect.any(String), star_count: 0 });
     expect(await docker.searchImages({ term: `${R}/mul` })).toEqual([{ description: '', is_official: false, is_automated: false, name: `${R}/multi`, star_count: 0 }]);
     expect(await docker.searchImages({ term: `${R}/`, limit: 2 })).toHaveLength(2);
@@ -462,8 +496,17 @@ describe('events, disk usage, prune', () => {
     expect([bad.status, json(bad)]).toEqual([400, { message: "invalid filter 'nonsense'" }]);
   });
 
-  it('/events with since and until: the log replayed, then the answer ends', async () => {
+  it('/events with since and until: the log replayed, then the answer ends; API 1.52 drops the legacy fields; Accept picks the stream type', async () => {
     const until = Math.ceil(Date.now() / 1000) + 1;
+    const q = `since=0&until=${until}&filters=${encodeURIComponent('{"event":["tag"],"image":["evt:one"]}')}`;
+    const v52 = await api('GET', `/v1.52/events?${q}`);
+    expect(Object.keys(JSON.parse(v52.body.split('\n')[0]!) as object)).toEqual(['Type', 'Action', 'Actor', 'scope', 'time', 'timeNano']);
+    expect(v52.headers['content-type']).toBe('application/json');
+    const seq = await api('GET', `/v1.52/events?${q}`, { headers: { Accept: 'application/json-seq' } });
+    expect(seq.headers['content-type']).toBe('application/json-seq');
+    expect(seq.body.startsWith('\x1e{')).toBe(true);
+    const lines = await api('GET', `/v1.52/events?${q}`, { headers: { Accept: 'application/json;q=0.5, application/jsonl' } });
+    expect(lines.headers['content-type']).toBe('application/jsonl');
     const a = await api('GET', `/v1.51/events?since=0&until=${until}&filters=${encodeURIComponent('{"event":["tag"],"image":["evt:one"]}')}`);
     expect(a.status).toBe(200);
     const events = a.body.split('\n').filter((l) => l).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
@@ -478,6 +521,12 @@ describe('events, disk usage, prune', () => {
     const usage = await store.diskUsage();
     expect(df.LayersSize).toBe(usage.TotalSize);
     expect((df.Images as unknown[]).length).toBe(usage.TotalCount);
+    const df52 = json(await api('GET', '/v1.52/system/df')) as Record<string, unknown>;
+    expect(df52.ImageUsage).toEqual({ ActiveCount: usage.ActiveCount, TotalCount: usage.TotalCount, Reclaimable: usage.Reclaimable, TotalSize: usage.TotalSize });
+    expect(df52.LayersSize).toBe(usage.TotalSize);
+    const verbose52 = json(await api('GET', '/v1.52/system/df?verbose=1&type=image')) as { ImageUsage: { Items: unknown[] }; LayersSize?: number };
+    expect(verbose52.ImageUsage.Items).toHaveLength(usage.TotalCount);
+    expect(verbose52).not.toHaveProperty('LayersSize');
     const bad = await api('GET', '/v1.51/system/df?type=spaceships');
     expect([bad.status, json(bad)]).toEqual([400, { message: 'unknown object type: spaceships' }]);
   });
@@ -553,6 +602,21 @@ describe('listening', () => {
     });
     const body = await answer;
     expect(body.trimEnd().split('\r\n').at(-1)).toBe(`{"status":"Status: Downloaded newer image for ${R}/grace:v1"}`);
+    await s.close();
+    expect(fs.existsSync(sock)).toBe(false);
+  });
+
+  it('a client leaving in the middle of a save stops it: nothing stays in flight, the server still closes', async () => {
+    const sock = path.join(tmp, 'save-leave.sock');
+    const s = await startEngineServer(store, { host: `unix://${sock}` });
+    const status = await new Promise<number>((resolve) => {
+      const req = http.get({ socketPath: sock, path: `/v1.51/images/${proxy.host}/slow:v1/get` }, (res) => {
+        res.once('data', () => { req.destroy(); resolve(res.statusCode ?? 0); });
+      });
+      req.on('error', () => undefined);
+    });
+    expect(status).toBe(200);
+    // A save left waiting for a drain that never comes would keep close() from resolving.
     await s.close();
     expect(fs.existsSync(sock)).toBe(false);
   });

@@ -83,7 +83,7 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     const [o, t] = await both('version', '--format', '{{.Server.APIVersion}} {{.Client.APIVersion}}');
     expect(o.code).toBe(0);
     expect(t.code).toBe(0);
-    expect(o.stdout.trim()).toBe('1.51 1.50');
+    expect(o.stdout.trim()).toBe('1.52 1.50');
     expect(t.stdout.trim()).toBe('1.41 1.41');
     // An older client (API 1.40, the oldest served): the same answers.
     const env = { DOCKER_API_VERSION: '1.40' };
@@ -328,6 +328,13 @@ describe('docker CLI 28: stowage vs dockerd 20.10, same sequence', () => {
     expect(lines(o.stdout)).toEqual(['NAME                    DESCRIPTION   STARS     OFFICIAL', `${R}/multi                 0         `]);
     expect(t.code).toBe(1);
     expect(t.stderr.trim()).toBe('Error response from daemon: Unexpected status code 404');
+  });
+
+  it('login: both check with the registry and the CLI prints the same', async () => {
+    const [o, t] = await both('login', '-u', 'someone', '-p', 'secret', R);
+    expect([o.code, t.code]).toEqual([0, 0]);
+    expect(o.stdout).toBe(t.stdout);
+    expect(o.stdout).toContain('Login Succeeded');
   });
 
   it('containers: stowage answers in docker\'s error shape that it manages images only', async () => {

@@ -7,7 +7,7 @@ import { credentialsFromHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
 import { TRANSFER_ROUTES, importFromSource } from './transfer.js';
-import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, sendJSON, versionAtLeast, type EngineRequest } from './request.js';
+import { boolParam, filtersParam, jsonPlatform, jsonPlatforms, readJSONBody, sendJSON, versionAtLeast, type EngineRequest } from './request.js';
 import type { Route } from './router.js';
 import { inspectFor, summaryFor } from './versions.js';
 
@@ -33,11 +33,16 @@ async function list(r: EngineRequest): Promise<void> {
   sendJSON(r, 200, items.map((s) => summaryFor(s, r.version)));
 }
 
-/** `fromImage` + `tag` as the router joins them: a tag that is a digest becomes `@digest`. */
-function pullReference(fromImage: string, tag: string): string {
-  const image = fromImage.replace(/:$/, '');
+/**
+ * A name from the path or `fromImage` with the `tag` query, as docker's router joins them: a tag given
+ * replaces one the name carries (reference.WithTag), a tag that is a digest becomes `@digest`.
+ */
+function withTag(name: string, tag: string): string {
+  const image = name.replace(/:$/, '');
   if (!tag) return image;
-  return isDigest(tag) ? `${image}@${tag}` : `${image}:${tag}`;
+  let ref;
+  try { ref = parseNormalizedNamed(image); } catch (e) { throw badParameter((e as Error).message); }
+  return referenceString(isDigest(tag) ? { domain: ref.domain, path: ref.path, digest: tag } : { domain: ref.domain, path: ref.path, tag });
 }
 
 async function create(r: EngineRequest): Promise<void> {
@@ -46,7 +51,7 @@ async function create(r: EngineRequest): Promise<void> {
   const tag = r.query.get('tag') ?? '';
   const platformText = r.query.get('platform') ?? '';
   const platform = platformText ? parsePlatform(platformText) : undefined;
-  const ref = pullReference(fromImage, tag);
+  const ref = withTag(fromImage, tag);
   // `docker pull -a` sends the bare name with no tag: every tag of the repository.
   const allTags = tag === '' && !/[:@]/.test(ref.slice(ref.lastIndexOf('/') + 1));
   const credentials = credentialsFromHeader(r.req.headers['x-registry-auth']);
@@ -60,16 +65,8 @@ async function create(r: EngineRequest): Promise<void> {
   } catch (e) { out.fail(e); }
 }
 
-/** The path's name with the `tag` query: a tag given replaces one the name carries (docker's WithTag). */
-function pushReference(name: string, tag: string): string {
-  if (!tag) return name;
-  let ref;
-  try { ref = parseNormalizedNamed(name); } catch (e) { throw badParameter((e as Error).message); }
-  return referenceString({ domain: ref.domain, path: ref.path, tag });
-}
-
 async function push(r: EngineRequest): Promise<void> {
-  const ref = pushReference(r.params[0]!, r.query.get('tag') ?? '');
+  const ref = withTag(r.params[0]!, r.query.get('tag') ?? '');
   const platform = onePlatform(r, '1.46');
   const credentials = credentialsFromHeader(r.req.headers['x-registry-auth']);
   const out = new MessageStream(r.res);
@@ -133,6 +130,19 @@ async function distribution(r: EngineRequest): Promise<void> {
   sendJSON(r, 200, await r.store.distributionInspect(r.params[0]!, { signal: r.signal, ...(credentials ? { credentials } : {}) }));
 }
 
+/** `POST /auth` (docker login): checks the credentials with the registry; storing them is the client's business. */
+async function auth(r: EngineRequest): Promise<void> {
+  const body = await readJSONBody(r);
+  const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const str = (k: string): string => (typeof o[k] === 'string' ? o[k] as string : '');
+  const credentials = {
+    ...(str('username') ? { username: str('username') } : {}), ...(str('password') ? { password: str('password') } : {}),
+    ...(str('identitytoken') ? { identityToken: str('identitytoken') } : {}),
+  };
+  await r.store.authenticate(str('serveraddress'), credentials, { signal: r.signal });
+  sendJSON(r, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+}
+
 export const IMAGE_ROUTES: Route[] = [
   { method: 'GET', path: /^\/images\/json$/, handle: list },
   { method: 'POST', path: /^\/images\/create$/, handle: create },
@@ -145,4 +155,5 @@ export const IMAGE_ROUTES: Route[] = [
   { method: 'POST', path: /^\/images\/(.+)\/tag$/, handle: tag },
   { method: 'DELETE', path: /^\/images\/(.*)$/, handle: remove },
   { method: 'GET', path: /^\/distribution\/(.+)\/json$/, handle: distribution },
+  { method: 'POST', path: /^\/auth$/, handle: auth },
 ];

@@ -46,6 +46,10 @@ export async function startEngineServer(store: ImageService, opts: EngineServerO
   const routes: Route[] = [...systemRoutes({ version }), ...IMAGE_ROUTES, ...EVENT_ROUTES, ...BUILD_ROUTES];
   const stopping = new AbortController();
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 }, createDispatcher(store, routes, { server: `Docker/${version} (linux)` }, stopping.signal));
+  // Once stopping, a connection closes as soon as its answer is complete instead of idling until its keep-alive timeout.
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.once('finish', () => { if (stopping.signal.aborted) req.socket.end(); });
+  });
   // Malformed requests get Go's plain-text answers; the connection closes, the server keeps serving.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) { socket.destroy(); return; }

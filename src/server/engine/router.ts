@@ -9,8 +9,8 @@ import type { ImageService } from '../../images/index.js';
 import { NotAnImageEndpointError, writeError } from './errors.js';
 import { versionAtLeast, type EngineRequest } from './request.js';
 
-/** Newest API version served (docker 28.3's); the CLI negotiates min(its own, this). */
-export const MAX_API_VERSION = '1.51';
+/** Newest API version served (docker 29.0's); the CLI negotiates min(its own, this). */
+export const MAX_API_VERSION = '1.52';
 /** Oldest API version served (dockerd's default minimum). */
 export const MIN_API_VERSION = '1.40';
 
@@ -27,7 +27,7 @@ export interface ServerIdentity {
 }
 
 /** Top-level paths of the Engine API that belong to containers, networks, volumes, swarm, plugins, builds. */
-const NOT_IMAGES = /^\/(containers|exec|networks|volumes|swarm|services|tasks|nodes|secrets|configs|plugins|build|session|grpc|auth|distribution\/.+\/pull)(\/|$)/;
+const NOT_IMAGES = /^\/(containers|exec|networks|volumes|swarm|services|tasks|nodes|secrets|configs|plugins|build|session|grpc)(\/|$)/;
 
 const VERSIONED = /^\/v([0-9.]+)(\/.*)$/;
 

@@ -26,10 +26,17 @@ function archivePlatforms(r: EngineRequest): ReturnType<typeof jsonPlatforms> {
 async function save(r: EngineRequest, names: string[]): Promise<void> {
   const platforms = archivePlatforms(r);
   const res = r.res;
+  const gone = (): Error => new Error('the client went away');
   const out = new Writable({
     write(chunk: Buffer, _enc, done) {
+      if (res.destroyed) { done(gone()); return; }
       if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-      if (res.write(chunk)) done(); else res.once('drain', () => done());
+      if (res.write(chunk)) { done(); return; }
+      // Wait for the client to take it, or for the client to leave (a drain that never comes).
+      const onDrain = (): void => { res.off('close', onClose); done(); };
+      const onClose = (): void => { res.off('drain', onDrain); done(gone()); };
+      res.once('drain', onDrain);
+      res.once('close', onClose);
     },
     final(done) {
       if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/x-tar' });
