@@ -46,7 +46,7 @@ import { squashImage } from './squash.js';
 import { tagImage } from './tag.js';
 import { TrackedContent } from './tracked-content.js';
 import type {
-  Credentials, CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
+  CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
   EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
   LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
   PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
