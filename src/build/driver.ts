@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
-import type { ContainerConfig, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
+import type { ContainerConfig, Credentials, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
 import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
 import { applyConfigStep, commentConfig, copyConfig, DEFAULT_PATH, setEnv } from './config-steps.js';
@@ -20,7 +20,7 @@ import { lookupIn, processWord, type Lookup } from './words.js';
 /** What the driver needs of the image service. */
 export type BuildBackend = Pick<ImageService,
   'makeImageCache' | 'commitBuildStep' | 'getImageAndReleasableLayer' | 'createLayerFromImage' | 'layerFolders' |
-  'releaseLayer' | 'tag' | 'getImage' | 'scratchName'>;
+  'releaseLayer' | 'tag' | 'getImage' | 'scratchName' | 'pull'>;
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -44,6 +44,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Record owners instead of applying them even when privileged (the snapshots floor's rootless mode; automatic when not root). */
   rootless?: boolean;
+  /** Credentials for pulling base images by registry domain (default: docker's config file). */
+  credentials?: (domain: string) => Credentials | undefined;
   /** One line of the classic builder's output (no trailing newline). */
   out?: (line: string) => void;
   /** Called with the final image's ID just before `Successfully built` is printed. */
@@ -138,6 +140,11 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
   const created = opts.sourceDateEpoch !== undefined ? new Date(opts.sourceDateEpoch * 1000) : undefined;
   const defaultPlatform = opts.platform ? parsePlatform(opts.platform) : undefined;
   const held: ReleasableLayer[] = [];
+  // Base images missing from the store are pulled, with the caller's credentials for their registry.
+  const pull = async (ref: string, platform?: Platform): Promise<void> => {
+    const creds = opts.credentials?.(parseNormalizedNamed(ref).domain);
+    await svc.pull(ref, { ...(platform ? { platform } : {}), ...(creds ? { credentials: creds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  };
   const stageImages: Array<{ name?: string; state: StageState }> = [];
   let step = 0;
   let hits = 0;
@@ -210,7 +217,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
     // A stage is the image it made, whatever its platform; an image is taken for the stage's platform.
     const got = st
       ? await svc.getImageAndReleasableLayer(st.imageId ?? '', { pullPolicy: 'never', ...(opts.signal ? { signal: opts.signal } : {}) })
-      : await svc.getImageAndReleasableLayer(from, { platform: s.platform, pullPolicy: 'missing', ...(opts.signal ? { signal: opts.signal } : {}) });
+      : await svc.getImageAndReleasableLayer(from, { platform: s.platform, pullPolicy: 'missing', pull, ...(opts.signal ? { signal: opts.signal } : {}) });
     held.push(got.layer);
     return BuildSource.tree(await got.layer.mount());
   };
@@ -299,7 +306,7 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
         state = { config: {}, platform: platform ?? hostPlatform(), args: new Map(), cmdSet: false };
       } else {
         const got = await svc.getImageAndReleasableLayer(imageRef, {
-          ...(platform ? { platform } : {}), pullPolicy: opts.pull ? 'always' : 'missing', ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(platform ? { platform } : {}), pullPolicy: opts.pull ? 'always' : 'missing', pull, ...(opts.signal ? { signal: opts.signal } : {}),
         });
         held.push(got.layer);
         const img = got.image!;

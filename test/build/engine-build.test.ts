@@ -12,6 +12,7 @@ import { openStowage } from '../../src/images/index.js';
 import { ensureBuilt } from '../cli/binary.js';
 import { dockerCli, type DockerRun } from '../server/docker-cli.js';
 import { serveDockerHost, type Served } from '../server/serve.js';
+import { startRegistry } from '../harness/registry.js';
 import { makeContext } from './fixtures.js';
 
 let work: string;
@@ -67,6 +68,31 @@ describe('docker build against stowage serve', () => {
     expect(again.stdout).toContain(`Successfully built ${id.slice(7, 19)}\n`); // every step from the cache: the same image
     const inspect = await docker(['image', 'inspect', '--format', '{{.Id}} {{json .Config.Cmd}}', 'main:1']);
     expect(inspect.stdout.trim()).toBe(`${id} ["/bin/sh","-c","echo final"]`);
+  });
+
+  it('pulls a FROM image from a registry with the client\'s login (X-Registry-Config)', async () => {
+    const registry = await startRegistry({ auth: 'basic' });
+    try {
+      const ref = `${registry.host}/priv/base:1`;
+      const lib = await openStowage({ root: path.join(work, 'lib-store') });
+      try {
+        await lib.tag('base:1', ref);
+        await lib.push(ref, { credentials: { username: registry.username, password: registry.password } });
+      } finally {
+        await lib.close();
+      }
+      fs.writeFileSync(path.join(work, 'Dockerfile.private'), `FROM ${ref}\nCOPY a.txt /private\n`);
+      const denied = await docker(['build', '-f', path.join(work, 'Dockerfile.private'), ctxDir]);
+      expect(denied.code).not.toBe(0);
+      const login = await dockerCli(served.address, ['login', registry.host, '-u', registry.username, '--password-stdin'], { config: path.join(work, 'docker-config'), input: registry.password });
+      expect(login.code).toBe(0);
+      const r = await docker(['build', '-t', 'private:1', '-f', path.join(work, 'Dockerfile.private'), ctxDir]);
+      expect(r.stderr).not.toMatch(/error/i);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('Successfully tagged private:1');
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('ends with docker’s error for a RUN step or a file the .dockerignore left out', async () => {

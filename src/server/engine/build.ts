@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { build, extractContextArchive } from '../../build/index.js';
+import { credentialsFromConfigHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
 import { boolParam, type EngineRequest } from './request.js';
@@ -54,6 +55,8 @@ async function postBuild(r: EngineRequest): Promise<void> {
       pull: boolParam(q, 'pull'),
       cacheFrom,
       labels,
+      // The client's logins for the FROM pulls (without one, the store's own docker config applies).
+      credentials: credentialsFromConfigHeader(r.req.headers['x-registry-config']),
       out: quiet ? () => undefined : (line) => out.write({ stream: `${line}\n` }),
       // docker's aux message with the image ID (the CLI's --iidfile and -q read it), before `Successfully built`.
       onBuilt: (id) => out.write({ aux: { ID: id } }),
