@@ -2,3 +2,4 @@
 export * from './errors/index.js';
 export * from './oci/index.js';
 export * from './images/index.js';
+export { build, type BuildOptions, type BuildResult } from './build/index.js';
