@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
-import type { ContainerConfig, Credentials, ImageCache, ImageService, ReleasableLayer } from '../images/index.js';
+import type { ContainerConfig, Credentials, ImageCache, ImageService, ProgressFn, ReleasableLayer } from '../images/index.js';
 import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
 import { applyConfigStep, commentConfig, copyConfig, DEFAULT_PATH, setEnv } from './config-steps.js';
@@ -46,6 +46,8 @@ export interface BuildOptions {
   rootless?: boolean;
   /** Credentials for pulling base images by registry domain (default: docker's config file). */
   credentials?: (domain: string) => Credentials | undefined;
+  /** Progress of the pulls of missing base images (docker's JSON messages, as the builder streams them). */
+  onPullProgress?: ProgressFn;
   /** One line of the classic builder's output (no trailing newline). */
   out?: (line: string) => void;
   /** Called with the final image's ID just before `Successfully built` is printed. */
@@ -143,7 +145,10 @@ export async function build(svc: BuildBackend, opts: BuildOptions): Promise<Buil
   // Base images missing from the store are pulled, with the caller's credentials for their registry.
   const pull = async (ref: string, platform?: Platform): Promise<void> => {
     const creds = opts.credentials?.(parseNormalizedNamed(ref).domain);
-    await svc.pull(ref, { ...(platform ? { platform } : {}), ...(creds ? { credentials: creds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    await svc.pull(ref, {
+      ...(platform ? { platform } : {}), ...(creds ? { credentials: creds } : {}),
+      ...(opts.onPullProgress ? { onProgress: opts.onPullProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   };
   const stageImages: Array<{ name?: string; state: StageState }> = [];
   let step = 0;

@@ -90,6 +90,8 @@ describe('docker build against stowage serve', () => {
       expect(r.stderr).not.toMatch(/error/i);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Successfully tagged private:1');
+      expect(r.stdout).toContain('1: Pulling from priv/base');
+      expect(r.stdout).toContain(`Status: Downloaded newer image for ${ref}`);
     } finally {
       await registry.stop();
     }

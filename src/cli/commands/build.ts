@@ -87,6 +87,8 @@ export const build: CommandSpec = {
         labels: keyValues(p.list('label')),
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         out: quiet ? () => undefined : (line) => ctx.io.stdout.write(line + '\n'),
+        // A missing base image is pulled: its status lines as plain text (no bars inside a build's log).
+        ...(quiet ? {} : { onPullProgress: (m) => { if (m.status && !m.progressDetail) ctx.io.stdout.write(`${m.id ? `${m.id}: ` : ''}${m.status}\n`); } }),
         signal: ctx.signal,
       });
       const iidfile = p.string('iidfile');

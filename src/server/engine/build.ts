@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { build, extractContextArchive } from '../../build/index.js';
+import type { JSONMessage } from '../../images/index.js';
 import { credentialsFromConfigHeader } from './auth-header.js';
 import { badParameter } from './errors.js';
 import { MessageStream } from './json-messages.js';
@@ -58,6 +59,8 @@ async function postBuild(r: EngineRequest): Promise<void> {
       // The client's logins for the FROM pulls (without one, the store's own docker config applies).
       credentials: credentialsFromConfigHeader(r.req.headers['x-registry-config']),
       out: quiet ? () => undefined : (line) => out.write({ stream: `${line}\n` }),
+      // A missing base image is pulled with docker's progress messages, which the CLI draws as in a pull.
+      ...(quiet ? {} : { onPullProgress: (m: JSONMessage) => out.write(m) }),
       // docker's aux message with the image ID (the CLI's --iidfile and -q read it), before `Successfully built`.
       onBuilt: (id) => out.write({ aux: { ID: id } }),
       signal: r.signal,
