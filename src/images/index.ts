@@ -5,9 +5,9 @@ export type * from './api-types.js';
 export type {
   BuildStepCommit, BuildStepResult, ReleasableLayer, ImageAndLayer, ReleasableLayerOptions,
 } from './builder.js';
-export { sameRunConfig, type ImageCache, type ImageCacheOptions } from './image-cache.js';
+export type { ImageCache, ImageCacheOptions } from './image-cache.js';
 export { applyChanges, CHANGE_COMMANDS } from './changes.js';
 export type { ServiceSettings, DistributionServices } from './service-info.js';
 export type { RemoteRepository } from './remote.js';
 export type { Attestation, AttestationOptions } from './attestations.js';
-export { RepositoryView, qualifiedComponent, LEASE_TTL_MS, type RepositoryViewOptions, type StoredManifest, type PutManifestResult } from './repositories.js';
+export { RepositoryView, type RepositoryViewOptions, type StoredManifest, type PutManifestResult } from './repositories.js';

@@ -286,9 +286,29 @@ describe('images in and out without a registry', () => {
     expect(manifestJson).toHaveLength(1);
     expect(JSON.parse(am.get(manifestJson[0]!.Config)!.toString())).toMatchObject({ architecture: 'arm64' });
     const two = await getBytes(`/v1.51/images/get?names=a&platform=${encodeURIComponent('{"os":"linux","architecture":"arm64"}')}&platform=${encodeURIComponent('{"os":"linux","architecture":"amd64"}')}`);
-    expect(two.status).toBe(400);
+    expect([two.status, JSON.parse(two.body.toString())]).toEqual([400, { message: 'multiple platform parameters need API 1.52 or newer' }]);
+    const twoAt52 = await getBytes(`/v1.52/images/${R}/multi:latest/get?platform=${encodeURIComponent('{"os":"linux","architecture":"arm64","variant":"v8"}')}&platform=${encodeURIComponent('{"os":"linux","architecture":"amd64"}')}`);
+    expect(twoAt52.status).toBe(200);
+    // Several platforms: the image's index, restricted to them, with both manifests in the archive.
+    const tm = await members(twoAt52.body);
+    const entry = (JSON.parse(tm.get('index.json')!.toString()) as { manifests: Array<{ digest: string }> }).manifests[0]!;
+    const restricted = JSON.parse(tm.get(`blobs/sha256/${entry.digest.slice(7)}`)!.toString()) as { manifests: Array<{ digest: string }> };
+    expect(restricted.manifests).toHaveLength(2);
+    for (const d of restricted.manifests) expect(tm.has(`blobs/sha256/${d.digest.slice(7)}`)).toBe(true);
     const missing = await getBytes('/v1.51/images/get?names=nothere');
     expect([missing.status, JSON.parse(missing.body.toString())]).toEqual([404, { message: 'No such image: nothere:latest' }]);
+  });
+
+  it('DELETE with platforms (API 1.50): needs force; then only that platform\'s manifest goes, the image stays', async () => {
+    const arm = encodeURIComponent('{"os":"linux","architecture":"arm64","variant":"v8"}');
+    const noForce = await api('DELETE', `/v1.51/images/${R}/multi:latest?platforms=${arm}`);
+    expect(noForce.status).toBe(400);
+    const armManifest = (await store.inspect(`${R}/multi:latest`, { manifests: true })).Manifests!.find((m) => m.ImageData?.Platform.architecture === 'arm64')!;
+    const forced = await api('DELETE', `/v1.51/images/${R}/multi:latest?force=1&platforms=${arm}`);
+    expect([forced.status, json(forced)]).toEqual([200, [{ Deleted: armManifest.ID }]]);
+    const after = (await store.inspect(`${R}/multi:latest`, { manifests: true })).Manifests!;
+    expect(after.find((m) => m.ID === armManifest.ID)?.Available).toBe(false);
+    expect(after.some((m) => m.ImageData?.Platform.architecture === 'amd64' && m.Available)).toBe(true);
   });
 
   it('POST /images/load: Loaded image lines in the stream; quiet=0 and quiet=1 both load; garbage is an in-stream error with 200', async () => {

@@ -14,7 +14,7 @@ import type { Route } from './router.js';
 function archivePlatforms(r: EngineRequest): ReturnType<typeof jsonPlatforms> {
   if (!versionAtLeast(r.version, '1.48')) return [];
   const all = jsonPlatforms(r.query, 'platform');
-  if (all.length > 1 && !versionAtLeast(r.version, '1.52')) throw badParameter('multiple platform parameters are not supported in this API version; use API 1.52 or older');
+  if (all.length > 1 && !versionAtLeast(r.version, '1.52')) throw badParameter('multiple platform parameters need API 1.52 or newer');
   return all;
 }
 
