@@ -13,6 +13,7 @@ export { errorFromResponse } from './errors.js';
 export { fetchBlobInto, makeRefKey, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 export { apiHost, isLoopback, schemeFor, DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
 export { login, logout, type LoginOptions } from './login.js';
+export { TransferLimit, limitValue } from './limit.js';
 export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
 export {
   DISTRIBUTION_SOURCE_PREFIX, appendSource, childGcLabels, pullGraph, pullImage,

@@ -60,6 +60,7 @@ function remoteRepository(client: RegistryClient, ref: NamedReference): RemoteRe
         ...(opts.labelsOf ? { labelsOf: opts.labelsOf } : {}),
         ...(opts.filterChildren ? { filterChildren: opts.filterChildren } : {}),
         ...(opts.uploadStateDir ? { uploadStateDir: opts.uploadStateDir } : {}),
+        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
         ...(opts.onBlob ? {
           onProgress: (ev) => {
             const phase = ev.phase === 'uploading' || ev.phase === 'done' || ev.phase === 'exists' || ev.phase === 'mounted' ? ev.phase : undefined;

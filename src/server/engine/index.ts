@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import type { ImageService } from '../../images/index.js';
+import { BUILD_ROUTES } from './build.js';
 import { EVENT_ROUTES } from './events.js';
 import { IMAGE_ROUTES } from './images.js';
 import { listen, parseHost } from './listen.js';
@@ -42,7 +43,7 @@ const MAX_HEADER_BYTES = 1024 * 1024;
 export async function startEngineServer(store: ImageService, opts: EngineServerOptions): Promise<EngineServer> {
   const addr = parseHost(opts.host);
   const version = opts.version ?? 'unknown';
-  const routes: Route[] = [...systemRoutes({ version }), ...IMAGE_ROUTES, ...EVENT_ROUTES];
+  const routes: Route[] = [...systemRoutes({ version }), ...IMAGE_ROUTES, ...EVENT_ROUTES, ...BUILD_ROUTES];
   const stopping = new AbortController();
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 }, createDispatcher(store, routes, { server: `Docker/${version} (linux)` }, stopping.signal));
   // Once stopping, a connection closes as soon as its answer is complete instead of idling until its keep-alive timeout.

@@ -1,7 +1,6 @@
 /** `/_ping`, `/version`, `/info` and `/system/df`: what clients ask a daemon before and beside images. */
 import os from 'node:os';
 import { badParameter } from './errors.js';
-import { STORAGE_DRIVER } from './images.js';
 import { boolParam, sendJSON, type EngineRequest } from './request.js';
 import { MAX_API_VERSION, MIN_API_VERSION, type Route } from './router.js';
 import { diskUsageFor } from './versions.js';
@@ -48,8 +47,8 @@ async function infoBody(r: EngineRequest, info: SystemInfo): Promise<Record<stri
   return {
     ID: '', Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0,
     Images: await r.store.countImages(),
-    Driver: STORAGE_DRIVER,
-    DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']],
+    Driver: r.store.storageDriver(),
+    DriverStatus: r.store.layerStoreStatus(),
     Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
     MemoryLimit: false, SwapLimit: false, CpuCfsPeriod: false, CpuCfsQuota: false, CPUShares: false, CPUSet: false,
     PidsLimit: false, IPv4Forwarding: false, Debug: false, NFd: 0, OomKillDisable: false, NGoroutines: 0,
