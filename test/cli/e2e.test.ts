@@ -132,7 +132,7 @@ describe('Ctrl-C', () => {
     const proxy = await startFaultProxy(reg.url);
     try {
       // The layer download never answers: only an abort that reaches it can end the pull.
-      proxy.addFault({ method: 'GET', path: `/blobs/${appV2.layers[0]!.digest}`, fault: { kind: 'stall' }, times: 1000 });
+      proxy.addFault({ method: 'GET', path: `/blobs/${appV2.layers[0]!.digest}`, fault: { kind: 'hang' }, times: 1000 });
       const child = spawn(process.execPath, [BIN, '--root', root, 'pull', `${proxy.host}/app:v2`], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
@@ -141,14 +141,14 @@ describe('Ctrl-C', () => {
       let closed = false;
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => { closed = true; resolve(code); }));
       // Interrupt once the pull is waiting on the stalled layer download.
-      while (!proxy.requests.some((r) => r.fault === 'stall')) {
+      while (!proxy.requests.some((r) => r.fault === 'hang')) {
         if (closed) throw new Error(`pull ended before any layer: ${out}${err}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       child.kill('SIGINT');
       expect(await exited).toBe(130);
       // The stalled download was given up by the client, not answered.
-      const stalled = proxy.requests.filter((r) => r.fault === 'stall');
+      const stalled = proxy.requests.filter((r) => r.fault === 'hang');
       expect(stalled.length).toBeGreaterThan(0);
       expect(stalled.every((r) => r.status === 0)).toBe(true);
       expect(err).toBe('');

@@ -21,8 +21,10 @@ export type Fault =
   | { kind: 'oversize'; bytes: number }
   | { kind: 'ignoreRange' }
   | { kind: 'delay'; ms: number }
-  /** Never answers: the request hangs until the client goes away (recorded as `clientClosed`). */
-  | { kind: 'stall' }
+  /** Sends the first `afterBytes` of the body, then nothing more until the client goes away. */
+  | { kind: 'stall'; afterBytes: number }
+  /** Never answers, not even the headers: the request hangs until the client goes away (`clientClosed`). */
+  | { kind: 'hang' }
   /** Holds the request until `until` settles, then forwards it (an ordering a test controls, not a delay). */
   | { kind: 'hold'; until: Promise<unknown> };
 
@@ -46,7 +48,7 @@ export interface ProxyRecord {
   range?: string;
   authorization?: string;
   fault?: Fault['kind'];
-  /** A stalled request whose client closed the connection. */
+  /** A hung request whose client closed the connection. */
   clientClosed?: boolean;
 }
 
@@ -158,7 +160,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     try {
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
       if (fault?.kind === 'hold') await fault.until.catch(() => undefined);
-      if (fault?.kind === 'stall') {
+      if (fault?.kind === 'hang') {
         req.resume();
         res.on('close', () => { rec.clientClosed = true; });
         return;
@@ -208,6 +210,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           await new Promise<void>((r) => res.write(part, () => r()));
           res.socket?.destroy();
           upRes.destroy();
+          return;
+        }
+        if (fault?.kind === 'stall' && offset + chunk.length >= fault.afterBytes) {
+          const part = chunk.subarray(0, fault.afterBytes - offset);
+          rec.bytesSent += part.length;
+          res.write(part);
+          upRes.destroy();
+          if (!res.destroyed) await new Promise<void>((r) => res.once('close', () => r()));
           return;
         }
         offset += chunk.length;
