@@ -72,7 +72,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
 
 async function createScratchLayer(ctx: Ctx, cid: string, opts: CreateLayerOptions): Promise<ContainerLayer> {
   const key = `container-${cid}`;
-  const lease = ctx.md.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'io.stowage.purpose': `container ${cid}` } });
+  const lease = operationLease(ctx, `container ${cid}`, 24 * 3600_000);
   try {
     await ctx.snaps.prepare(key, undefined, { lease: lease.id, labels: { 'io.stowage.container': cid } });
     const labels: Record<string, string> = {};
