@@ -33,6 +33,9 @@ export class ProgressSink {
     this.safe({ status, id, progressDetail: { current, total } });
   }
 
+  /** A line of text, as docker's load prints `Loaded image: …`. */
+  stream(text: string): void { if (this.fn) this.safe({ stream: text }); }
+
   aux(aux: Record<string, unknown>): void { this.fn && this.safe({ aux }); }
 
   private safe(ev: ProgressEvent): void {
