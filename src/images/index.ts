@@ -2,3 +2,4 @@
 export { Stowage, openStowage, defaultRoot } from './stowage.js';
 export type * from './types.js';
 export type * from './api-types.js';
+export { applyChanges, CHANGE_COMMANDS } from './changes.js';

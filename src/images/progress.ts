@@ -33,8 +33,8 @@ export class ProgressSink {
     this.safe({ status, id, progressDetail: { current, total } });
   }
 
-  /** A line of text, as docker's load prints `Loaded image: …`. */
-  stream(text: string): void { if (this.fn) this.safe({ stream: text }); }
+  /** A line of output text, as docker's load and build send (`{"stream":"Loaded image: x:1\n"}`). */
+  stream(text: string): void { this.fn && this.safe({ stream: text }); }
 
   aux(aux: Record<string, unknown>): void { this.fn && this.safe({ aux }); }
 

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { openContentStore, type ContentStore } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
-import { hostPlatform, type Digest } from '../oci/index.js';
+import { hostPlatform, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
@@ -26,13 +27,20 @@ import { pushImage } from './push.js';
 import { registryRemotes } from './registry.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
+import { commitContainer } from './commit.js';
+import { createImage } from './create.js';
+import { importImage } from './import.js';
+import { loadImages } from './load.js';
+import { saveImages } from './save.js';
+import { squashImage } from './squash.js';
 import { tagImage } from './tag.js';
 import { TrackedContent } from './tracked-content.js';
 import type {
-  AddImageOptions, AddImageResult, CheckOptions, CheckReport, CheckoutOptions, ContainerLayer, CreateLayerOptions,
-  DeleteOptions, DiskUsageOptions, EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService,
-  ImageSource, ImageSourceOptions, InspectOptions, LayerSize, ListOptions, Mount, OpenOptions, OperationOptions,
-  PlatformOption, PruneOptions, PullOptions, PullResult, PushOptions, PushResult,
+  AddImageOptions, AddImageResult, CheckOptions, CheckReport, CheckoutOptions, CommitOptions, ContainerLayer,
+  CreateImageOptions, CreateLayerOptions, DeleteOptions, DiskUsageOptions, EventsOptions, FilesystemChange, GcReport,
+  Image, ImageRecordView, ImageService, ImageSource, ImageSourceOptions, ImportOptions, InspectOptions, LayerSize,
+  ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, OperationOptions, PlatformOption, PruneOptions,
+  PullOptions, PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -232,6 +240,13 @@ export class Stowage implements ImageService, AsyncDisposable {
   async changes(idOrName: string, opts?: OperationOptions): Promise<FilesystemChange[]> { return containers.layerChangesOf(this.op(opts), idOrName); }
   async layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize> { return containers.layerSize(this.op(opts), idOrName); }
   async releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void> { return containers.releaseLayer(this.op(opts), idOrName); }
+
+  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.c, refs, output, opts); }
+  load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.c, input, opts); }
+  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.c, source, opts); }
+  commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.c, container, opts); }
+  squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.c, image, opts); }
+  createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.c, config, opts); }
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -3,7 +3,7 @@
  * line, the Engine API server and library users. Results use the Engine API shapes of api-types.ts;
  * every failure is a StowageError whose message carries docker's wording ('No such image: foo:latest').
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
 import type {
@@ -283,6 +283,86 @@ export interface LayerSize {
   rootfs: number;
 }
 
+/** The container configuration of an image config (`config` of the OCI image config: Cmd, Env, Labels...). */
+export type ContainerConfig = NonNullable<ImageConfig['config']>;
+
+export interface SaveOptions {
+  /**
+   * One platform: only that platform's manifest is written (strict match; none present → NotFound).
+   * Several: the index children restricted to those platforms. None: the whole index (blobs absent locally skipped).
+   */
+  platform?: PlatformSpec | PlatformSpec[];
+  signal?: AbortSignal;
+}
+
+export interface LoadOptions {
+  /** Docker's `-q`: no per-layer progress (the `Loaded image` lines still come). */
+  quiet?: boolean;
+  /** Load (and unpack) only this platform; default: every platform present, the host's unpacked. */
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+  /** `{stream: 'Loaded image: busybox:latest\n'}`, `{stream: 'Loaded image ID: sha256:…\n'}`, `Loading layer` progress. */
+  onProgress?: ProgressFn;
+}
+
+export interface LoadResult {
+  /** One entry per record written: `name` (familiar, `busybox:latest`) when the archive named it. */
+  images: { name?: string; id: Digest }[];
+}
+
+export interface ImportOptions {
+  /** Name for the new image (`repo[:tag]`, `latest` default); dangling without. */
+  ref?: string;
+  /** Dockerfile lines applied to an empty config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR). */
+  changes?: string[];
+  /** History comment; default `Imported from <source>` (`-` for a stream). */
+  message?: string;
+  /** Platform recorded in the config; default the host's. */
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+}
+
+export interface CommitOptions {
+  /** Name for the new image (`repo[:tag]`); dangling without. */
+  ref?: string;
+  author?: string;
+  /** History comment (docker's `-m`). */
+  message?: string;
+  /** Dockerfile lines (the same set as import). */
+  changes?: string[];
+  /** Container config given by the caller; merged over the image's, user values win (docker's rules). */
+  config?: Partial<ContainerConfig>;
+  /** The result has one layer holding the merged tree (history kept with `empty_layer` entries). */
+  squash?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface SquashOptions {
+  /** Keep this image's layers (an ancestor of the image) and squash only the ones above it; default: all into one. */
+  parent?: string;
+  /** Name for the new image; dangling without. */
+  ref?: string;
+  signal?: AbortSignal;
+}
+
+/** A layer given to createImage: an uncompressed or compressed tar stream (one read), or a blob already in the store. */
+export type CreateImageLayer =
+  | { stream: Readable; mediaType?: string }
+  | { descriptor: Descriptor; diffId: Digest };
+
+export interface CreateImageOptions {
+  /** Image whose layers (and history, when the config has none) come first. */
+  parent?: string;
+  /** Layers added above the parent's, bottom to top; empty tar layers are omitted as docker's builder does. */
+  layers?: CreateImageLayer[];
+  /** Name for the new image; dangling without. */
+  ref?: string;
+  /** Extra labels on the image record (the builder's `org.mobyproject.image.parent` etc. are set for you). */
+  labels?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
 /**
  * Everything the image service offers. `Stowage` implements it. Every operation is async and takes an
  * options object with an `AbortSignal`; those that move or unpack bytes also take `onProgress`.
@@ -343,6 +423,23 @@ export interface ImageService {
   changes(idOrName: string, opts?: OperationOptions): Promise<FilesystemChange[]>;
   layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize>;
   releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void>;
+
+  /**
+   * `docker save`: one tar that is both an OCI image layout and a docker-archive. Every name is resolved
+   * before a byte is written (NotFound first). Layers go out as stored. `output` is ended when the archive
+   * is complete; on failure it is left open for the caller to report on or destroy.
+   */
+  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void>;
+  /** `docker load`: docker-archive (legacy or dual) or OCI layout tar, plain or compressed. */
+  load(input: Readable, opts?: LoadOptions): Promise<LoadResult>;
+  /** `docker import`: a root filesystem tarball (stream or http(s)/file URL) as a single-layer image. */
+  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }>;
+  /** `docker commit`: the container's changes as a new layer on its image. */
+  commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }>;
+  /** Docker's SquashImage: the layers above `parent` merged into one. */
+  squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }>;
+  /** The builder's CreateImage: an image from a config, a parent and new layers. */
+  createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }>;
 
   /** Closes the store (a temporary store's directory is removed). A second call does nothing. */
   close(): Promise<void>;

@@ -13,11 +13,13 @@ import { history } from './history.js';
 import { imagePrune } from './image-prune.js';
 import { images } from './images.js';
 import { inspect } from './inspect.js';
+import { load } from './load.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
+import { save } from './save.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
@@ -25,6 +27,7 @@ import { version } from './version.js';
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout,
   containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  save, load,
 ];
 
 /** The top-level commands listed first in `stowage --help`. */
