@@ -24,7 +24,7 @@ export interface ImageSpec extends ImageConfigSpec {
    */
   base?: ImageSource;
   /** New layers, bottom to top. */
-  layers?: LayerSpec[];
+  layers?: readonly LayerSpec[];
   /** Layer compression (default gzip). */
   compression?: Compression;
   /** OCI media types (default) or Docker schema 2. */

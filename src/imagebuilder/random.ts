@@ -57,7 +57,7 @@ const DIRS = ['/etc', '/usr/bin', '/usr/lib/app', '/var/lib/data', '/srv/www/sta
  * get the tree a checkout must produce with `mergeLayers(spec.layers)`. Upper layers overwrite and delete
  * files of lower ones (whiteouts), so unpacking is exercised, not just copying.
  */
-export function randomImageSpec(shape: RandomImageShape): ImageSpec & { layers: { files: FileTree }[] } {
+export function randomImageSpec(shape: RandomImageShape): Omit<ImageSpec, 'layers'> & { layers: { files: FileTree }[] } {
   const layerCount = shape.layers ?? 3;
   const perLayer = shape.filesPerLayer ?? 8;
   const churn = shape.churn ?? 0.25;
