@@ -13,6 +13,7 @@ import { Authorizer, pullScope } from './auth.js';
 import { chainCredentials, dockerConfigCredentials, staticCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import { errorFromResponse } from './errors.js';
 import { HostSchemes, apiHost, isCertificateError } from './hosts.js';
+import { manifestAcceptHeader, parseNextLink } from './protocol.js';
 import { fetchBlobInto, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 import { pullGraph, pullImage, type PullOptions, type PullResult, type PullSink } from './pull.js';
 import { pushBlob, pushImage, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
@@ -278,7 +279,7 @@ export class RegistryClient {
     const target = ref.digest ?? ref.tag!;
     if (ref.digest !== undefined) parseDigest(ref.digest);
     const path = `/v2/${repo.path}/manifests/${target}`;
-    const accept = [...MANIFEST_ACCEPT].join(', ');
+    const accept = manifestAcceptHeader();
     const scopes = [pullScope(repo.path)];
     const name = referenceString(ref);
 
@@ -394,7 +395,7 @@ export class RegistryClient {
     const cached = isManifest ? this.manifestCache.get(desc.digest) : undefined;
     if (cached && cached.length === desc.size) return cached;
     const url = `/v2/${repo.path}/${isManifest ? 'manifests' : 'blobs'}/${desc.digest}`;
-    const accept = isManifest ? [desc.mediaType, ...MANIFEST_ACCEPT.filter((m) => m !== desc.mediaType)].join(', ') : `${desc.mediaType}, */*`;
+    const accept = isManifest ? manifestAcceptHeader(desc.mediaType) : `${desc.mediaType}, */*`;
     const res = await this.request(repo, { method: 'GET', url, headers: { accept }, scopes: [pullScope(repo.path)], signal: opts.signal });
     if (res.status === 404 && isManifest) {
       // Fetching by digest: a manifest the manifests endpoint does not know may be stored as a blob.
@@ -445,9 +446,9 @@ export class RegistryClient {
         throw new InvalidArgumentError(`tag list of ${repo.path}: "tags" is not a list of strings`, { repository: repo.path });
       }
       tags.push(...((v.tags ?? []) as string[]));
-      const link = /<([^>]+)>;\s*rel="?next"?/.exec(header(res, 'link') ?? '');
-      if (!link) break;
-      url = new URL(link[1]!, this.baseUrl(repo)).toString();
+      const next = parseNextLink(header(res, 'link'));
+      if (!next) break;
+      url = new URL(next, this.baseUrl(repo)).toString();
     }
     return tags;
   }

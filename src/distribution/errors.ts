@@ -2,22 +2,10 @@ import {
   ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, ResourceExhaustedError, StowageError,
   UnauthorizedError, UnavailableError,
 } from '../errors/index.js';
+import { parseRegistryErrors } from './protocol.js';
 import { readBody, redactUrl, type HttpResponse } from './transport.js';
 
-/** One entry of the registry's `{"errors":[{code,message,detail}]}` body (distribution-spec). */
-export interface RegistryErrorEntry { code: string; message?: string; detail?: unknown }
-
-/** Parses a registry error body; tolerant of non-JSON bodies. */
-export function parseRegistryErrors(body: Buffer | undefined): RegistryErrorEntry[] {
-  if (!body || body.length === 0) return [];
-  try {
-    const v = JSON.parse(body.toString('utf8')) as { errors?: unknown };
-    if (Array.isArray(v.errors)) {
-      return v.errors.filter((e): e is RegistryErrorEntry => typeof e === 'object' && e !== null && typeof (e as RegistryErrorEntry).code === 'string');
-    }
-  } catch { /* not JSON */ }
-  return [];
-}
+export { parseRegistryErrors, type RegistryErrorEntry } from './protocol.js';
 
 /**
  * Maps an unexpected registry answer to the error family (errdefs classes): 404 and *_UNKNOWN → NotFound,

@@ -7,6 +7,7 @@ import { EMPTY_SHA256, isConfigType, isIndexType, isLayerType, isManifestType, t
 import { pullScope } from './auth.js';
 import type { RegistryClient, Repository } from './client.js';
 import type { ProgressFn } from './progress.js';
+import { formatRangeRequest, parseContentRange } from './protocol.js';
 import { discard, header } from './transport.js';
 
 /** Where fetched blobs go: an ingester, and (optionally) the ingest manager to drop a corrupt ingest. */
@@ -78,7 +79,7 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
     while (offset < desc.size) {
       throwIfAborted(signal);
       const headers: Record<string, string> = { accept: `${desc.mediaType}, */*` };
-      if (offset > 0) headers.range = `bytes=${offset}-`;
+      if (offset > 0) headers.range = formatRangeRequest(offset);
       const res = await openSource(client, repo, desc, foreign, headers, signal);
       result.requests++;
       if (res.status === 416 && offset > 0) {
@@ -99,8 +100,8 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
         offset = 0;
         emit('downloading', 0, 'range-ignored');
       } else if (res.status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res, 'content-range') ?? '');
-        if (!m || Number(m[1]) !== offset) {
+        const range = parseContentRange(header(res, 'content-range'));
+        if (!range || range.start !== offset) {
           discard(res.body);
           throw new UnavailableError(`${desc.digest}: Content-Range ${JSON.stringify(header(res, 'content-range'))} does not start at ${offset}`, { digest: desc.digest, offset });
         }

@@ -9,7 +9,7 @@ export {
   chainCredentials, configKey, dockerConfigCredentials, dockerConfigDir, eraseCredentials, staticCredentials, storeCredentials,
   type CredentialSource, type Credentials,
 } from './credentials.js';
-export { errorFromResponse, parseRegistryErrors, type RegistryErrorEntry } from './errors.js';
+export { errorFromResponse } from './errors.js';
 export { fetchBlobInto, makeRefKey, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 export { apiHost, isLoopback, schemeFor, DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
 export { login, logout, type LoginOptions } from './login.js';
@@ -22,4 +22,5 @@ export {
   mountSource, pushBlob, pushImage, pushManifest,
   type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
 } from './push.js';
+export * from './protocol.js';
 export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';

@@ -8,6 +8,7 @@ import {
 import { pullScope, pushScope } from './auth.js';
 import type { RegistryClient, Repository } from './client.js';
 import { runLimited, type ProgressFn } from './progress.js';
+import { formatChunkRange, parseUploadRange } from './protocol.js';
 import { DISTRIBUTION_SOURCE_PREFIX } from './pull.js';
 import { discard, header, type HttpResponse } from './transport.js';
 import { UploadStateStore } from './upload-state.js';
@@ -259,9 +260,8 @@ async function uploadStatus(
   discard(res.body);
   const next = header(res, 'location') ? uploadUrl(header(res, 'location'), location) : location;
   const range = header(res, 'range');
-  const m = /^(?:bytes=)?0-(\d+)$/.exec(range ?? '');
-  if (!m) return range === undefined && known === 0 ? { offset: 0, location: next } : undefined;
-  const end = Number(m[1]);
+  const end = parseUploadRange(range);
+  if (end === undefined) return range === undefined && known === 0 ? { offset: 0, location: next } : undefined;
   if (end === 0) return known <= 1 ? { offset: known, location: next } : undefined;
   return { offset: end + 1, location: next };
 }
@@ -284,7 +284,7 @@ async function patchChunks(
     try {
       res = await client.request(repo, {
         method: 'PATCH', url: session.location, scopes, signal, noRetryStatuses: [500, 502, 503, 504],
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end - 1}`, 'content-length': String(end - offset) },
+        headers: { 'content-type': 'application/octet-stream', 'content-range': formatChunkRange(offset, end - offset), 'content-length': String(end - offset) },
         body: streamRange(ra, offset, end),
       });
     } catch (e) {
@@ -293,8 +293,8 @@ async function patchChunks(
     if (res && res.status === 202) {
       discard(res.body);
       session.location = uploadUrl(header(res, 'location') ?? session.location.toString(), session.location);
-      const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
-      session.offset = m ? Number(m[1]) + 1 : end;
+      const last = parseUploadRange(header(res, 'range'));
+      session.offset = last !== undefined ? last + 1 : end;
       failures = 0;
       await save(session);
       continue;

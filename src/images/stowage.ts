@@ -25,6 +25,7 @@ import { pullImage } from './pull.js';
 import { ProgressSink } from './progress.js';
 import { pushImage } from './push.js';
 import { registryRemotes } from './registry.js';
+import { RepositoryView, type RepositoryViewOptions } from './repositories.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { commitContainer } from './commit.js';
@@ -153,6 +154,7 @@ export class Stowage implements ImageService, AsyncDisposable {
   }
 
   async tag(source: string, target: string, opts?: OperationOptions): Promise<void> { return tagImage(this.op(opts), source, target); }
+  repositories(opts: RepositoryViewOptions): RepositoryView { return new RepositoryView(this.c, opts); }
   async images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.op(opts), opts); }
   async inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.op(opts), refOrID, opts); }
   async history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.op(opts), refOrID, opts); }

@@ -6,6 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
+import type { RepositoryView, RepositoryViewOptions } from './repositories.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
   JSONMessage, PruneReport,
@@ -386,6 +387,8 @@ export interface ImageService {
   resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView>;
   /** `docker tag SOURCE TARGET`. */
   tag(source: string, target: string, opts?: OperationOptions): Promise<void>;
+  /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
+  repositories(opts: RepositoryViewOptions): RepositoryView;
 
   /** `docker images`. */
   images(opts?: ListOptions): Promise<ImageSummary[]>;

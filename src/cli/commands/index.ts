@@ -20,13 +20,14 @@ import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
 import { save } from './save.js';
+import { serve } from './serve.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
 
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout,
-  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, version,
+  containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
   save, load,
 ];
 

@@ -1,0 +1,40 @@
+import { ERROR_STATUS, type DistributionErrorCode } from '../../distribution/index.js';
+import { isStowageError } from '../../errors/index.js';
+
+/** A failure answered in the distribution error format: `{"errors":[{code,message,detail}]}`. */
+export class RegistryError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: DistributionErrorCode,
+    message: string,
+    readonly detail?: unknown,
+    opts: { status?: number; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.status = opts.status ?? ERROR_STATUS[code];
+    this.headers = opts.headers ?? {};
+  }
+  readonly headers: Record<string, string>;
+}
+
+/** What a store failure means to a client, by the kind of object the request was about. */
+export function toRegistryError(e: unknown, about: 'manifest' | 'blob' | 'upload' | 'name'): RegistryError {
+  if (e instanceof RegistryError) return e;
+  if (!isStowageError(e)) return new RegistryError('UNKNOWN', e instanceof Error ? e.message : String(e));
+  const unknown = { manifest: 'MANIFEST_UNKNOWN', blob: 'BLOB_UNKNOWN', upload: 'BLOB_UPLOAD_UNKNOWN', name: 'NAME_UNKNOWN' } as const;
+  switch (e.code) {
+    case 'NotFound': return new RegistryError(unknown[about], e.message);
+    case 'DigestMismatch': return new RegistryError('DIGEST_INVALID', e.message, e.data);
+    case 'SizeMismatch': return new RegistryError('SIZE_INVALID', e.message, e.data);
+    case 'InvalidArgument': case 'NotImplemented':
+      return new RegistryError(about === 'manifest' ? 'MANIFEST_INVALID' : about === 'upload' ? 'BLOB_UPLOAD_INVALID' : 'NAME_INVALID', e.message);
+    case 'FailedPrecondition':
+      if (typeof e.data.missing === 'string') return new RegistryError('MANIFEST_BLOB_UNKNOWN', e.message, { digest: e.data.missing });
+      return new RegistryError('UNKNOWN', e.message);
+    case 'ResourceExhausted': return new RegistryError('SIZE_INVALID', e.message, undefined, { status: 413 });
+    case 'Unauthorized': return new RegistryError('UNAUTHORIZED', e.message);
+    case 'Forbidden': return new RegistryError('DENIED', e.message);
+    case 'Unavailable': case 'Aborted': return new RegistryError('UNAVAILABLE', e.message);
+    default: return new RegistryError('UNKNOWN', e.message);
+  }
+}
