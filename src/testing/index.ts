@@ -8,3 +8,4 @@ export {
   compareTrees, formatTreeDiff, assertSameTree, listDirectory, listFileTree,
   type CompareOptions, type TreeDifference, type TreeEntry, type TreeListing,
 } from './trees.js';
+export { startTestRegistry, type TestRegistry, type TestRegistryOptions } from './registry.js';
