@@ -13,3 +13,4 @@ export type {
 export type { ManifestFormat } from './layer-blob.js';
 export { randomImageSpec, type RandomImageShape } from './random.js';
 export { mergeLayers } from './merge.js';
+export { writeImageArchive, writeOciLayout, type ExportOptions } from './export.js';
