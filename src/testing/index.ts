@@ -1,7 +1,11 @@
 /**
  * `stowage/testing`: helpers for test suites that need real images without a daemon: a throwaway
- * registry preloaded with images, checkouts into temporary directories, and tree comparisons with a
- * readable diff. They work with any test runner (assertions throw plain Errors).
+ * registry preloaded with images ({@link startTestRegistry}), checkouts into temporary directories
+ * ({@link checkoutToTemp}), and tree comparisons with a readable diff ({@link compareTrees},
+ * {@link assertSameTree}). They work with any test runner (assertions throw plain Errors).
+ *
+ * @packageDocumentation
+ * @module stowage/testing
  */
 export { checkoutToTemp, type TempCheckout } from './checkout.js';
 export {
