@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, ensureBuilt } from '../cli/binary.js';
+import { documentedSnippets } from '../readme/blocks.js';
 import { makeConsumer } from './consumer.js';
 
 const run = promisify(execFile);
@@ -108,6 +109,15 @@ describe('the packed package', () => {
     expect(out.seen).toEqual(expect.arrayContaining(['Loaded image: example.test/a:1\n', 'load', 'NotFound', 'nothing:here', 'diff:']));
     // The temporary store was removed by `await using`.
     expect(fs.existsSync(out.root)).toBe(false);
+  });
+
+  it('type-checks the code of the README and the guides against the declarations', async () => {
+    const snippets = documentedSnippets(REPO, (f) => fs.readFileSync(f, 'utf8'));
+    expect(snippets.length).toBeGreaterThanOrEqual(4);
+    fs.mkdirSync(path.join(project, 'snippets'), { recursive: true });
+    for (const s of snippets) fs.writeFileSync(path.join(project, 'snippets', `${s.name}.ts`), s.code);
+    fs.writeFileSync(path.join(project, 'tsconfig.snippets.json'), JSON.stringify({ ...TSCONFIG, compilerOptions: { ...TSCONFIG.compilerOptions, noEmit: true }, include: ['snippets/*.ts'] }));
+    await run('npx', ['tsc', '-p', 'tsconfig.snippets.json'], { cwd: project }).catch((e: { stdout: string }) => { throw new Error(e.stdout); });
   });
 
   it('refuses misuse at compile time', async () => {
