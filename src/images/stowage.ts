@@ -243,12 +243,12 @@ export class Stowage implements ImageService, AsyncDisposable {
   async layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize> { return containers.layerSize(this.op(opts), idOrName); }
   async releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void> { return containers.releaseLayer(this.op(opts), idOrName); }
 
-  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.c, refs, output, opts); }
-  load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.c, input, opts); }
-  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.c, source, opts); }
-  commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.c, container, opts); }
-  squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.c, image, opts); }
-  createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.c, config, opts); }
+  async save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.op(opts), refs, output, opts); }
+  async load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.op(opts), input, opts); }
+  async importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.op(opts), source, opts); }
+  async commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.op(opts), container, opts); }
+  async squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.op(opts), image, opts); }
+  async createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.op(opts), config, opts); }
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   AbortedError, FailedPreconditionError, StowageError, buildImage, isStowageError, openStowage,
@@ -80,6 +80,11 @@ describe('every operation', () => {
       ['createLayer', () => store.createLayer(undefined, 'example.test/s:1', { signal })],
       ['listLayers', () => store.listLayers({ signal })],
       ['events', async () => { for await (const _ of store.events({ signal })) { /* none */ } }],
+      ['save', () => store.save(['example.test/s:1'], new PassThrough(), { signal })],
+      ['load', () => store.load(Readable.from([Buffer.alloc(512)]), { signal })],
+      ['importImage', () => store.importImage(Readable.from([Buffer.alloc(1024)]), { ref: 'example.test/s:4', signal })],
+      ['squash', () => store.squash('example.test/s:1', { ref: 'example.test/s:5', signal })],
+      ['createImage', () => store.createImage(built.config, { ref: 'example.test/s:6', signal })],
     ];
     for (const [name, call] of calls) {
       const err = await failure(call());
