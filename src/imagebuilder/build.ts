@@ -27,7 +27,7 @@ export interface ImageSpec extends ImageConfigSpec {
   layers?: readonly LayerSpec[];
   /** Layer compression (default gzip). */
   compression?: Compression;
-  /** OCI media types (default) or Docker schema 2. */
+  /** OCI media types (default, or the base image's kind) or Docker schema 2. */
   format?: ManifestFormat;
   /** Annotations of the manifest. */
   annotations?: Record<string, string>;
@@ -98,10 +98,11 @@ function layerEntries(spec: LayerSpec, bottom: boolean, signal?: AbortSignal): L
  */
 export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
   const { signal } = spec;
-  const format = spec.format ?? 'oci';
+  throwIfAborted(signal);
   const compression = spec.compression ?? 'gzip';
   const platform = spec.base && spec.platform === undefined ? undefined : platformOf(spec.platform);
   const base = spec.base ? await readBase(spec.base, platform ?? platformOf(undefined), signal) : undefined;
+  const format = spec.format ?? (base?.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
   const layers: LayerBlob[] = [];
   for (const [i, l] of (spec.layers ?? []).entries()) {
     throwIfAborted(signal);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
-import { comparePaths, orderEntries, type LayerEntry } from './file-tree.js';
+import { WHITEOUT_PREFIX, comparePaths, orderEntries, type LayerEntry } from './file-tree.js';
 
 export interface DirectoryLayerOptions {
   /**
@@ -18,7 +18,7 @@ export interface DirectoryLayerOptions {
  * The tar entries of a layer holding the contents of `dir` (not `dir` itself): files, directories,
  * symlinks and hard links (files sharing an inode), sorted. File bytes are read when the layer is written,
  * never held in memory. With the default owner and time, the same tree gives the same layer on any machine.
- * Sockets, FIFOs and devices are refused: a layer made from a directory holds what a user can copy.
+ * Sockets, FIFOs, devices and `.wh.` names (deletions in a layer) are refused.
  */
 export function directoryEntries(dir: string, opts: DirectoryLayerOptions = {}): LayerEntry[] {
   const root = path.resolve(dir);
@@ -34,6 +34,8 @@ export function directoryEntries(dir: string, opts: DirectoryLayerOptions = {}):
     for (const name of names) {
       const full = path.join(abs, name);
       const p = rel ? `${rel}/${name}` : name;
+      // In a layer such a name deletes a file of the layers below: never let a stray file do that.
+      if (name.startsWith(WHITEOUT_PREFIX)) throw new InvalidArgumentError(`${full}: names starting with ${WHITEOUT_PREFIX} are deletions in a layer`, { path: full });
       let st: fs.Stats;
       try { st = fs.lstatSync(full); } catch (e) { throw fromSystemError(e, full); }
       const who = owner === 'keep' ? { uid: st.uid, gid: st.gid } : owner;

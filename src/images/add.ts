@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { DigestMismatchError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import { writeBlob } from '../content/index.js';
 import {
-  MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, isIndexType, parseImageConfig, parseManifest, familiarString, parseNormalizedNamed,
+  MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, isIndexType, parseImageConfig, parseManifest, familiarString, parseNormalizedNamed,
   type Descriptor, type Digest,
 } from '../oci/index.js';
 import type { Ctx } from './context.js';
@@ -20,8 +20,19 @@ const LEASE_TTL_MS = 24 * 3600_000;
 async function readSmall(source: ImageSource, desc: Descriptor, cap: number, signal?: AbortSignal): Promise<Buffer> {
   if (desc.size > cap) throw new InvalidArgumentError(`${desc.digest}: ${desc.size} bytes is too large for a manifest or config`, { digest: desc.digest });
   const chunks: Buffer[] = [];
-  for await (const c of await source.open(desc, signal)) chunks.push(Buffer.from(c as Uint8Array));
-  return Buffer.concat(chunks);
+  let size = 0;
+  for await (const c of await source.open(desc, signal)) {
+    size += (c as Uint8Array).length;
+    if (size > desc.size) break;
+    chunks.push(Buffer.from(c as Uint8Array));
+  }
+  const bytes = Buffer.concat(chunks);
+  // Checked before the document is believed: a forged manifest never decides what else gets copied.
+  const actual = digestOf(bytes);
+  if (actual !== desc.digest || size !== desc.size) {
+    throw new DigestMismatchError(`${desc.digest}: the source gave ${size} bytes hashing to ${actual}`, { digest: desc.digest, actual });
+  }
+  return bytes;
 }
 
 /** Copies one blob unless present; the content store verifies size and digest before it becomes visible. */
@@ -85,13 +96,23 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
       const bytes = await readSmall(source, target, MAX_MANIFEST_SIZE, signal);
       const parsed = parseManifest(bytes, target.mediaType);
       if (parsed.kind !== 'index') throw new InvalidArgumentError(`${target.digest}: not an index`, { digest: target.digest });
+      // A source may hold only some platforms of an index (a store that pulled one): those are copied,
+      // as a pull of those platforms would; a platform whose manifest the source has must be complete.
+      const copied: Descriptor[] = [];
       for (const child of parsed.index.manifests) {
         if (isIndexType(child.mediaType)) throw new InvalidArgumentError(`${child.digest}: nested indexes are not supported`, { digest: child.digest });
-        labels = { ...(await addManifest(ctx, content, source, child, progress, signal)), ...labels };
+        try {
+          labels = { ...(await addManifest(ctx, content, source, child, progress, signal)), ...labels };
+        } catch (e) {
+          if (isStowageError(e, 'NotFound') && e.data.digest === child.digest) continue;
+          throw e;
+        }
+        copied.push(child);
       }
+      if (copied.length === 0) throw new NotFoundError(`index ${target.digest}: the source holds none of its manifests`, { digest: target.digest });
       await copyBlob(content, source, target, bytes, progress, signal);
-      for (let i = 0; i < parsed.index.manifests.length; i++) {
-        await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.m.${i}`, parsed.index.manifests[i]!.digest);
+      for (let i = 0; i < copied.length; i++) {
+        await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.m.${i}`, copied[i]!.digest);
       }
     } else {
       labels = await addManifest(ctx, content, source, target, progress, signal);

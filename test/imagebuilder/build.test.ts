@@ -109,6 +109,14 @@ describe('buildImage', () => {
     expect(fs.statSync(co.path('/app/start.sh')).ino).toBe(fs.statSync(co.path('/app/main.sh')).ino);
   });
 
+  it('refuses a directory holding a whiteout name, which would delete files of the layers below', async () => {
+    const src = path.join(tmp, 'wh-dir');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc', '.wh.passwd'), '');
+    const err = await buildImage({ layers: [{ directory: src }] }).then(() => undefined, (e: unknown) => e);
+    expect(isStowageError(err, 'InvalidArgument')).toBe(true);
+  });
+
   it('writes Docker schema 2 and zstd images, and multi-platform indexes', async () => {
     const docker = await buildImage({ platform: 'linux/amd64', format: 'docker', layers: [{ files: { '/a': 'a' } }] });
     expect(docker.target.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  AbortedError, FailedPreconditionError, StowageError, buildImage, isStowageError, openStowage,
-  type EventMessage, type ImageSource, type Stowage,
+  AbortedError, FailedPreconditionError, NotFoundError, StowageError, buildImage, buildIndex, isStowageError, openStowage,
+  type Descriptor, type EventMessage, type ImageSource,
 } from '../../src/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-embedding-'));
@@ -143,6 +143,26 @@ describe('addImage', () => {
     expect(isStowageError(err, 'DigestMismatch')).toBe(true);
     expect(await c.images({ all: true })).toEqual([]);
     expect((await c.check()).ok).toBe(true);
+  });
+
+  it('copies the platforms a source holds of an index, and refuses a platform it holds only in part', async () => {
+    const amd = await buildImage({ platform: 'linux/amd64', layers: [{ files: { '/arch': 'amd64' } }] });
+    const arm = await buildImage({ platform: 'linux/arm64', layers: [{ files: { '/arch': 'arm64' } }] });
+    const index = buildIndex([amd, arm]);
+    const without = (missing: Descriptor): ImageSource => ({
+      target: index.target,
+      async open(desc, signal) {
+        if (desc.digest === missing.digest) throw new NotFoundError(`content ${desc.digest}: not found`, { digest: desc.digest });
+        return index.open(desc, signal);
+      },
+    });
+    await using store = await openStowage({ temporary: true });
+    await store.addImage(without(arm.target), { ref: 'example.test/partial:1' });
+    expect((await store.inspect('example.test/partial:1', { platform: 'linux/amd64' })).Architecture).toBe('amd64');
+    expect(isStowageError(await failure(store.inspect('example.test/partial:1', { platform: 'linux/arm64' })), 'NotFound')).toBe(true);
+    const err = await failure(store.addImage(without(arm.layers[0]!), { ref: 'example.test/partial:2' }));
+    expect(isStowageError(err, 'NotFound')).toBe(true);
+    expect((await store.images()).flatMap((i) => i.RepoTags)).toEqual(['example.test/partial:1']);
   });
 
   it('keeps an image without a name as a dangling image, removed by prune', async () => {
