@@ -138,6 +138,14 @@ describe('the packed package', () => {
     expect(fs.existsSync(home)).toBe(false);
   });
 
+  it('imports in a worker thread (nothing at import time touches process-wide state)', async () => {
+    const script = `import { Worker } from 'node:worker_threads';
+new Worker("import('stowage').then((m) => console.log(typeof m.openStowage), (e) => console.log('failed: ' + e.message))", { eval: true });`;
+    fs.writeFileSync(path.join(project, 'worker.mjs'), script);
+    const { stdout } = await run(process.execPath, ['worker.mjs'], { cwd: project });
+    expect(stdout.trim()).toBe('function');
+  });
+
   it('puts a working `stowage` command in the project', async () => {
     const { stdout } = await run('npx', ['stowage', '--root', path.join(tmp, 'cli-store'), 'images'], { cwd: project });
     expect(stdout).toMatch(/^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/);
