@@ -59,14 +59,24 @@ export function relativePath(p: string): string {
   return parts.join('/');
 }
 
+/**
+ * The sort key of a path: its UTF-8 bytes with each `/` as a 0 byte, so that byte order puts a
+ * directory right before its contents and siblings in byte order.
+ */
+function pathKey(p: string): Buffer {
+  const b = Buffer.from(p);
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x2f) b[i] = 0;
+  return b;
+}
+
 /** Parents come before their children; siblings in byte order: the same tar for the same tree. */
 export function comparePaths(a: string, b: string): number {
-  const pa = a.split('/');
-  const pb = b.split('/');
-  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    if (pa[i] !== pb[i]) return Buffer.compare(Buffer.from(pa[i]!), Buffer.from(pb[i]!));
-  }
-  return pa.length - pb.length;
+  return Buffer.compare(pathKey(a), pathKey(b));
+}
+
+/** Sorts by comparePaths, computing each key once. */
+export function sortByPath<T>(items: T[], pathOf: (item: T) => string): T[] {
+  return items.map((item) => ({ item, key: pathKey(pathOf(item)) })).sort((x, y) => Buffer.compare(x.key, y.key)).map((x) => x.item);
 }
 
 const EPOCH = new Date(0);
@@ -152,7 +162,7 @@ export function treeEntries(tree: FileTree, opts: { parents?: boolean; mtime?: D
 
 /** Sorted by path, hard links last: a link's target must already be in the archive when the link is read. */
 export function orderEntries(entries: LayerEntry[]): LayerEntry[] {
-  const sorted = entries.sort((a, b) => comparePaths(a.path, b.path));
+  const sorted = sortByPath(entries, (e) => e.path);
   return [...sorted.filter((e) => e.kind !== 'hardlink'), ...sorted.filter((e) => e.kind === 'hardlink')];
 }
 

@@ -41,12 +41,9 @@ class Random {
   chance(p: number): boolean { return this.next() / 0x1_0000_0000 < p; }
   pick<T>(items: readonly T[]): T { return items[this.int(0, items.length - 1)]!; }
   bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i += 4) {
-      const v = this.next();
-      for (let k = 0; k < 4 && i + k < n; k++) b[i + k] = (v >>> (8 * k)) & 0xff;
-    }
-    return b;
+    const b = Buffer.alloc(n + 3);
+    for (let i = 0; i < n; i += 4) b.writeUInt32LE(this.next(), i);
+    return b.subarray(0, n);
   }
 }
 
@@ -67,6 +64,7 @@ export function randomImageSpec(shape: RandomImageShape): Omit<ImageSpec, 'layer
   }
   const rnd = new Random(shape.seed);
   const links = shape.links ?? true;
+  // Paths present after the layers so far (files and links), in creation order.
   const existing: string[] = [];
   const layers: { files: FileTree }[] = [];
   let serial = 0;
@@ -74,9 +72,8 @@ export function randomImageSpec(shape: RandomImageShape): Omit<ImageSpec, 'layer
     const files: FileTree = {};
     const here: string[] = [];
     for (let i = 0; i < perLayer; i++) {
-      const lower = existing.filter((p) => !(p in files));
-      if (l > 0 && lower.length > 0 && rnd.chance(churn)) {
-        const victim = rnd.pick(lower);
+      const victim = l > 0 && existing.length > 0 && rnd.chance(churn) ? rnd.pick(existing) : undefined;
+      if (victim !== undefined && !(victim in files)) {
         if (rnd.chance(0.5)) {
           files[victim] = { type: 'delete' };
           existing.splice(existing.indexOf(victim), 1);

@@ -4,6 +4,9 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { LayerEntry } from './file-tree.js';
 
+/** Files up to this size are read in one call; larger ones are streamed. */
+const READ_WHOLE = 1 << 20;
+
 /**
  * The uncompressed tar of a layer, written entry by entry as the reader pulls it. Headers carry numeric
  * owners only (no user or group names) and the given times, so the same entries make the same bytes.
@@ -22,6 +25,10 @@ export function layerTar(entries: readonly LayerEntry[], signal?: AbortSignal): 
         await entry(pack, { ...common, type: 'link', linkname: e.target, mode: 0o644, uid: 0, gid: 0 });
       } else if ('bytes' in e.body) {
         await entry(pack, { ...common, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.body.bytes.length }, Buffer.from(e.body.bytes.buffer, e.body.bytes.byteOffset, e.body.bytes.byteLength));
+      } else if (e.body.size <= READ_WHOLE) {
+        // Small files read whole: per-file streams cost more than the bytes (toolchain.md, tar-stream rows).
+        const bytes = fs.readFileSync(e.body.file);
+        await entry(pack, { ...common, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.body.size }, bytes);
       } else {
         const { file, size } = e.body;
         const sink = pack.entry({ ...common, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size });
