@@ -1,7 +1,9 @@
 /**
  * The command line's own costs: start-up time of `stowage version` and `stowage images` (empty store)
- * beside `skopeo --version` and `docker --version` (client only) in the same run, and `stowage images`
- * over a store holding 10,000 images. Runs the BUILT binary (builds dist/ first when it is missing).
+ * beside `node -e 0` (the floor), `skopeo --version` and `docker --version` (client only) in the same
+ * run, and `stowage images` over a store holding 10,000 images beside containerd's `ctr images ls`
+ * over the same 10,000 images (imported from the stowage store's own blobs as an OCI archive).
+ * Runs the BUILT binary (builds dist/ first when it is missing).
  *
  *   npx tsx bench/cli.ts [--runs N] [--images N] [--keep]
  */
@@ -11,6 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openMetadata } from '../src/metadata/index.js';
+import { ensureBuilt } from '../test/cli/binary.js';
+import { startContainerd } from './support/pull-peers.js';
+import { summarise } from './support/summary.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(REPO, 'bin', 'stowage.js');
@@ -22,11 +27,6 @@ function arg(name: string, fallback: number): number {
 const RUNS = arg('runs', 15);
 const IMAGES = arg('images', 10_000);
 
-function ensureBuilt(): void {
-  if (fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) return;
-  console.log('building dist/ (npm run build)...');
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'inherit' });
-}
 
 interface Timing { median: number; min: number; peakRssKb: number }
 
@@ -55,7 +55,7 @@ function sha256(b: Buffer): string { return `sha256:${createHash('sha256').updat
  * store's own layout and metadata API: blob files under blobs/sha256 plus their records, image records in
  * batches — so the set-up takes seconds instead of 20,000 fsynced commits.
  */
-function makeStore(root: string, count: number): void {
+function makeStore(root: string, count: number): Array<{ name: string; target: { mediaType: string; digest: string; size: number } }> {
   const blobs = path.join(root, 'blobs', 'sha256');
   fs.mkdirSync(blobs, { recursive: true });
   const md = openMetadata(root);
@@ -101,6 +101,22 @@ function makeStore(root: string, count: number): void {
     });
   }
   md.close();
+  return records.map((r) => ({ name: r.name, target: r.target }));
+}
+
+/**
+ * The same images as an OCI archive for `ctr images import`: the store's blobs/sha256 is already an
+ * OCI layout's blob directory; an index names each manifest with containerd's image-name annotation.
+ */
+function ociArchiveOf(root: string, images: Array<{ name: string; target: { mediaType: string; digest: string; size: number } }>, out: string): void {
+  const meta = fs.mkdtempSync(path.join(path.dirname(out), 'oci-meta-'));
+  fs.writeFileSync(path.join(meta, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(path.join(meta, 'index.json'), JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: images.map((i) => ({ ...i.target, annotations: { 'io.containerd.image.name': i.name } })),
+  }));
+  execFileSync('tar', ['-cf', out, '-C', meta, 'oci-layout', 'index.json', '-C', root, 'blobs']);
+  fs.rmSync(meta, { recursive: true, force: true });
 }
 
 function row(label: string, t: Timing, base?: Timing): string {
@@ -108,8 +124,8 @@ function row(label: string, t: Timing, base?: Timing): string {
   return `  ${label.padEnd(44)} ${t.median.toFixed(1).padStart(8)} ms median  ${t.min.toFixed(1).padStart(8)} ms min  ${(t.peakRssKb / 1024).toFixed(0).padStart(5)} MB peak RSS${ratio}`;
 }
 
-function main(): void {
-  ensureBuilt();
+async function main(): Promise<void> {
+  await ensureBuilt();
   const work = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'stowage-bench-cli-'));
   try {
     const empty = path.join(work, 'empty');
@@ -125,10 +141,14 @@ function main(): void {
     console.log(row('stowage version', version, skopeo) + ' of skopeo');
     console.log(row('stowage images (empty store)', images, skopeo) + ' of skopeo');
     console.log(row('stowage images vs docker --version', images, docker) + ' of docker');
+    console.log(row('stowage version vs node -e 0', version, nodeBare) + ' of node -e 0');
+    console.log(row('stowage images (empty) vs node -e 0', images, nodeBare) + ' of node -e 0');
+    summarise({ operation: 'start-up: stowage version', fs: 'tmpfs', unit: 'ms', stowage: version.median, stowageRssMiB: version.peakRssKb / 1024, peers: [{ peer: 'node -e 0', value: nodeBare.median, rssMiB: nodeBare.peakRssKb / 1024 }], targets: { 'node -e 0': 1.3 } });
+    summarise({ operation: 'start-up: stowage images (empty store)', fs: 'tmpfs', unit: 'ms', stowage: images.median, stowageRssMiB: images.peakRssKb / 1024, peers: [{ peer: 'node -e 0', value: nodeBare.median, rssMiB: nodeBare.peakRssKb / 1024 }], targets: { 'node -e 0': 2.0 } });
 
     const full = path.join(work, 'full');
     const t0 = Date.now();
-    makeStore(full, IMAGES);
+    const made = makeStore(full, IMAGES);
     console.log(`\nstowage images with ${IMAGES.toLocaleString('en')} images (set-up ${((Date.now() - t0) / 1000).toFixed(1)} s; ${Math.max(3, Math.floor(RUNS / 3))} runs each)`);
     const runs = Math.max(3, Math.floor(RUNS / 3));
     const lines = execFileSync(process.execPath, [BIN, '--root', full, 'images', '-q'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n').filter(Boolean).length;
@@ -142,6 +162,26 @@ function main(): void {
     console.log(row('stowage images --format json', json));
     console.log(row('stowage images REPO (100 of them)', filtered));
     console.log(`  per image (table): ${(((table.median - images.median) * 1000) / IMAGES).toFixed(1)} µs`);
+
+    // containerd with the same images: a private daemon, the store's blobs imported as one OCI archive.
+    const archive = path.join(work, 'images.tar');
+    ociArchiveOf(full, made, archive);
+    const daemon = await startContainerd(path.join(work, 'containerd'));
+    try {
+      const ctrArgs = ['--address', daemon.address, '-n', 'bench'];
+      execFileSync('ctr', [...ctrArgs, 'images', 'import', '--no-unpack', archive], { stdio: 'ignore', maxBuffer: 64 * 1024 * 1024 });
+      const ctrLines = execFileSync('ctr', [...ctrArgs, 'images', 'ls', '-q'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n').filter(Boolean).length;
+      if (ctrLines !== IMAGES) throw new Error(`containerd holds ${ctrLines} images, expected ${IMAGES}`);
+      const ctrLs = time('ctr', [...ctrArgs, 'images', 'ls'], runs);
+      const ctrQ = time('ctr', [...ctrArgs, 'images', 'ls', '-q'], runs);
+      console.log(row('ctr images ls (same images, containerd 1.6)', ctrLs));
+      console.log(row('ctr images ls -q', ctrQ));
+      console.log(row('stowage images vs ctr images ls', table, ctrLs) + ' of ctr');
+      summarise({ operation: `stowage images, ${IMAGES} images`, fs: 'tmpfs', unit: 'ms', stowage: table.median, stowageRssMiB: table.peakRssKb / 1024, peers: [{ peer: 'ctr images ls', value: ctrLs.median, rssMiB: ctrLs.peakRssKb / 1024 }], targets: { 'ctr images ls': 1.0 } });
+      summarise({ operation: `stowage images -q, ${IMAGES} images`, fs: 'tmpfs', unit: 'ms', stowage: quiet.median, stowageRssMiB: quiet.peakRssKb / 1024, peers: [{ peer: 'ctr images ls -q', value: ctrQ.median, rssMiB: ctrQ.peakRssKb / 1024 }] });
+    } finally {
+      await daemon.stop();
+    }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -153,5 +193,5 @@ if (process.argv.includes('--keep')) {
   makeStore(dir, IMAGES);
   console.log(dir);
 } else {
-  main();
+  await main();
 }

@@ -2,22 +2,27 @@
 // large image (5 gzip layers of ~80 MB tar each, cut from this machine's files) served by the real
 // docker-registry on loopback, against, in the same run:
 //   - containerd 1.6's `ctr images pull` (private daemon, unpacks into the overlayfs snapshotter),
-//   - `skopeo copy docker://… oci:DIR` (download only), and skopeo + `umoci unpack --rootless`.
-// Every tool gets a fresh store per repetition; medians and minimums of wall time, peak RSS
-// (/usr/bin/time -v for the clients, VmHWM for the containerd daemon), ratios stowage ÷ peer.
-// Sanity: the tree of `stowage checkout` has the same files and bytes as umoci's and containerd's.
+//   - GNU `gzip -dc | tar -x` of the same layer blobs, all layers at once, no network (the floor),
+//   - `skopeo copy docker://… oci:DIR` (download only), and skopeo + `umoci unpack --rootless`;
+// and `stowage checkout` (copy, and --hardlink) against `cp -a` / `cp -al` of the same tree.
+// Every tool writes into a file system of its own per repetition (bench/support/scratch-fs.ts): a
+// fresh loop-mounted ext4 when root (the first column: where users keep their stores), then tmpfs.
+// Medians and minimums of wall time, peak RSS (/usr/bin/time -v for the clients, VmHWM for the
+// containerd daemon), ratios stowage ÷ peer. Sanity: the trees of stowage, umoci and containerd have
+// the same files and bytes.
 //
-//   npx tsx bench/pull.ts [--reps=3] [--dir=/dev/shm] [--layers=5] [--layer-mb=80] [--snapshotter=overlayfs]
-import { spawnSync } from 'node:child_process';
+//   npx tsx bench/pull.ts [--reps=3] [--fs=ext4,tmpfs] [--layers=5] [--layer-mb=80] [--snapshotter=overlayfs]
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../test/cli/binary.js';
 import { pushWithSkopeo } from '../test/harness/images.js';
 import { startRegistry, type Registry } from '../test/harness/registry.js';
 import { buildBenchImage, treeStats, type TreeStats } from './support/pull-image.js';
 import { ctr, startContainerd, timed, unmountAll, type Containerd, type Timed } from './support/pull-peers.js';
+import { benchFsKinds, freshFs, type FsKind, type ScratchFs } from './support/scratch-fs.js';
+import { summarise } from './support/summary.js';
 
-const MiB = 1 << 20;
 const projectRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
@@ -26,28 +31,6 @@ const layerCount = Number(arg('layers') ?? 5);
 const layerBytes = Number(arg('layer-mb') ?? 80) * 1e6;
 const snapshotter = arg('snapshotter') ?? 'overlayfs';
 const stowageBin = path.join(projectRoot, 'bin', 'stowage.js');
-
-/** The built CLI must match the sources: rebuild dist when any source file is newer. */
-function ensureBuilt(): void {
-  const mainJs = path.join(projectRoot, 'dist', 'cli', 'main.js');
-  const built = fs.existsSync(mainJs) ? fs.statSync(mainJs).mtimeMs : 0;
-  let newest = 0;
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-    }
-  };
-  walk(path.join(projectRoot, 'src'));
-  if (newest <= built) return;
-  console.log('dist is older than src: npx tsc -p tsconfig.build.json');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot, encoding: 'utf8' });
-  if (r.status !== 0) {
-    if (!fs.existsSync(mainJs)) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
-    console.log(`  (tsc reported errors, dist was emitted anyway:\n${(r.stdout + r.stderr).split('\n').slice(0, 5).map((l) => `    ${l}`).join('\n')})`);
-  }
-}
 
 interface Sample { ms: number; rssMiB: number; rssNote?: string }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -74,13 +57,22 @@ function rm(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-function stowage(root: string, args: string[]): Promise<Timed> {
-  return timed(process.execPath, [stowageBin, '--root', root, ...args], path.dirname(root), { cwd: projectRoot });
+function stowage(root: string, args: string[], scratch: string): Promise<Timed> {
+  return timed(process.execPath, [stowageBin, '--root', root, ...args], scratch, { cwd: projectRoot });
+}
+
+/** The samples of one file-system kind. */
+interface Column {
+  kind: FsKind;
+  ours: Sample[]; ctrs: Sample[]; tars: Sample[]; skopeos: Sample[]; umocis: Sample[];
+  checkouts: Sample[]; cps: Sample[]; hardlinks: Sample[]; cpls: Sample[];
 }
 
 async function main(): Promise<void> {
-  ensureBuilt();
-  const base = fs.mkdtempSync(path.join(arg('dir') ?? '/dev/shm', 'stowage-bench-pull-'));
+  await ensureBuilt();
+  const kinds = benchFsKinds();
+  // The image, the registry and its storage live on tmpfs: they are the source, read by every tool alike.
+  const base = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'stowage-bench-pull-'));
   cleanups.push(() => rm(base));
   let reg: Registry | undefined;
   // A registry killed by the same Ctrl-C never emits 'exit' again, and the harness's stop() waits for
@@ -109,99 +101,159 @@ async function main(): Promise<void> {
   }
   t0 = performance.now();
   await pushWithSkopeo(img.layout, `docker://${reg.host}/bench/large:latest`, { tag: 'latest' });
+  // The layer blobs, kept for the GNU tar floor (the layout itself goes: the registry holds the image).
+  const blobs = path.join(base, 'blobs');
+  fs.mkdirSync(blobs);
+  const layerFiles = img.layers.map((l, i) => {
+    const to = path.join(blobs, `layer-${i}.tar.gz`);
+    fs.renameSync(path.join(img.layout, 'blobs', 'sha256', l.digest.slice('sha256:'.length)), to);
+    return to;
+  });
   fs.rmSync(img.layout, { recursive: true, force: true });
   console.log(`pushed once to docker-registry ${reg.host} in ${secs(performance.now() - t0)} s`);
   const ref = `${reg.host}/bench/large:latest`;
-
-  const ours: Sample[] = [];
-  const ctrs: Sample[] = [];
-  const skopeos: Sample[] = [];
-  const umocis: Sample[] = [];
-  const checkouts: Sample[] = [];
   const trees: Array<{ who: string; stats: TreeStats }> = [];
+  const columns: Column[] = [];
 
-  // Interleaved repetitions (ours, ctr, skopeo+umoci): machine noise spreads over every tool alike.
-  for (let i = 0; i < reps; i++) {
-    const first = i === 0;
+  for (const kind of kinds) {
+    const col: Column = { kind, ours: [], ctrs: [], tars: [], skopeos: [], umocis: [], checkouts: [], cps: [], hardlinks: [], cpls: [] };
+    columns.push(col);
+    // Interleaved repetitions (ours, ctr, tar, skopeo+umoci): machine noise spreads over every tool alike.
+    for (let i = 0; i < reps; i++) {
+      const first = i === 0 && kind === kinds[0];
+      const scratchFs = (label: string): ScratchFs => {
+        const f = freshFs(kind, label);
+        cleanups.push(() => f.dispose());
+        return f;
+      };
 
-    // a. stowage pull (download + unpack into snapshots), then on the first rep a checkout for the sanity check.
-    const root = path.join(base, `stowage-${i}`);
-    const s = await stowage(root, ['pull', '-q', ref]);
-    ours.push({ ms: s.ms, rssMiB: s.maxRssMiB });
-    if (first) {
-      const out = path.join(base, 'stowage-checkout');
-      const c = await stowage(root, ['checkout', ref, out]);
-      checkouts.push({ ms: c.ms, rssMiB: c.maxRssMiB });
-      trees.push({ who: 'stowage checkout', stats: treeStats(out) });
-      rm(out);
-    }
-    rm(root);
+      // a. stowage pull (download + unpack into snapshots); then checkouts beside the store, and the
+      //    same trees copied by cp, on the same file system.
+      {
+        const f = scratchFs('stowage');
+        const root = path.join(f.dir, 'store');
+        const s = await stowage(root, ['pull', '-q', ref], base);
+        col.ours.push({ ms: s.ms, rssMiB: s.maxRssMiB });
+        const out = path.join(f.dir, 'checkout');
+        const c = await stowage(root, ['checkout', ref, out], base);
+        col.checkouts.push({ ms: c.ms, rssMiB: c.maxRssMiB });
+        if (first) trees.push({ who: 'stowage checkout', stats: treeStats(out) });
+        const cp = await timed('cp', ['-a', out, path.join(f.dir, 'cp-a')], base);
+        col.cps.push({ ms: cp.ms, rssMiB: cp.maxRssMiB });
+        const h = await stowage(root, ['checkout', '--hardlink', ref, path.join(f.dir, 'hardlink')], base);
+        col.hardlinks.push({ ms: h.ms, rssMiB: h.maxRssMiB });
+        const cpl = await timed('cp', ['-al', out, path.join(f.dir, 'cp-al')], base);
+        col.cpls.push({ ms: cpl.ms, rssMiB: cpl.maxRssMiB });
+        f.dispose();
+      }
 
-    // b. containerd: a fresh daemon and store per rep (its VmHWM is then this pull's peak).
-    const cdir = path.join(base, `containerd-${i}`);
-    let daemon: Containerd | undefined;
-    const stopDaemon = async () => { await daemon?.stop(); daemon = undefined; };
-    cleanups.push(stopDaemon);
-    try {
-      daemon = await startContainerd(cdir);
-      const baseline = daemon.peakRssMiB();
-      const c = await timed('ctr', ['--address', daemon.address, '-n', 'bench', 'images', 'pull', '--plain-http', '--snapshotter', snapshotter, ref], base);
-      const dRss = daemon.peakRssMiB();
-      ctrs.push({ ms: c.ms, rssMiB: c.maxRssMiB + dRss, rssNote: `ctr ${c.maxRssMiB.toFixed(0)} + containerd ${dRss.toFixed(0)} (idle ${baseline.toFixed(0)})` });
-      if (first) {
-        // The merged view of the unpacked snapshots, mounted read-only by containerd's own tooling.
-        const mnt = path.join(base, 'ctr-mount');
-        fs.mkdirSync(mnt);
+      // b. containerd: a fresh daemon and store per rep (its VmHWM is then this pull's peak).
+      {
+        const f = scratchFs('containerd');
+        const cdir = path.join(f.dir, 'containerd');
+        let daemon: Containerd | undefined;
+        const stopDaemon = async () => { await daemon?.stop(); daemon = undefined; };
+        cleanups.push(stopDaemon);
         try {
-          ctr(daemon.address, ['images', 'mount', '--snapshotter', snapshotter, ref, mnt]);
-          trees.push({ who: `containerd (${snapshotter})`, stats: treeStats(mnt) });
-        } catch (e) {
-          console.log(`  (could not mount containerd's unpacked image: ${(e as Error).message.split('\n')[0]})`);
+          daemon = await startContainerd(cdir);
+          const baseline = daemon.peakRssMiB();
+          const c = await timed('ctr', ['--address', daemon.address, '-n', 'bench', 'images', 'pull', '--plain-http', '--snapshotter', snapshotter, ref], base);
+          const dRss = daemon.peakRssMiB();
+          col.ctrs.push({ ms: c.ms, rssMiB: c.maxRssMiB + dRss, rssNote: `ctr ${c.maxRssMiB.toFixed(0)} + containerd ${dRss.toFixed(0)} (idle ${baseline.toFixed(0)})` });
+          if (first) {
+            // The merged view of the unpacked snapshots, mounted read-only by containerd's own tooling.
+            const mnt = path.join(base, 'ctr-mount');
+            fs.mkdirSync(mnt);
+            try {
+              ctr(daemon.address, ['images', 'mount', '--snapshotter', snapshotter, ref, mnt]);
+              trees.push({ who: `containerd (${snapshotter})`, stats: treeStats(mnt) });
+            } catch (e) {
+              console.log(`  (could not mount containerd's unpacked image: ${(e as Error).message.split('\n')[0]})`);
+            } finally {
+              try { ctr(daemon.address, ['images', 'unmount', '--rm', mnt]); } catch { unmountAll(mnt); }
+            }
+          }
         } finally {
-          try { ctr(daemon.address, ['images', 'unmount', '--rm', mnt]); } catch { unmountAll(mnt); }
+          await stopDaemon();
+          f.dispose();
         }
       }
-    } finally {
-      await stopDaemon();
-      rm(cdir);
+
+      // c. GNU gzip | tar, every layer at once into a directory of its own (as an overlay store lays
+      //    layers out), from local files: the floor for decompress + write, with no network at all.
+      {
+        const f = scratchFs('tar');
+        const script = layerFiles.map((file, n) => `mkdir ${f.dir}/${n} && gzip -dc ${file} | tar -x -C ${f.dir}/${n} &`).join('\n') + '\nwait';
+        const t = await timed('sh', ['-ec', script], base);
+        col.tars.push({ ms: t.ms, rssMiB: t.maxRssMiB });
+        f.dispose();
+      }
+
+      // d. skopeo copy (download only), then umoci unpack of that layout (download + unpack together).
+      {
+        const f = scratchFs('umoci');
+        const layout = path.join(f.dir, 'layout');
+        const sk = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:bench`], base);
+        col.skopeos.push({ ms: sk.ms, rssMiB: sk.maxRssMiB });
+        const bundle = path.join(f.dir, 'bundle');
+        const um = await timed('umoci', ['unpack', '--rootless', '--image', `${layout}:bench`, bundle], base);
+        col.umocis.push({ ms: sk.ms + um.ms, rssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB), rssNote: `skopeo ${sk.maxRssMiB.toFixed(0)}, umoci ${um.maxRssMiB.toFixed(0)}; umoci alone ${secs(um.ms)} s` });
+        if (first) trees.push({ who: 'umoci unpack --rootless', stats: treeStats(path.join(bundle, 'rootfs')) });
+        f.dispose();
+      }
+      console.log(`  ${kind} rep ${i + 1}/${reps}: stowage ${secs(col.ours.at(-1)!.ms)} s, ctr ${secs(col.ctrs.at(-1)!.ms)} s, gzip|tar ${secs(col.tars.at(-1)!.ms)} s, `
+        + `skopeo ${secs(col.skopeos.at(-1)!.ms)} s, skopeo+umoci ${secs(col.umocis.at(-1)!.ms)} s; checkout ${secs(col.checkouts.at(-1)!.ms)} s vs cp -a ${secs(col.cps.at(-1)!.ms)} s, `
+        + `--hardlink ${secs(col.hardlinks.at(-1)!.ms)} s vs cp -al ${secs(col.cpls.at(-1)!.ms)} s`);
     }
-
-    // c. skopeo copy (download only), then umoci unpack of that layout (download + unpack together).
-    const layout = path.join(base, `skopeo-${i}`);
-    const sk = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:bench`], base);
-    skopeos.push({ ms: sk.ms, rssMiB: sk.maxRssMiB });
-    const bundle = path.join(base, `umoci-${i}`);
-    const um = await timed('umoci', ['unpack', '--rootless', '--image', `${layout}:bench`, bundle], base);
-    umocis.push({ ms: sk.ms + um.ms, rssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB), rssNote: `skopeo ${sk.maxRssMiB.toFixed(0)}, umoci ${um.maxRssMiB.toFixed(0)}; umoci alone ${secs(um.ms)} s` });
-    if (first) trees.push({ who: 'umoci unpack --rootless', stats: treeStats(path.join(bundle, 'rootfs')) });
-    rm(bundle);
-    rm(layout);
-    console.log(`  rep ${i + 1}/${reps}: stowage ${secs(s.ms)} s, ctr ${secs(ctrs.at(-1)!.ms)} s, skopeo ${secs(sk.ms)} s, umoci unpack ${secs(um.ms)} s`);
   }
 
-  // The table.
-  const oMed = median(ours.map((r) => r.ms));
-  const oRss = median(ours.map((r) => r.rssMiB));
-  const rows: Array<[string, Sample[], boolean]> = [
-    ['stowage pull (download + unpack)', ours, false],
-    [`ctr images pull (unpack, ${snapshotter})`, ctrs, true],
-    ['skopeo copy → oci: (download only)', skopeos, true],
-    ['skopeo copy + umoci unpack --rootless', umocis, true],
-  ];
-  const w = 40;
-  console.log(`\npull of ${ref.replace(reg.host, 'REGISTRY')}: ${layerCount} layers, ${(gzBytes / 1e6).toFixed(0)} MB gzip / ${(img.tarBytes / 1e6).toFixed(0)} MB tar; `
-    + `stores in ${arg('dir') ?? '/dev/shm'}; ${reps} reps, fresh store each; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-  console.log(`${'tool'.padEnd(w)} ${'median s'.padStart(9)} ${'min s'.padStart(7)} ${'MB/s tar'.padStart(9)} ${'peak RSS MiB'.padStart(13)} ${'stowage ÷ peer'.padStart(15)} ${'RSS ÷'.padStart(7)}  notes`);
-  for (const [name, xs, peer] of rows) {
-    const med = median(xs.map((r) => r.ms));
-    const rss = median(xs.map((r) => r.rssMiB));
-    const note = [...xs].sort((a, b) => a.ms - b.ms)[Math.floor(xs.length / 2)]?.rssNote ?? '';
-    console.log(`${name.padEnd(w)} ${secs(med).padStart(9)} ${secs(min(xs.map((r) => r.ms))).padStart(7)} ${(img.tarBytes / 1e6 / (med / 1000)).toFixed(0).padStart(9)} `
-      + `${rss.toFixed(0).padStart(13)} ${(peer ? `${(oMed / med).toFixed(2)}×` : '').padStart(15)} ${(peer ? `${(oRss / rss).toFixed(2)}×` : '').padStart(7)}  ${note}`);
+  // The tables, one per file system.
+  const fsName = (k: FsKind) => (k === 'ext4' ? 'ext4 (fresh loop mount per tool per rep)' : 'tmpfs (/dev/shm)');
+  const w = 44;
+  for (const col of columns) {
+    const oMed = median(col.ours.map((r) => r.ms));
+    const oRss = median(col.ours.map((r) => r.rssMiB));
+    const rows: Array<[string, Sample[], boolean]> = [
+      ['stowage pull (download + unpack)', col.ours, false],
+      [`ctr images pull (unpack, ${snapshotter})`, col.ctrs, true],
+      ['gzip -dc | tar -x, layers at once, no network', col.tars, true],
+      ['skopeo copy → oci: (download only)', col.skopeos, true],
+      ['skopeo copy + umoci unpack --rootless', col.umocis, true],
+    ];
+    console.log(`\npull of ${ref.replace(reg.host, 'REGISTRY')}: ${layerCount} layers, ${(gzBytes / 1e6).toFixed(0)} MB gzip / ${(img.tarBytes / 1e6).toFixed(0)} MB tar; `
+      + `${fsName(col.kind)}; ${reps} reps; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    console.log(`${'tool'.padEnd(w)} ${'median s'.padStart(9)} ${'min s'.padStart(7)} ${'MB/s tar'.padStart(9)} ${'peak RSS MiB'.padStart(13)} ${'stowage ÷ peer'.padStart(15)} ${'RSS ÷'.padStart(7)}  notes`);
+    for (const [name, xs, peer] of rows) {
+      const med = median(xs.map((r) => r.ms));
+      const rss = median(xs.map((r) => r.rssMiB));
+      const note = [...xs].sort((a, b) => a.ms - b.ms)[Math.floor(xs.length / 2)]?.rssNote ?? '';
+      console.log(`${name.padEnd(w)} ${secs(med).padStart(9)} ${secs(min(xs.map((r) => r.ms))).padStart(7)} ${(img.tarBytes / 1e6 / (med / 1000)).toFixed(0).padStart(9)} `
+        + `${rss.toFixed(0).padStart(13)} ${(peer ? `${(oMed / med).toFixed(2)}×` : '').padStart(15)} ${(peer ? `${(oRss / rss).toFixed(2)}×` : '').padStart(7)}  ${note}`);
+    }
+    const pairs: Array<[string, Sample[], Sample[]]> = [['stowage checkout vs cp -a', col.checkouts, col.cps], ['stowage checkout --hardlink vs cp -al', col.hardlinks, col.cpls]];
+    for (const [name, ours, theirs] of pairs) {
+      const a = median(ours.map((r) => r.ms));
+      const b = median(theirs.map((r) => r.ms));
+      console.log(`${name.padEnd(w)} ${secs(a).padStart(9)} vs ${secs(b)} s  → ${(a / b).toFixed(2)}×`);
+    }
+    console.log(`runs (s): stowage ${col.ours.map((r) => secs(r.ms)).join(', ')}; ctr ${col.ctrs.map((r) => secs(r.ms)).join(', ')}; gzip|tar ${col.tars.map((r) => secs(r.ms)).join(', ')}; `
+      + `skopeo ${col.skopeos.map((r) => secs(r.ms)).join(', ')}; skopeo+umoci ${col.umocis.map((r) => secs(r.ms)).join(', ')}`);
+
+    const med = (xs: Sample[]) => median(xs.map((r) => r.ms)) / 1000;
+    const rssOf = (xs: Sample[]) => median(xs.map((r) => r.rssMiB));
+    const op = `pull + unpack, ${layerCount} layers ${(gzBytes / 1e6).toFixed(0)} MB gz`;
+    summarise({
+      operation: op, fs: col.kind, unit: 's', stowage: med(col.ours), stowageRssMiB: rssOf(col.ours),
+      peers: [
+        { peer: 'ctr images pull', value: med(col.ctrs), rssMiB: rssOf(col.ctrs) },
+        { peer: 'gzip -dc | tar -x (parallel)', value: med(col.tars), rssMiB: rssOf(col.tars) },
+        { peer: 'skopeo copy + umoci unpack', value: med(col.umocis), rssMiB: rssOf(col.umocis) },
+      ],
+      targets: { 'ctr images pull': 0.4, 'gzip -dc | tar -x (parallel)': 1.15 },
+    });
+    summarise({ operation: 'checkout (copy)', fs: col.kind, unit: 's', stowage: med(col.checkouts), stowageRssMiB: rssOf(col.checkouts), peers: [{ peer: 'cp -a', value: med(col.cps), rssMiB: rssOf(col.cps) }], targets: { 'cp -a': 1.0 } });
+    summarise({ operation: 'checkout --hardlink', fs: col.kind, unit: 's', stowage: med(col.hardlinks), stowageRssMiB: rssOf(col.hardlinks), peers: [{ peer: 'cp -al', value: med(col.cpls), rssMiB: rssOf(col.cpls) }], targets: { 'cp -al': 1.0 } });
   }
-  console.log(`runs (s): stowage ${ours.map((r) => secs(r.ms)).join(', ')}; ctr ${ctrs.map((r) => secs(r.ms)).join(', ')}; `
-    + `skopeo ${skopeos.map((r) => secs(r.ms)).join(', ')}; skopeo+umoci ${umocis.map((r) => secs(r.ms)).join(', ')}`);
-  console.log(`stowage checkout of the pulled image into a directory (not in the ratios): ${secs(checkouts[0]!.ms)} s, peak RSS ${checkouts[0]!.rssMiB.toFixed(0)} MiB`);
 
   // Sanity: same trees.
   console.log(`\nsanity: expected ${img.expected.regularFiles} regular files, ${img.expected.regularBytes} bytes (each name counted; hard links share inodes), ${img.expected.symlinks} symlinks`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `stowage` command: runs the compiled command line (npm run build makes dist/).
-import { main } from '../dist/cli/main.js';
+// The `stowage` command: runs the bundled command line (npm run build makes dist/cli/bundle/).
+import { main } from '../dist/cli/bundle/main.js';
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

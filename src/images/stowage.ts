@@ -227,7 +227,7 @@ export class Stowage implements ImageService, AsyncDisposable {
       const top = await ensureUnpacked(ctx, m, lease.id, opts.signal, progress);
       throwIfAborted(opts.signal);
       progress.status(`Checking out ${m.digest} to ${dir}`);
-      await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, opts.signal ? { signal: opts.signal } : {});
+      await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, { link: opts.link ?? 'copy', ...(opts.signal ? { signal: opts.signal } : {}) });
       progress.status(`Checked out ${m.digest} to ${dir}`);
     } finally {
       try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }

@@ -186,6 +186,12 @@ export interface EventsOptions extends OperationOptions {
 
 export interface CheckoutOptions extends ProgressOptions {
   platform?: PlatformSpec;
+  /**
+   * 'copy' (default): every regular file is a copy the caller may edit. 'hardlink': regular files are
+   * hard links into the store's layers (fast, no extra space), for read-only consumers only: writing
+   * to such a file in place changes the stored layer.
+   */
+  link?: 'copy' | 'hardlink';
 }
 
 export interface DiskUsageOptions extends OperationOptions {

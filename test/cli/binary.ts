@@ -1,6 +1,6 @@
 /**
- * Runs the BUILT `stowage` binary (node bin/stowage.js → dist/cli/main.js) for end-to-end tests.
- * `ensureBuilt()` compiles once (tsc -p tsconfig.build.json) when dist is missing or older than src,
+ * Runs the BUILT `stowage` binary (node bin/stowage.js → dist/cli/bundle/main.js) for end-to-end tests.
+ * `ensureBuilt()` builds once (npm run build: tsc, then the CLI bundle) when dist is missing or older than src,
  * under a lock directory so parallel test files do not build over each other.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 const execFileP = promisify(execFile);
 export const REPO = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = path.join(REPO, 'bin', 'stowage.js');
-const ENTRY = path.join(REPO, 'dist', 'cli', 'main.js');
+const ENTRY = path.join(REPO, 'dist', 'cli', 'bundle', 'main.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -47,9 +47,10 @@ export async function ensureBuilt(): Promise<void> {
   }
   try {
     if (isFresh()) return;
-    // tsc still emits when some other folder has type errors; the entry file is what matters here.
-    await execFileP('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO }).catch(() => undefined);
-    if (!fs.existsSync(ENTRY)) throw new Error('build failed: dist/cli/main.js missing');
+    // tsc still emits (and the bundle is still made) when some other folder has type errors; the
+    // entry file is what matters here.
+    await execFileP(process.execPath, [path.join(REPO, 'scripts', 'build.mjs')], { cwd: REPO }).catch(() => undefined);
+    if (!fs.existsSync(ENTRY)) throw new Error('build failed: dist/cli/bundle/main.js missing');
     fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });

@@ -6,10 +6,13 @@ export const checkout: CommandSpec = {
   usage: '[OPTIONS] IMAGE DIR',
   summary: "Write an image's merged root filesystem into a plain directory",
   description: 'Like `umoci unpack` or `crane export`: whiteouts and opaque directories are applied;\nDIR must be empty or absent.',
-  options: [PLATFORM_OPTION],
+  options: [
+    PLATFORM_OPTION,
+    { name: 'hardlink', type: 'bool', help: 'Hard-link regular files to the store instead of copying them (fast; the tree must\nthen be treated as read-only: an in-place write would change the stored layer)' },
+  ],
   args: { min: 2 },
   async run(ctx, p) {
     const store = await ctx.store();
-    await store.checkout(p.args[0]!, path.resolve(p.args[1]!), { platform: p.string('platform'), signal: ctx.signal });
+    await store.checkout(p.args[0]!, path.resolve(p.args[1]!), { platform: p.string('platform'), signal: ctx.signal, link: p.bool('hardlink') ? 'hardlink' : 'copy' });
   },
 };

@@ -1,18 +1,26 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CommandSpec } from '../command.js';
 import { parseTemplate } from '../template.js';
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-/** The package version, read from package.json two folders above this file (src/ or dist/). */
+/**
+ * The package version, from the nearest package.json above this file: the module runs from src/,
+ * from tsc's dist/ and from the CLI bundle in dist/cli/bundle/, each at its own depth.
+ */
 export function stowageVersion(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'stowage') return pkg.version ?? 'unknown';
+    } catch { /* no package.json here: look one folder up */ }
+    const up = path.dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
   }
 }
 
