@@ -20,6 +20,6 @@ export {
   MediaType, digestOf, parsePlatform, formatPlatform, hostPlatform, parseNormalizedNamed, familiarString, referenceString,
   type Descriptor, type Digest, type Platform, type ImageConfig, type Manifest, type Index, type Reference, type NamedReference,
 } from './oci/index.js';
-export { Stowage, openStowage, defaultRoot } from './images/index.js';
+export { Stowage, openStowage, defaultRoot, applyChanges, CHANGE_COMMANDS } from './images/index.js';
 export type * from './images/index.js';
 export * from './imagebuilder/index.js';

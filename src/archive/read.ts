@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { InvalidArgumentError, NotFoundError, fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
 import { MAX_ARCHIVE_JSON, isMetadataMember } from './layout.js';
 import { linkTarget, memberPath } from './member.js';
@@ -63,7 +63,7 @@ export async function readArchive(input: Readable, sink: MemberSink, opts: { sig
       const size = h.size ?? 0;
       if (isMetadataMember(p)) {
         if (size > MAX_ARCHIVE_JSON) {
-          throw new InvalidArgumentError(`invalid archive: ${p} is ${size} bytes, over the ${MAX_ARCHIVE_JSON}-byte limit`, { member: p, size, reason: 'oversized' });
+          throw new ResourceExhaustedError(`invalid archive: ${p} is ${size} bytes, over the ${MAX_ARCHIVE_JSON}-byte limit`, { member: p, size, limit: MAX_ARCHIVE_JSON });
         }
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c as Buffer);

@@ -32,7 +32,8 @@ function logicalLines(changes: readonly string[]): string[] {
   const out: string[] = [];
   let pending = '';
   for (const raw of changes.join('\n').split('\n')) {
-    const line = raw.replace(/\r$/, '');
+    // A continued line starts where its text starts (the Dockerfile parser trims it).
+    const line = pending === '' ? raw.replace(/\r$/, '') : raw.replace(/\r$/, '').trimStart();
     if (pending === '' && /^\s*(#|$)/.test(line)) continue;
     if (/\\\s*$/.test(line)) { pending += line.replace(/\\\s*$/, ''); continue; }
     out.push((pending + line).trim());

@@ -1,8 +1,118 @@
-import { NotImplementedError } from '../errors/index.js';
-import type { Digest } from '../oci/index.js';
+import { randomBytes } from 'node:crypto';
+import { isStowageError } from '../errors/index.js';
+import type { Digest, ImageConfig } from '../oci/index.js';
+import { exportSnapshotLayer, layerChanges } from '../snapshots/index.js';
+import { applyChanges } from './changes.js';
+import { findContainer } from './containers.js';
 import type { Ctx } from './context.js';
-import type { CommitOptions } from './types.js';
+import { baseImage, underLease, writeImage } from './create.js';
+import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from './image-info.js';
+import { danglingName } from './names.js';
+import { squashImage } from './squash.js';
+import type { CommitOptions, ContainerConfig } from './types.js';
 
-export async function commitContainer(_ctx: Ctx, _container: string, _opts: CommitOptions = {}): Promise<{ id: Digest }> {
-  throw new NotImplementedError('commit: being written on this branch');
+/**
+ * Docker's merge of a commit's config with the container's (moby daemon/commit.go): the user's values
+ * win, gaps are filled from the container; ports, volumes and labels are unions; Env is merged by key.
+ */
+export function mergeContainerConfig(user: ContainerConfig, image: ContainerConfig): ContainerConfig {
+  const c: ContainerConfig = structuredClone(user);
+  if (!c.User) { if (image.User !== undefined) c.User = image.User; }
+  if (!c.ExposedPorts || Object.keys(c.ExposedPorts).length === 0) { if (image.ExposedPorts) c.ExposedPorts = { ...image.ExposedPorts }; }
+  else for (const p of Object.keys(image.ExposedPorts ?? {})) c.ExposedPorts[p] ??= {};
+  if (!c.Env || c.Env.length === 0) { if (image.Env) c.Env = [...image.Env]; }
+  else {
+    const keys = new Set(c.Env.map((e) => e.split('=')[0]));
+    for (const e of image.Env ?? []) if (!keys.has(e.split('=')[0])) c.Env.push(e);
+  }
+  const labels = { ...(c.Labels ?? {}) };
+  for (const [k, v] of Object.entries(image.Labels ?? {})) if (!(k in labels)) labels[k] = v;
+  if (Object.keys(labels).length > 0 || c.Labels !== undefined) c.Labels = labels;
+  if (!c.Entrypoint || c.Entrypoint.length === 0) {
+    if (!c.Cmd || c.Cmd.length === 0) { if (image.Cmd !== undefined) c.Cmd = image.Cmd; }
+    if (c.Entrypoint === undefined && image.Entrypoint !== undefined) c.Entrypoint = image.Entrypoint;
+  }
+  if (image.Healthcheck !== undefined) {
+    if (c.Healthcheck === undefined) c.Healthcheck = image.Healthcheck;
+    else {
+      const u = c.Healthcheck as Record<string, unknown>;
+      const i = image.Healthcheck as Record<string, unknown>;
+      for (const k of ['Test', 'Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries']) {
+        const v = u[k];
+        if (v === undefined || v === 0 || (Array.isArray(v) && v.length === 0)) { if (i[k] !== undefined) u[k] = i[k]; }
+      }
+    }
+  }
+  if (!c.WorkingDir && image.WorkingDir !== undefined) c.WorkingDir = image.WorkingDir;
+  if (!c.Volumes || Object.keys(c.Volumes).length === 0) { if (image.Volumes) c.Volumes = { ...image.Volumes }; }
+  else for (const [k, v] of Object.entries(image.Volumes ?? {})) c.Volumes[k] = v;
+  if (!c.StopSignal && image.StopSignal !== undefined) c.StopSignal = image.StopSignal;
+  return c;
+}
+
+/**
+ * `docker commit` (spec §1.13, C8D): the working container's own layer (whiteouts for deletions) as a
+ * new layer on its image (none when nothing changed: the history entry is then `empty_layer`), the
+ * config merged as docker does, author, comment, parent label. With `squash`, the result's layers are
+ * merged into one. Events: image `create` (and `tag`), container `commit`.
+ */
+export async function commitContainer(ctx: Ctx, container: string, opts: CommitOptions = {}): Promise<{ id: Digest }> {
+  const c = findContainer(ctx, container);
+  const changes = opts.changes ?? [];
+  applyChanges({}, changes); // refuse bad lines before any work
+  const imageId = c.labels[CONTAINER_IMAGE_ID] as Digest;
+  const base = await baseImage(ctx, imageId);
+  const baseCfg = base.config.config ?? {};
+  const user = applyChanges(opts.config ?? baseCfg, changes);
+  const merged = mergeContainerConfig(user, baseCfg);
+
+  const layers = ctx.snaps.layers(c.snapshotKey);
+  const empty = layerChanges(layers.slice(1), layers[0]!).length === 0;
+  const id = await underLease(ctx, `commit ${c.id}`, async (lease) => {
+    const content = ctx.content.withLease(lease);
+    const stored = [];
+    if (!empty) {
+      const writer = await content.writer({ ref: `commit-${c.id}-${randomBytes(6).toString('hex')}`, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const d = await exportSnapshotLayer(ctx.snaps, c.snapshotKey, writer, { compression: 'gzip', ...(opts.signal ? { signal: opts.signal } : {}) })
+        .catch(async (e: unknown) => { await content.abort(writer.ref).catch(() => undefined); throw e; });
+      stored.push({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID });
+    }
+    const created = new Date().toISOString();
+    const author = opts.author ?? base.config.author;
+    const createdBy = [...(baseCfg.Entrypoint ?? []), ...(baseCfg.Cmd ?? [])].join(' ');
+    const config: ImageConfig = {
+      ...base.config,
+      created,
+      ...(author !== undefined ? { author } : {}),
+      config: merged,
+      history: [
+        ...(base.config.history ?? []),
+        {
+          created,
+          ...(createdBy ? { created_by: createdBy } : {}),
+          ...(author ? { author } : {}),
+          ...(opts.message ? { comment: opts.message } : {}),
+          ...(empty ? { empty_layer: true } : {}),
+        },
+      ],
+    };
+    if (config.author === undefined) delete config.author;
+    return writeImage(ctx, {
+      config, base, layers: stored, lease, event: 'create',
+      ...(opts.ref && !opts.squash ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  });
+  let result = id;
+  if (opts.squash) {
+    result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
+    // The unsquashed step was never asked for: drop its dangling record (GC takes the blobs).
+    if (result !== id) { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } }
+  }
+  try {
+    ctx.md.events.append({
+      type: 'container', action: 'commit', id: c.id,
+      attributes: { comment: opts.message ?? '', imageID: result, imageRef: opts.ref ?? '', ...(c.labels[CONTAINER_NAME] ? { name: c.labels[CONTAINER_NAME]! } : {}) },
+    });
+  } catch { /* an event that cannot be written never fails the operation */ }
+  return { id: result };
 }

@@ -7,22 +7,23 @@ import {
 } from '../archive/index.js';
 import { writeBlob } from '../content/index.js';
 import {
-  DigestMismatchError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted,
+  DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError, isStowageError, throwIfAborted,
 } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MediaType, configPlatform, digestOf, familiarString, formatPlatform, isIndexType, parseImageConfig,
   parseManifest, parseNormalizedNamed, referenceString, tagNameOnly,
-  type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform,
+  type Descriptor, type Digest, type Index, type Manifest, type Platform,
 } from '../oci/index.js';
-import { decompressStream, detectCompression } from '../snapshots/index.js';
+import { detectCompression } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
+import { decompressAny } from './decompress.js';
 import { emitImageEvent } from './events.js';
-import { platformManifests, type BlobReader } from './manifest.js';
+import type { BlobReader } from './manifest.js';
 import { ProgressSink, progressId } from './progress.js';
-import { labelChildren } from './record.js';
+import { configLabels } from './image-info.js';
+import { labelChildren, recordImage } from './record.js';
 import { bestManifest, matcherFor, toPlatform } from './resolve.js';
 import { setName } from './tag.js';
-import { danglingName } from './names.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { LoadOptions, LoadResult } from './types.js';
 import { unpackManifest } from './unpack.js';
@@ -49,6 +50,7 @@ function contentSink(content: TrackedContent, lease: string, progress: ProgressS
     let done = 0;
     try {
       for await (const c of body) {
+        throwIfAborted(signal);
         const chunk = c as Buffer;
         compression ??= detectCompression(chunk);
         await writer.write(chunk);
@@ -66,14 +68,17 @@ function contentSink(content: TrackedContent, lease: string, progress: ProgressS
       }
       if (!quiet && size > 1 << 20) progress.bytes('Loading layer', id, size, size, true);
       return { digest, size, compression: compression ?? 'none' };
-    } finally {
+    } catch (e) {
+      // Nothing will resume a load's ingest: drop it, or its expected digest would keep a blob alive.
       await writer.close().catch(() => undefined);
+      await content.abort(writer.ref).catch(() => undefined);
+      throw e;
     }
   };
 }
 
 /** What the archive says to load: index entries (an OCI layout's, or synthesized from manifest.json). */
-async function entriesOf(ctx: Ctx, content: TrackedContent, contents: ArchiveContents, blobs: BlobReader, signal?: AbortSignal): Promise<Descriptor[]> {
+async function entriesOf(content: TrackedContent, contents: ArchiveContents, blobs: BlobReader, signal?: AbortSignal): Promise<Descriptor[]> {
   const layout = contents.json.get(OCI_LAYOUT_FILE);
   if (layout) {
     const v = parseJson(layout, OCI_LAYOUT_FILE) as { imageLayoutVersion?: unknown } | null;
@@ -90,18 +95,21 @@ async function entriesOf(ctx: Ctx, content: TrackedContent, contents: ArchiveCon
   const out: Descriptor[] = [];
   for (const entry of parseDockerManifest(mj)) {
     throwIfAborted(signal);
-    out.push(...await synthesize(ctx, content, contents, blobs, entry));
+    out.push(...await synthesize(content, contents, blobs, entry));
   }
   return out;
 }
 
 /** A docker-archive entry as a Docker schema2 manifest in the store, with an index entry per RepoTag. */
-async function synthesize(ctx: Ctx, content: TrackedContent, contents: ArchiveContents, blobs: BlobReader, entry: DockerManifestEntry): Promise<Descriptor[]> {
+async function synthesize(content: TrackedContent, contents: ArchiveContents, blobs: BlobReader, entry: DockerManifestEntry): Promise<Descriptor[]> {
   const cfgMember = memberAt(contents, entry.Config, 'config');
   // Legacy archives name the config by its digest (`<hex>.json`): hold them to it.
   const named = /(?:^|\/)([a-f0-9]{64})\.json$/.exec(entry.Config);
   if (named && `sha256:${named[1]}` !== cfgMember.digest) {
     throw new DigestMismatchError(`invalid archive: config ${entry.Config} holds ${cfgMember.digest}`, { member: entry.Config, actual: cfgMember.digest });
+  }
+  if (cfgMember.size > MAX_CONFIG_SIZE) {
+    throw new ResourceExhaustedError(`invalid archive: config ${entry.Config} is ${cfgMember.size} bytes, over the ${MAX_CONFIG_SIZE}-byte limit`, { member: entry.Config, size: cfgMember.size, limit: MAX_CONFIG_SIZE });
   }
   const config = parseImageConfig(await blobs.bytes(cfgMember, MAX_CONFIG_SIZE));
   const diffIds = config.rootfs.diff_ids;
@@ -181,10 +189,10 @@ export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = 
   const content = ctx.content.withLease(lease.id);
   const signal = opts.signal;
   try {
-    const plain = decompressStream(input);
+    const { stream: plain } = await decompressAny(input);
     const contents = await readArchive(plain, contentSink(content, `${lease.id}-${randomBytes(4).toString('hex')}`, progress, opts.quiet ?? false, signal), signal ? { signal } : {});
     const blobs = ctx.blobs();
-    const entries = await entriesOf(ctx, content, contents, blobs, signal);
+    const entries = await entriesOf(content, contents, blobs, signal);
     if (entries.length === 0) throw new InvalidArgumentError('invalid archive: it holds no image', { reason: 'empty' });
     for (const d of entries) await verifyAndLabel(content, blobs, d);
 
@@ -208,7 +216,7 @@ export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = 
     for (const d of entries) {
       const target: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform && !isIndexType(d.mediaType) ? { platform: d.platform } : {}) };
       const name = entryName(d);
-      const labels = await configLabelsOf(ctx, blobs, target);
+      const labels = await configLabels(ctx, blobs, target);
       if (name) {
         setName(ctx, name, target);
         const familiar = familiarString(parseNormalizedNamed(name));
@@ -216,9 +224,7 @@ export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = 
         progress.stream(`Loaded image: ${familiar}\n`);
         emitImageEvent(ctx, 'load', target.digest, target.digest, labels);
       } else {
-        if (!ctx.md.images.list().some((r) => r.target.digest === target.digest)) {
-          try { ctx.md.images.create({ name: danglingName(target.digest), target, labels: {} }); } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
-        }
+        recordImage(ctx, target, undefined);
         images.push({ id: target.digest });
         progress.stream(`Loaded image ID: ${target.digest}\n`);
         emitImageEvent(ctx, 'load', target.digest, target.digest, labels);
@@ -228,15 +234,4 @@ export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = 
   } finally {
     try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }
   }
-}
-
-async function configLabelsOf(ctx: Ctx, blobs: BlobReader, target: Descriptor): Promise<Record<string, string>> {
-  try {
-    for (const m of await platformManifests(target, blobs, ctx.sizes)) {
-      if (!(await m.present())) continue;
-      const c: ImageConfig = await m.readConfig();
-      return { ...(c.config?.Labels ?? {}) };
-    }
-  } catch { /* labels are decoration */ }
-  return {};
 }

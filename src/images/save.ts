@@ -5,7 +5,7 @@ import {
 } from '../archive/index.js';
 import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
 import {
-  MediaType, anyPlatformRankedBy, onlyStrictPlatform, familiarName, familiarString, isIndexType, parseAnyReference, parseNormalizedNamed,
+  MediaType, anyPlatformRankedBy, onlyStrictPlatform, familiarName, isLayerType, familiarString, isIndexType, parseAnyReference, parseNormalizedNamed,
   repositoryName, type Descriptor, type Digest, type Index, type Platform, type PlatformMatcher, type Reference,
 } from '../oci/index.js';
 import type { Ctx } from './context.js';
@@ -173,7 +173,8 @@ export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opt
       archiveBlobs.push({ descriptor: { digest: d.digest, size }, open: () => openBlob(ctx, d.digest) });
     }
     // Small documents first: a reader learns the images before the layers stream by.
-    const rank = (d: Pick<Descriptor, 'digest'>) => (blobList.find((b) => b.digest === d.digest)?.mediaType ?? '').includes('layer') ? 1 : 0;
+    const layers = new Set(blobList.filter((b) => isLayerType(b.mediaType)).map((b) => b.digest));
+    const rank = (d: Pick<Descriptor, 'digest'>) => (layers.has(d.digest) ? 1 : 0);
     archiveBlobs.sort((a, b) => rank(a.descriptor) - rank(b.descriptor));
     const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: indexEntries };
     await writeArchive({ blobs: archiveBlobs, index, manifest: [...manifestJson.values()], repositories }, output, opts.signal ? { signal: opts.signal } : {});

@@ -305,7 +305,10 @@ export interface SaveOptions {
 export interface LoadOptions {
   /** Docker's `-q`: no per-layer progress (the `Loaded image` lines still come). */
   quiet?: boolean;
-  /** Load (and unpack) only this platform; default: every platform present, the host's unpacked. */
+  /**
+   * Unpack this platform (strict match) instead of the host's; NotFound when no image of the archive
+   * provides it. Every blob of the archive is stored either way.
+   */
   platform?: PlatformSpec;
   signal?: AbortSignal;
   /** `{stream: 'Loaded image: busybox:latest\n'}`, `{stream: 'Loaded image ID: sha256:…\n'}`, `Loading layer` progress. */

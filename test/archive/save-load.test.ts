@@ -85,6 +85,9 @@ describe('save → load round trip', () => {
     const actions = [];
     for await (const e of dst.events({ filters: { event: ['load'] } })) actions.push(e.Actor.ID);
     expect(actions.length).toBe(2);
+    const saved: string[] = [];
+    for await (const e of src.events({ filters: { event: ['save'] } })) saved.push(e.Actor.ID);
+    expect(saved).toEqual(expect.arrayContaining(before.filter((i) => i.RepoTags.includes(appRef) || i.RepoTags.includes(multiRef)).map((i) => i.Id)));
     await dst.close();
   });
 
@@ -123,6 +126,23 @@ describe('save → load round trip', () => {
     await dst.close();
   });
 
+  it('a repository name exports all its tags; several platforms keep the index with just those', async () => {
+    const v2 = `${registry.host}/app:v2`;
+    await src.tag(appRef, v2);
+    const file = await saveTo(src, [`${registry.host}/app`]);
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', file, 'manifest.json']).toString());
+    expect(manifest[0].RepoTags.sort()).toEqual([appRef, v2].sort());
+    const index = JSON.parse(execFileSync('tar', ['-xOf', file, 'index.json']).toString());
+    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']).sort()).toEqual(['v1', 'v2']);
+    await src.delete(v2);
+
+    const both = await saveTo(src, [multiRef], { platform: ['linux/amd64', 'linux/arm64'] });
+    const idx = JSON.parse(execFileSync('tar', ['-xOf', both, 'index.json']).toString());
+    expect(idx.manifests.map((m: { digest: string }) => m.digest)).toEqual([multi.target.digest]);
+    const members = execFileSync('tar', ['-tf', both]).toString();
+    for (const m of multi.manifests) expect(members).toContain(m.layers[0]!.digest.slice(7));
+  });
+
   it('resolves every name before writing: an unknown one is NotFound and nothing is written', async () => {
     const file = tmp('nf') + '.tar';
     const out = fs.createWriteStream(file);
@@ -132,9 +152,9 @@ describe('save → load round trip', () => {
     expect(fs.statSync(file).size).toBe(0);
   });
 
-  it('loads gzip- and zstd-compressed archives', async () => {
+  it('loads gzip-, zstd-, xz- and bzip2-compressed archives', async () => {
     const file = await saveTo(src, [appRef]);
-    for (const [ext, cmd] of [['gz', ['gzip', '-k']], ['zst', ['zstd', '-q']]] as const) {
+    for (const [ext, cmd] of [['gz', ['gzip', '-k']], ['zst', ['zstd', '-q']], ['xz', ['xz', '-k']], ['bz2', ['bzip2', '-k']]] as const) {
       execFileSync(cmd[0], [...cmd.slice(1), file]);
       const dst = await fresh();
       const r = await dst.load(fs.createReadStream(`${file}.${ext}`));

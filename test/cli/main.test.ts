@@ -23,14 +23,14 @@ describe('main', () => {
     expect(findCommand(['image', 'prune'])?.words).toBe(2);
     expect(findCommand(['images', 'ls'])?.words).toBe(1);
     expect(findCommand(['system', 'events'])?.spec.name).toBe('events');
-    expect(groupCommands('container').map(([w]) => w)).toEqual(['changes', 'create', 'ls', 'mounts', 'rm']);
+    expect(groupCommands('container').map(([w]) => w)).toEqual(['changes', 'commit', 'create', 'ls', 'mounts', 'rm']);
   });
 
   it('has one spec per command file, each with a summary and a usage line', () => {
     const names = COMMANDS.map((c) => c.name);
     expect(new Set(names).size).toBe(names.length);
     for (const c of COMMANDS) expect(c.summary.length).toBeGreaterThan(0);
-    expect(names).toEqual(expect.arrayContaining(['pull', 'push', 'images', 'rmi', 'tag', 'inspect', 'history', 'image prune', 'system df', 'events', 'check', 'gc', 'checkout', 'container create', 'container ls', 'container changes', 'container rm', 'login', 'logout', 'version']));
+    expect(names).toEqual(expect.arrayContaining(['pull', 'push', 'images', 'rmi', 'tag', 'inspect', 'history', 'image prune', 'system df', 'events', 'check', 'gc', 'checkout', 'container create', 'container ls', 'container changes', 'container rm', 'login', 'logout', 'version', 'save', 'load', 'import', 'commit', 'image squash']));
   });
 
   it('answers help topics, groups and usage errors with docker\'s texts and codes', async () => {

@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../command.js';
 import { check } from './check.js';
 import { checkout } from './checkout.js';
+import { commit } from './commit.js';
 import { containerChanges } from './container-changes.js';
 import { containerCreate } from './container-create.js';
 import { containerLs } from './container-ls.js';
@@ -11,7 +12,9 @@ import { events } from './events.js';
 import { gc } from './gc.js';
 import { history } from './history.js';
 import { imagePrune } from './image-prune.js';
+import { imageSquash } from './image-squash.js';
 import { images } from './images.js';
+import { importCmd } from './import.js';
 import { inspect } from './inspect.js';
 import { load } from './load.js';
 import { login } from './login.js';
@@ -28,7 +31,7 @@ import { version } from './version.js';
 export const COMMANDS: CommandSpec[] = [
   pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout,
   containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
-  save, load,
+  save, load, importCmd, commit, imageSquash,
 ];
 
 /** The top-level commands listed first in `stowage --help`. */
