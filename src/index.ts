@@ -5,6 +5,7 @@
  * - Open a store with {@link openStowage} (at a path, or `temporary: true` for a store removed on close).
  * - Build images in code with {@link buildImage}; write them into a store with `store.addImage`, or out
  *   with {@link writeOciLayout} / {@link writeImageArchive}.
+ * - Serve a store over the OCI distribution API with {@link startRegistryServer}.
  * - Every failure is a {@link StowageError} with a stable `code`: test the code, not the message.
  * - Helpers for test suites (a throwaway registry, checkouts, tree diffs) are in `stowage/testing`.
  *
@@ -22,4 +23,5 @@ export {
 } from './oci/index.js';
 export { Stowage, openStowage, defaultRoot, applyChanges, CHANGE_COMMANDS } from './images/index.js';
 export type * from './images/index.js';
+export { startRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/index.js';
 export * from './imagebuilder/index.js';
