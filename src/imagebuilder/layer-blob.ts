@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError, isStowageError, throwIfAborted } from '../errors/index.js';
 import { Digester, MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { compressStream, type Compression } from '../snapshots/index.js';
 import type { LayerEntry } from './file-tree.js';
@@ -50,13 +50,19 @@ export async function makeLayerBlob(entries: readonly LayerEntry[], opts: { comp
   const diff = new Digester();
   const digest = new Digester();
   let kept: Buffer[] | undefined = [];
-  await pipeline(compressed(entries, opts.compression, (c) => diff.update(c), opts.signal), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) {
-      digest.update(chunk);
-      if (kept && digest.size <= KEEP_IN_MEMORY) kept.push(chunk);
-      else kept = undefined;
-    }
-  }, ...(opts.signal ? [{ signal: opts.signal }] : []));
+  try {
+    await pipeline(compressed(entries, opts.compression, (c) => diff.update(c), opts.signal), async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        digest.update(chunk);
+        if (kept && digest.size <= KEEP_IN_MEMORY) kept.push(chunk);
+        else kept = undefined;
+      }
+    }, ...(opts.signal ? [{ signal: opts.signal }] : []));
+  } catch (e) {
+    // However the stream chain reports an abort, the caller sees the one error family.
+    if (!isStowageError(e)) throwIfAborted(opts.signal);
+    throw e;
+  }
   const bytes = kept ? Buffer.concat(kept) : undefined;
   const descriptor: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: digest.digest(), size: digest.size };
   return {

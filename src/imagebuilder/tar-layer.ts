@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { throwIfAborted } from '../errors/index.js';
 import type { LayerEntry } from './file-tree.js';
 
 /** Files up to this size are read in one call; larger ones are streamed. */
@@ -15,7 +16,7 @@ export function layerTar(entries: readonly LayerEntry[], signal?: AbortSignal): 
   const pack = tar.pack();
   const write = async (): Promise<void> => {
     for (const e of entries) {
-      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      throwIfAborted(signal);
       const common = { name: e.path, mtime: e.mtime, uname: '', gname: '' };
       if (e.kind === 'dir') {
         await entry(pack, { ...common, type: 'directory', mode: e.mode, uid: e.uid, gid: e.gid });

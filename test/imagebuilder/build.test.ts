@@ -150,6 +150,20 @@ describe('buildImage', () => {
     ac.abort();
     const err = await buildImage({ signal: ac.signal, layers: [{ files: { '/a': 'a' } }] }).then(() => undefined, (e: unknown) => e);
     expect(isStowageError(err, 'Aborted')).toBe(true);
+    // Fired while a layer is being written (a file of 1 MiB + 1 is streamed, the signal fires on its first read).
+    const big = path.join(tmp, 'abort-dir');
+    fs.mkdirSync(big, { recursive: true });
+    fs.writeFileSync(path.join(big, 'big.bin'), Buffer.alloc((1 << 20) + 1, 1));
+    const mid = new AbortController();
+    const realOpen = fs.createReadStream;
+    const spied = ((...args: Parameters<typeof fs.createReadStream>) => { mid.abort(); return realOpen(...args); }) as typeof fs.createReadStream;
+    fs.createReadStream = spied;
+    try {
+      const err2 = await buildImage({ signal: mid.signal, layers: [{ directory: big }] }).then(() => undefined, (e: unknown) => e);
+      expect(isStowageError(err2, 'Aborted'), String(err2)).toBe(true);
+    } finally {
+      fs.createReadStream = realOpen;
+    }
   });
 });
 
