@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { openStowage, type ImageSource, type Stowage } from '../images/index.js';
 import { startRegistryServer, type RegistryServer } from '../server/index.js';
 
@@ -6,6 +10,8 @@ export interface TestRegistryOptions {
   images?: Record<string, ImageSource>;
   /** Refuse pushes (default false: tests may push to it). */
   readOnly?: boolean;
+  /** Require HTTP Basic credentials: pull with `{ credentials: { username, password } }`. */
+  auth?: { username: string; password: string };
   /** Parent directory of the registry's private store (default the system's temp dir). */
   tmpdir?: string;
 }
@@ -36,20 +42,34 @@ export interface TestRegistry extends AsyncDisposable {
 export async function startTestRegistry(opts: TestRegistryOptions = {}): Promise<TestRegistry> {
   const store = await openStowage({ temporary: true, ...(opts.tmpdir ? { root: opts.tmpdir } : {}) });
   let server: RegistryServer | undefined;
+  let authDir: string | undefined;
   try {
-    server = await startRegistryServer(store, { listen: '127.0.0.1:0', ...(opts.readOnly ? { readOnly: true } : {}) });
+    let htpasswd: string | undefined;
+    if (opts.auth) {
+      // `{SHA}` entries: the registry reads them as htpasswd does, and they cost nothing to make.
+      authDir = fs.mkdtempSync(path.join(opts.tmpdir ?? os.tmpdir(), 'stowage-registry-auth-'));
+      htpasswd = path.join(authDir, 'htpasswd');
+      fs.writeFileSync(htpasswd, `${opts.auth.username}:{SHA}${createHash('sha1').update(opts.auth.password).digest('base64')}\n`, { mode: 0o600 });
+    }
+    server = await startRegistryServer(store, {
+      listen: '127.0.0.1:0', ...(opts.readOnly ? { readOnly: true } : {}), ...(htpasswd ? { htpasswd } : {}),
+    });
     const address = server.address;
     const ref = (name: string): string => `${address}/${name}`;
     for (const [name, image] of Object.entries(opts.images ?? {})) await store.addImage(image, { ref: ref(name) });
     const running = server;
     let closed: Promise<void> | undefined;
     const close = (): Promise<void> => (closed ??= (async () => {
-      try { await running.close(); } finally { await store.close(); }
+      try { await running.close(); } finally {
+        await store.close();
+        if (authDir) fs.rmSync(authDir, { recursive: true, force: true });
+      }
     })());
     return { address, url: server.url, store, ref, close, [Symbol.asyncDispose]: close };
   } catch (e) {
     await server?.close().catch(() => undefined);
     await store.close();
+    if (authDir) fs.rmSync(authDir, { recursive: true, force: true });
     throw e;
   }
 }
