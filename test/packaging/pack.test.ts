@@ -27,7 +27,7 @@ beforeAll(async () => {
   files = info.files.map((f) => f.path).sort();
   tarball = path.join(tmp, info.filename);
   await makeConsumer(REPO, tarball, project, ['typescript', '@types/node', 'vitest']);
-}, 300_000);
+}, process.env.STOWAGE_PACK_NATIVE_BUILD === '1' ? 1_200_000 : 300_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const TSCONFIG = {
