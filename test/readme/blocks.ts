@@ -3,18 +3,12 @@ export function readmeBlocks(markdown: string, lang: string): string[] {
   return [...markdown.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1]!);
 }
 
-/** The README's library snippets (every `ts` block but the vitest example), as one module. */
-export function readmeSnippets(markdown: string): string {
-  return readmeBlocks(markdown, 'ts').filter((b) => !b.includes("from 'vitest'")).join('\n');
-}
-
 /** Every `ts` block of the README and the guides but the vitest example, each a module of its own. */
 export function documentedSnippets(repo: string, read: (file: string) => string): Array<{ name: string; code: string }> {
   const sources = ['README.md', 'docs/guides/offline-cache.md', 'docs/guides/rootless-tooling.md', 'docs/guides/tests.md'];
   const out: Array<{ name: string; code: string }> = [];
   for (const file of sources) {
     const text = read(`${repo}/${file}`);
-    if (file === 'README.md') { out.push({ name: 'readme', code: readmeSnippets(text) }); continue; }
     readmeBlocks(text, 'ts').filter((b) => !b.includes("from 'vitest'")).forEach((code, i) => out.push({ name: `${file.replace(/\W+/g, '-')}-${i}`, code }));
   }
   return out;
