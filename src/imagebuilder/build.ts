@@ -84,7 +84,8 @@ function layerEntries(spec: LayerSpec, bottom: boolean, signal?: AbortSignal): L
 /**
  * Builds a real OCI (or Docker schema 2) image in memory, with no daemon and no registry. The same spec
  * gives the same digests: entries are sorted, times default to the epoch, owners to root, and the
- * documents are written with a fixed key order. Layers larger than 8 MiB compressed are not kept in
+ * documents are written with a fixed key order. (Compressed layers depend on the compressor too: the
+ * same Node gives the same gzip; `compression: 'none'` gives digests no compressor can change.) Layers larger than 8 MiB compressed are not kept in
  * memory: they are written again, identically, when read.
  *
  * ```ts
