@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in docker-registry:docker-registry skopeo:skopeo umoci:umoci ctr:containerd busybox:busybox-static htpasswd:apache2-utils setfattr:attr openssl:openssl fuse-overlayfs:fuse-overlayfs dockerd:docker.io xz:xz-utils bzip2:bzip2 zstd:zstd buildah:buildah; do
+for bin in docker-registry:docker-registry skopeo:skopeo umoci:umoci ctr:containerd busybox:busybox-static htpasswd:apache2-utils setfattr:attr openssl:openssl fuse-overlayfs:fuse-overlayfs dockerd:docker.io xz:xz-utils bzip2:bzip2 zstd:zstd buildah:buildah podman:podman; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || need+=("${bin#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

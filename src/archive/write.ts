@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
-import { throwIfAborted } from '../errors/index.js';
+import { fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { Descriptor, Index } from '../oci/index.js';
 import {
   INDEX_FILE, MANIFEST_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, REPOSITORIES_FILE, blobPath,
@@ -47,7 +47,8 @@ export async function writeArchive(plan: ArchivePlan, output: Writable, opts: { 
   } catch (e) {
     pack.destroy();
     await feeding.catch(() => undefined);
-    throw e;
+    // A full disk or a closed pipe on the output is the store's error family too (ENOSPC → ResourceExhausted).
+    throw (e as NodeJS.ErrnoException).code !== undefined && !isStowageError(e) ? fromSystemError(e, 'writing the archive') : e;
   } finally {
     output.off('error', onError);
   }

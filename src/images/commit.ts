@@ -9,6 +9,7 @@ import { baseImage, underLease, writeImage } from './create.js';
 import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from './image-info.js';
 import { danglingName } from './names.js';
 import { squashImage } from './squash.js';
+import { parseTagTarget } from './tag.js';
 import type { CommitOptions, ContainerConfig } from './types.js';
 
 /**
@@ -59,7 +60,8 @@ export function mergeContainerConfig(user: ContainerConfig, image: ContainerConf
 export async function commitContainer(ctx: Ctx, container: string, opts: CommitOptions = {}): Promise<{ id: Digest }> {
   const c = findContainer(ctx, container);
   const changes = opts.changes ?? [];
-  applyChanges({}, changes); // refuse bad lines before any work
+  applyChanges({}, changes); // refuse bad lines and names before any work
+  if (opts.ref) parseTagTarget(opts.ref);
   const imageId = c.labels[CONTAINER_IMAGE_ID] as Digest;
   const base = await baseImage(ctx, imageId);
   const baseCfg = base.config.config ?? {};
@@ -98,15 +100,22 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     };
     if (config.author === undefined) delete config.author;
     return writeImage(ctx, {
-      config, base, layers: stored, lease, event: 'create',
+      config, base, layers: stored, lease, event: opts.squash ? null : 'create',
       ...(opts.ref && !opts.squash ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
     });
   });
   let result = id;
   if (opts.squash) {
-    result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
-    // The unsquashed step was never asked for: drop its dangling record (GC takes the blobs).
-    if (result !== id) { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } }
+    // The unsquashed step was never asked for: its dangling record goes, whether the squash works or not
+    // (GC takes the blobs); a record someone else holds for the same ID stays.
+    const dropStep = () => { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } };
+    try {
+      result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
+    } catch (e) {
+      dropStep();
+      throw e;
+    }
+    if (result !== id) dropStep();
   }
   try {
     ctx.md.events.append({

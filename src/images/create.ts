@@ -10,10 +10,16 @@ import { EMPTY_TAR_DIFF_ID, storeLayerStream, type StoredLayer } from './layer-b
 import { PlatformManifestImpl } from './manifest.js';
 import { labelChildren, recordImage } from './record.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
+import { parseTagTarget } from './tag.js';
 import type { CreateImageOptions } from './types.js';
 import { unpackManifest } from './unpack.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
+
+/** 'gzip', 'zstd' or 'none', from a layer media type's suffix. */
+function compressionOf(mediaType: string): string {
+  return /gzip$/.test(mediaType) ? 'gzip' : /zstd$/.test(mediaType) ? 'zstd' : 'none';
+}
 
 /** The image a new one is built on: its ID, its platform manifest and its config. */
 export interface BaseImage {
@@ -32,10 +38,15 @@ export async function underLease<T>(ctx: Ctx, purpose: string, fn: (lease: strin
   }
 }
 
-/** The best platform manifest of `refOrID` (for `platform` when given), with its config. */
-export async function baseImage(ctx: Ctx, refOrID: string, platform?: Platform): Promise<BaseImage> {
+/**
+ * The best platform manifest of `refOrID` (for `platform` when given), with its config. With
+ * `anyPlatform`, an image without that platform still gives its host-preferred one.
+ */
+export async function baseImage(ctx: Ctx, refOrID: string, platform?: Platform, anyPlatform = false): Promise<BaseImage> {
   const { record } = resolveRecord(ctx, refOrID);
-  const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
+  const blobs = ctx.blobs();
+  let m = await bestManifest(ctx, blobs, record.target, matcherFor(ctx, platform), false);
+  if (!m && platform && anyPlatform) m = await bestManifest(ctx, blobs, record.target, matcherFor(ctx, undefined), false);
   if (!m) throw platformMissing(refOrID, platform);
   return { id: record.target.digest, manifest: await m.manifestDoc(), config: await m.readConfig() };
 }
@@ -48,8 +59,11 @@ export interface NewImage {
   ref?: string;
   labels?: Record<string, string>;
   lease: string;
-  /** The event the new ID is announced with (`create` for commit and the builder, `import` for import). */
-  event: 'create' | 'import';
+  /**
+   * The event the new ID is announced with (`create` for commit and the builder, `import` for import);
+   * null for an intermediate image nobody asked for (the unsquashed step of `commit --squash`).
+   */
+  event: 'create' | 'import' | null;
   signal?: AbortSignal;
 }
 
@@ -81,7 +95,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
 
   const labels = { ...(img.labels ?? {}), ...(img.base ? { [PARENT_LABEL]: img.base.id } : {}) };
   const cfgLabels = { ...(config.config?.Labels ?? {}) };
-  emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
+  if (img.event) emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
   recordImage(ctx, target, img.ref, labels, cfgLabels);
   return target.digest;
 }
@@ -92,23 +106,20 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
  * entry per new layer is added.
  */
 export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateImageOptions = {}): Promise<{ id: Digest }> {
+  if (opts.ref) parseTagTarget(opts.ref); // a bad name fails before any work
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   return underLease(ctx, 'create image', async (lease) => {
     let base: BaseImage | undefined;
-    if (opts.parent !== undefined && opts.parent !== '') {
-      base = await baseImage(ctx, opts.parent, platform).catch(async (e: unknown) => {
-        // A parent of another platform than the config says is still a parent (a cross-build).
-        if ((e as { code?: string }).code === 'NotFound' && /platform/.test((e as Error).message)) return baseImage(ctx, opts.parent!);
-        throw e;
-      });
-    }
+    // A parent without the config's platform is still a parent (the builder decides what it builds).
+    if (opts.parent !== undefined && opts.parent !== '') base = await baseImage(ctx, opts.parent, platform, true);
     const content = ctx.content.withLease(lease);
     const stored: StoredLayer[] = [];
     for (const l of opts.layers ?? []) {
       throwIfAborted(opts.signal);
       if ('stream' in l) {
         const s = await storeLayerStream(content, l.stream, opts.signal ? { signal: opts.signal } : {});
-        if (s.diffId !== EMPTY_TAR_DIFF_ID) stored.push(l.mediaType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType } } : s);
+        const keepType = l.mediaType !== undefined && compressionOf(l.mediaType) === compressionOf(s.descriptor.mediaType);
+        if (s.diffId !== EMPTY_TAR_DIFF_ID) stored.push(keepType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType! } } : s);
       } else {
         const info = await ctx.content.info(l.descriptor.digest).catch(() => undefined);
         if (!info) throw new NotFoundError(`layer ${l.descriptor.digest} is not in the store`, { digest: l.descriptor.digest });

@@ -9,6 +9,7 @@ import { underLease, writeImage } from './create.js';
 import { storeLayerStream } from './layer-blob.js';
 import { ProgressSink } from './progress.js';
 import { toPlatform } from './resolve.js';
+import { parseTagTarget } from './tag.js';
 import type { ImportOptions } from './types.js';
 
 /** Opens an import source: a stream as is, a `file:` URL from disk, an `http(s):` URL fetched (loopback or not, the caller's choice). */
@@ -46,6 +47,7 @@ async function openSource(source: Readable | URL, progress: ProgressSink, signal
 export async function importImage(ctx: Ctx, source: Readable | URL, opts: ImportOptions = {}): Promise<{ id: Digest }> {
   // Everything that can be refused is refused before a byte is read.
   const container = applyChanges({}, opts.changes ?? []);
+  if (opts.ref) parseTagTarget(opts.ref);
   const platform: Platform = opts.platform !== undefined ? toPlatform(opts.platform) : ctx.host;
   const progress = new ProgressSink(opts.onProgress);
   const src = await openSource(source, progress, opts.signal);

@@ -150,7 +150,7 @@ export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opt
       }
     }
     // The OCI side: one index.json entry per (image, name); unnamed exports carry no name annotations.
-    if (tags.length === 0 && ex.names.length === 0) indexEntries.push(target);
+    if (tags.length === 0) indexEntries.push(target);
     for (const r of tags) {
       indexEntries.push({
         ...target,

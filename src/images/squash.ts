@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage, type BaseImage } from './create.js';
 import { chainIds } from './manifest.js';
 import { bestManifest, matcherFor, resolveRecord } from './resolve.js';
+import { parseTagTarget } from './tag.js';
 import type { SquashOptions } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
@@ -18,6 +19,7 @@ import { ensureUnpacked } from './unpack.js';
  * a final `merge <id> to <parent>` / `create new from <id>` entry is added; the image itself is untouched.
  */
 export async function squashImage(ctx: Ctx, image: string, opts: SquashOptions = {}): Promise<{ id: Digest }> {
+  if (opts.ref) parseTagTarget(opts.ref);
   const { record } = resolveRecord(ctx, image);
   const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, undefined), false);
   if (!m) throw new InvalidArgumentError(`image ${image} has no platform to squash`, { image });

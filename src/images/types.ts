@@ -358,6 +358,7 @@ export interface SquashOptions {
 
 /** A layer given to createImage: an uncompressed or compressed tar stream (one read), or a blob already in the store. */
 export type CreateImageLayer =
+  /** `mediaType` is recorded when it names the compression the layer is stored with (Docker's gzip type, say); otherwise the OCI type is. */
   | { stream: Readable; mediaType?: string }
   | { descriptor: Descriptor; diffId: Digest };
 
@@ -450,7 +451,11 @@ export interface ImageService {
   commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }>;
   /** Docker's SquashImage: the layers above `parent` merged into one. */
   squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }>;
-  /** The builder's CreateImage: an image from a config, a parent and new layers. */
+  /**
+   * The builder's CreateImage: the parent's layers plus `layers` under `config` (its rootfs is replaced
+   * by the resulting diff IDs; without a history, the parent's is kept and one entry per new layer added).
+   * Recorded dangling unless `ref` is given, with the parent label; event `create`.
+   */
   createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }>;
 
   /** Closes the store (a temporary store's directory is removed). A second call does nothing. */

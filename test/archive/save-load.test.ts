@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStowage, type Stowage } from '../../src/index.js';
@@ -150,6 +151,17 @@ describe('save → load round trip', () => {
     out.end();
     await new Promise<void>((r) => out.once('close', () => r()));
     expect(fs.statSync(file).size).toBe(0);
+  });
+
+  it('a failing output (disk full) and an abort give typed errors', async () => {
+    let writes = 0;
+    const full = new Writable({
+      write(_c, _e, cb) { if (++writes > 2) cb(Object.assign(new Error('no space'), { code: 'ENOSPC', syscall: 'write' })); else cb(); },
+    });
+    await expect(src.save([appRef], full)).rejects.toMatchObject({ code: 'ResourceExhausted' });
+    const ctrl = new AbortController();
+    ctrl.abort();
+    await expect(src.save([appRef], new Writable({ write(_c, _e, cb) { cb(); } }), { signal: ctrl.signal })).rejects.toMatchObject({ code: 'Aborted' });
   });
 
   it('loads gzip-, zstd-, xz- and bzip2-compressed archives', async () => {

@@ -186,14 +186,21 @@ describe('commit', () => {
     const hist = await store.history(id);
     expect(hist[0]).toMatchObject({ Comment: 'nothing', Size: 0 });
     await expect(store.commit('no-such-container')).rejects.toMatchObject({ code: 'NotFound', message: 'No such container: no-such-container' });
+    const before = (await store.images({ all: true })).length;
+    await expect(store.commit('work2', { ref: 'Bad:Name' })).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect((await store.images({ all: true })).length).toBe(before);
   });
 
-  it('--squash gives one layer with the same tree', async () => {
+  it('--squash gives one layer with the same tree; only the squashed image is announced and kept', async () => {
+    const creates = async () => { const out: string[] = []; for await (const e of store.events({ filters: { event: ['create'] } })) out.push(e.Actor.ID); return out; };
+    const dangling = async () => (await store.images({ all: true })).filter((i) => i.RepoTags.length === 0).map((i) => i.Id).sort();
+    const [createdBefore, danglingBefore] = [await creates(), await dangling()];
     const { id } = await store.commit('work1', { ref: 'committed:squashed', squash: true });
     const ins = await store.inspect(id);
     expect(ins.RootFS.Layers).toHaveLength(1);
     expect(await treeOf('committed:squashed')).toEqual(await treeOf('committed:1'));
-    expect((await store.images({ all: true })).filter((i) => i.RepoTags.length === 0 && i.Id !== id).map((i) => i.Id)).not.toContain(id);
+    expect(await creates()).toEqual([...createdBefore, id]);
+    expect(await dangling()).toEqual(danglingBefore);
   });
 });
 
