@@ -300,6 +300,8 @@ export interface SaveOptions {
    */
   platform?: PlatformSpec | PlatformSpec[];
   signal?: AbortSignal;
+  /** 'Saving' {current, total} per blob as it is written, then 'Saved'. */
+  onProgress?: ProgressFn;
 }
 
 export interface LoadOptions {

@@ -97,6 +97,20 @@ describe('every operation', () => {
   });
 });
 
+describe('progress', () => {
+  it('save reports each blob as it goes into the archive', async () => {
+    await using store = await openStowage({ temporary: true });
+    const built = await image();
+    await store.addImage(built, { ref: 'example.test/p:1' });
+    const seen: string[] = [];
+    const sink = new PassThrough();
+    sink.resume();
+    await store.save(['example.test/p:1'], sink, { onProgress: (m) => { if (m.status === 'Saved') seen.push(m.id!); } });
+    const ids = [built.target.digest, built.manifest.config.digest, built.layers[0]!.digest].map((d) => d.slice(7, 19));
+    expect([...seen].sort()).toEqual([...ids].sort());
+  });
+});
+
 describe('events', () => {
   it('are an async iterator: replayed, and followed until the signal fires', async () => {
     await using store = await openStowage({ temporary: true });
