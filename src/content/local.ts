@@ -633,13 +633,13 @@ class FileReaderAt implements ReaderAt {
   private closed = false;
   constructor(private readonly fh: FileHandle, readonly size: number) {}
 
-  async readAt(offset: number, length: number): Promise<Buffer> {
+  async readAt(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (this.closed) throw new FailedPreconditionError('readAt: reader is closed');
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       throw new InvalidArgumentError(`readAt: invalid range ${offset}+${length}`);
     }
     const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = Buffer.allocUnsafe(n);
+    const buf = into && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     let got = 0;
     while (got < n) {
       const { bytesRead } = await this.fh.read(buf, got, n - got, offset + got);

@@ -24,8 +24,12 @@ export interface Status {
 /** Random access to one committed blob. */
 export interface ReaderAt {
   readonly size: number;
-  /** Reads up to `length` bytes at `offset`; a read past the end returns what exists (possibly 0 bytes). */
-  readAt(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Reads up to `length` bytes at `offset`; a read past the end returns what exists (possibly 0 bytes).
+   * `into` (at least `length` bytes) may receive them instead of a new buffer, so that a sender can reuse
+   * a few buffers; the returned buffer holds the bytes either way.
+   */
+  readAt(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** A stream of [start, end) (end exclusive, default the blob's size). */
   stream(range?: { start?: number; end?: number }): Readable;
   close(): Promise<void>;

@@ -2,5 +2,5 @@
 export { Stowage, openStowage, defaultRoot } from './stowage.js';
 export type * from './types.js';
 export type * from './api-types.js';
+export { RepositoryView, type RepositoryViewOptions, type StoredManifest, type PutManifestResult } from './repositories.js';
 export { applyChanges, CHANGE_COMMANDS } from './changes.js';
-export { RepositoryView, qualifiedComponent, LEASE_TTL_MS, type RepositoryViewOptions, type StoredManifest, type PutManifestResult } from './repositories.js';

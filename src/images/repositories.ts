@@ -231,14 +231,41 @@ export class RepositoryView {
   // ---- manifests
 
   /**
-   * Stores a pushed manifest or index under `reference` (a tag or its digest) of `repo`, recorded as an
-   * image of `domain` (default: the server's own registry name). Refuses: an invalid document
+   * Stores a pushed manifest or index under `reference` (a tag or its digest) of `repo`, recorded as the
+   * image `<server's registry name>/<repo>:<tag>` for a tag. Refuses: an invalid document
    * (InvalidArgument), a digest reference the bytes do not hash to (DigestMismatch), a document over
    * 4 MiB (ResourceExhausted), and one whose config, layers or child manifests are missing
-   * (FailedPrecondition, `data.missing` = the digest; `requireChildren: false` skips that check, for a
-   * pull-through mirror that fetches children when asked).
+   * (FailedPrecondition, `data.missing` = the digest).
    */
-  async putManifest(repo: string, reference: string, bytes: Buffer, contentType: string | undefined, opts: { domain?: string; requireChildren?: boolean } = {}): Promise<PutManifestResult> {
+  async putManifest(repo: string, reference: string, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    return this.storeManifest(repo, reference, bytes, contentType, { fetched: false });
+  }
+
+  /**
+   * Stores a manifest or index a pull-through mirror fetched, held by a lease and named by nothing yet:
+   * its children may still be missing. An index gets no GC references to its children here (adoptChild
+   * adds each once complete), so that nothing the store's check walks is missing; name it with nameImage
+   * once what it references is present.
+   */
+  async storeFetchedManifest(repo: string, reference: string, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    return this.storeManifest(repo, reference, bytes, contentType, { fetched: true });
+  }
+
+  /** Names a stored manifest or index as the image `name` (a fetched one, once complete). */
+  nameImage(name: string, descriptor: Descriptor): void {
+    setName(this.ctx, name, descriptor);
+    emitImageEvent(this.ctx, 'pull', descriptor.digest, name);
+  }
+
+  /** The index `parent` now references its complete child manifest `child` for GC (containerd's m.N labels). */
+  async adoptChild(parent: Digest, child: Digest): Promise<void> {
+    const m = await this.manifest(parent);
+    if (!m || m.parsed.kind !== 'index') return;
+    const positions = m.parsed.index.manifests.map((d, i) => (d.digest === child ? i : -1)).filter((i) => i >= 0);
+    for (const i of positions) await setLabel(this.ctx.content, parent, `containerd.io/gc.ref.content.m.${i}`, child);
+  }
+
+  private async storeManifest(repo: string, reference: string, bytes: Buffer, contentType: string | undefined, opts: { fetched: boolean }): Promise<PutManifestResult> {
     if (bytes.length > MAX_MANIFEST_SIZE) throw new ResourceExhaustedError(`manifest is ${bytes.length} bytes, over the ${MAX_MANIFEST_SIZE}-byte limit`, { size: bytes.length });
     const byDigest = isDigest(reference);
     if (!byDigest) validateTag(reference);
@@ -248,7 +275,7 @@ export class RepositoryView {
     const parsed = parseManifest(bytes, isManifestOrIndexType(declared) ? declared : undefined);
     const docType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
     const children = parsed.kind === 'index' ? parsed.index.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
-    if (opts.requireChildren !== false) {
+    if (!opts.fetched) {
       for (const child of children) {
         // Non-distributable layers live elsewhere (their `urls`): registries do not hold them.
         if (child.urls?.length && child.mediaType.includes('nondistributable')) continue;
@@ -260,8 +287,9 @@ export class RepositoryView {
     }
     const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
     const labels: Record<string, string> = {};
-    if (parsed.kind === 'index') parsed.index.manifests.forEach((d, i) => { labels[`containerd.io/gc.ref.content.m.${i}`] = d.digest; });
-    else {
+    if (parsed.kind === 'index') {
+      if (!opts.fetched) parsed.index.manifests.forEach((d, i) => { labels[`containerd.io/gc.ref.content.m.${i}`] = d.digest; });
+    } else {
       labels['containerd.io/gc.ref.content.config'] = parsed.manifest.config.digest;
       parsed.manifest.layers.forEach((d, i) => { labels[`containerd.io/gc.ref.content.l.${i}`] = d.digest; });
     }
@@ -271,8 +299,9 @@ export class RepositoryView {
 
     const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry manifest' } });
     const content = this.ctx.content.withLease(lease.id);
+    const ref = `registry-manifest-${digest}`;
     try {
-      const w = await content.writer({ ref: `registry-manifest-${digest}`, desc: { digest, size: bytes.length }, wait: true });
+      const w = await content.writer({ ref, desc: { digest, size: bytes.length }, wait: true });
       try {
         await w.write(bytes);
         await w.commit(bytes.length, digest, { labels });
@@ -283,14 +312,17 @@ export class RepositoryView {
     } catch (e) {
       if (!isStowageError(e, 'AlreadyExists')) throw e;
       for (const [k, v] of Object.entries(labels)) await setLabel(content, digest, k, v);
+    } finally {
+      this.forgetIngest(lease.id, ref);
     }
-    const domain = opts.domain ?? this.registry;
-    if (domain === this.registry) await this.addSource(digest, repo);
     let recordName: string | undefined;
-    if (!byDigest) {
-      recordName = `${domain}/${repo}:${reference}`;
-      setName(this.ctx, recordName, descriptor);
-      emitImageEvent(this.ctx, 'push', digest, `${domain}/${repo}:${reference}`);
+    if (!opts.fetched) {
+      await this.addSource(digest, repo);
+      if (!byDigest) {
+        recordName = `${this.registry}/${repo}:${reference}`;
+        setName(this.ctx, recordName, descriptor);
+        emitImageEvent(this.ctx, 'push', digest, recordName);
+      }
     }
     return { descriptor, ...(subject ? { subject: subject.digest } : {}), ...(recordName ? { recordName } : {}) };
   }
@@ -346,9 +378,40 @@ export class RepositoryView {
 
   // ---- for a pull-through mirror
 
-  /** A writer for a blob fetched from elsewhere, held for LEASE_TTL_MS once committed. */
+  /**
+   * A writer for a blob fetched from elsewhere, held for LEASE_TTL_MS once committed. A writer closed
+   * before its commit keeps its ingest (the next fetch resumes it) and the lease's hold on it.
+   */
   async fetchedBlobWriter(desc: Pick<Descriptor, 'digest' | 'size'>, signal?: AbortSignal): Promise<Writer> {
     const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry mirror' } });
-    return this.ctx.content.withLease(lease.id).writer({ ref: `registry-fetch-${desc.digest}`, desc, wait: true, ...(signal ? { signal } : {}) });
+    const ref = `registry-fetch-${desc.digest}`;
+    let w: Writer;
+    try {
+      w = await this.ctx.content.withLease(lease.id).writer({ ref, desc, wait: true, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      this.forgetIngest(lease.id, ref);
+      throw e;
+    }
+    const forget = (): void => this.forgetIngest(lease.id, ref);
+    return {
+      get ref() { return w.ref; },
+      write: (c) => w.write(c),
+      digest: () => w.digest(),
+      status: () => w.status(),
+      truncate: (n) => w.truncate(n),
+      close: () => w.close(),
+      async commit(size, expected, o) {
+        try { await w.commit(size, expected, o); } catch (e) {
+          if (isStowageError(e, 'AlreadyExists')) forget();
+          throw e;
+        }
+        forget();
+      },
+    };
+  }
+
+  /** A committed (or refused) ingest is no longer something the lease holds; the blob it became is. */
+  private forgetIngest(lease: string, ref: string): void {
+    try { this.ctx.md.leases.deleteResource(lease, { type: 'ingests', id: ref }); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
   }
 }

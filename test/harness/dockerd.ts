@@ -24,7 +24,14 @@ export function dockerdAvailable(): boolean {
     && spawnSync('docker', ['--version']).status === 0;
 }
 
-export async function startDockerd(): Promise<Dockerd> {
+export interface DockerdOptions {
+  /** `--insecure-registry` entries (loopback registries are insecure for dockerd anyway). */
+  insecureRegistries?: string[];
+  /** `--registry-mirror` URLs: where Docker Hub pulls go first. */
+  registryMirrors?: string[];
+}
+
+export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> {
   // Short paths: unix socket paths are limited to 108 bytes.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dkd-'));
   const socket = path.join(dir, 'd.sock');
@@ -33,13 +40,15 @@ export async function startDockerd(): Promise<Dockerd> {
     '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'd.pid'),
     '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
     '--containerd-namespace', `stowage-${path.basename(dir)}`,
+    ...(opts.insecureRegistries ?? []).flatMap((r) => ['--insecure-registry', r]),
+    ...(opts.registryMirrors ?? []).flatMap((m) => ['--registry-mirror', m]),
   ], { stdio: ['ignore', log, log], detached: false });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let dead = false;
   void exited.then(() => { dead = true; });
 
-  const docker: Dockerd['docker'] = async (args, opts = {}) => {
-    if (opts.input) {
+  const docker: Dockerd['docker'] = async (args, o = {}) => {
+    if (o.input) {
       return new Promise((resolve, reject) => {
         const p = spawn('docker', ['-H', `unix://${socket}`, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
         const out: Buffer[] = [];
@@ -48,7 +57,7 @@ export async function startDockerd(): Promise<Dockerd> {
         p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
         p.on('error', reject);
         p.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(out), stderr: err }) : reject(new Error(`docker ${args.join(' ')}: exit ${code}: ${err}`))));
-        p.stdin.end(opts.input);
+        p.stdin.end(o.input);
       });
     }
     try {

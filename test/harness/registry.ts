@@ -49,6 +49,8 @@ export interface Registry {
   tokenServer?: TokenServer;
   /** With tls: the self-signed certificate clients must trust. */
   caPem?: string;
+  /** The docker-registry process (benchmarks read its peak RSS). */
+  pid: number;
   /** Everything the registry printed so far (access log lines included). */
   accessLog(): string;
   /** Access-log request lines (`"GET /v2/... HTTP/1.1" 200`), in order. */
@@ -173,7 +175,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       fs.rmSync(work, { recursive: true, force: true });
     };
     return {
-      host: `${hostPart}:${port}`, url, username, password, auth, storageDir, tokenServer, caPem,
+      host: `${hostPart}:${port}`, url, username, password, auth, storageDir, tokenServer, caPem, pid: child.pid!,
       accessLog: () => out,
       requestLines: () => [...out.matchAll(/"((?:GET|HEAD|POST|PUT|PATCH|DELETE) [^"]*)" (\d{3})/g)].map((m) => `${m[1]} ${m[2]}`),
       stop,

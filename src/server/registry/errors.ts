@@ -3,7 +3,10 @@ import { isStowageError } from '../../errors/index.js';
 
 /** A failure answered in the distribution error format: `{"errors":[{code,message,detail}]}`. */
 export class RegistryError extends Error {
+  /** The HTTP status: the code's usual one unless given. */
   readonly status: number;
+  /** Extra response headers (a challenge, a Range, a session Location). */
+  readonly headers: Record<string, string>;
   constructor(
     readonly code: DistributionErrorCode,
     message: string,
@@ -14,7 +17,6 @@ export class RegistryError extends Error {
     this.status = opts.status ?? ERROR_STATUS[code];
     this.headers = opts.headers ?? {};
   }
-  readonly headers: Record<string, string>;
 }
 
 /** What a store failure means to a client, by the kind of object the request was about. */

@@ -1,3 +1,2 @@
 // The registry server: the store over the OCI distribution API (pull, push, mirror).
 export { startRegistryServer, parseListen, type RegistryServer, type RegistryServerOptions } from './server.js';
-export { upstreamDomain } from './mirror.js';

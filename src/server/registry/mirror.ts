@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import {
-  RegistryClient, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
+  Header, RegistryClient, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
 } from '../../distribution/index.js';
 import type { Writer } from '../../content/index.js';
 import { isStowageError } from '../../errors/index.js';
@@ -45,6 +45,11 @@ export class Mirror {
   private readonly downloads = new Map<Digest, Promise<void>>();
   /** Blob descriptors learnt from fetched manifests, so that a blob request needs no HEAD upstream. */
   private readonly known = new Map<Digest, Descriptor>();
+  /** Indexes that list a manifest (learnt from fetched indexes), which adopt it once it is complete. */
+  private readonly parents = new Map<Digest, Digest[]>();
+  /** Tags fetched whose image is being completed: served from the store meanwhile, not fetched again. */
+  private readonly pendingTags = new Map<string, Digest>();
+  private readonly background = new Set<Promise<void>>();
 
   constructor(private readonly view: RepositoryView, private readonly opts: MirrorOptions) {
     this.domain = upstreamDomain(opts.upstream);
@@ -98,22 +103,66 @@ export class Mirror {
   }
 
   private async fetchManifest(client: RegistryClient, repo: string, reference: string): Promise<StoredManifest | undefined> {
+    const pending = this.pendingTags.get(`${repo}:${reference}`);
+    if (pending) return this.view.manifest(pending);
     const ref = parseNormalizedNamed(`${this.domain}/${repo}${isDigest(reference) ? '@' : ':'}${reference}`);
     let bytes: Buffer;
     let descriptor: Descriptor;
+    let repository: Repository;
     try {
       const resolved = await client.resolve(ref);
       descriptor = resolved.descriptor;
-      bytes = (await client.fetchManifest(resolved.repository, descriptor)).bytes;
+      repository = resolved.repository;
+      bytes = (await client.fetchManifest(repository, descriptor)).bytes;
     } catch (e) {
       const err = this.upstreamError(e);
       if (err) throw err;
       return undefined;
     }
-    const put = await this.view.putManifest(repo, reference, bytes, descriptor.mediaType, { domain: this.domain, requireChildren: false });
+    const put = await this.view.storeFetchedManifest(repo, reference, bytes, descriptor.mediaType);
     const stored = await this.view.manifest(put.descriptor.digest);
-    if (stored) for (const child of manifestChildren(stored.parsed)) this.known.set(child.digest, child);
+    if (!stored) return undefined;
+    for (const child of manifestChildren(stored.parsed)) {
+      this.known.set(child.digest, child);
+      if (stored.parsed.kind === 'index') this.parents.set(child.digest, [...(this.parents.get(child.digest) ?? []), stored.descriptor.digest]);
+    }
+    const name = isDigest(reference) ? undefined : `${this.domain}/${repo}:${reference}`;
+    if (stored.parsed.kind === 'index') {
+      // An index is complete as it is: its children join it (adoptChild) as each one is complete.
+      if (name) this.view.nameImage(name, stored.descriptor);
+    } else {
+      if (name) this.pendingTags.set(`${repo}:${reference}`, stored.descriptor.digest);
+      this.inBackground(this.complete(client, repository, stored, name).finally(() => { if (name) this.pendingTags.delete(`${repo}:${reference}`); }));
+    }
     return stored;
+  }
+
+  /**
+   * Makes a fetched image manifest a whole image of the store: its config and layers are fetched (the
+   * same single downloads clients share), then it is named (a tag) and joins the indexes that list it,
+   * as a pull would leave it. A failure leaves it unnamed, held by its lease: a later request fetches again.
+   */
+  private async complete(client: RegistryClient, repository: Repository, m: StoredManifest, name: string | undefined): Promise<void> {
+    if (m.parsed.kind !== 'manifest') return;
+    for (const blob of [m.parsed.manifest.config, ...m.parsed.manifest.layers]) {
+      // download() joins a download already running (a client's); one that failed is tried once more.
+      for (let attempt = 0; attempt < 2 && await this.view.blobSize(blob.digest) === undefined; attempt++) {
+        await this.download(client, repository, blob, undefined).catch(() => {});
+      }
+      if (await this.view.blobSize(blob.digest) === undefined) throw new RegistryError('BLOB_UNKNOWN', `${blob.digest} could not be fetched from ${this.domain}`);
+    }
+    if (name) this.view.nameImage(name, m.descriptor);
+    for (const parent of this.parents.get(m.descriptor.digest) ?? []) await this.view.adoptChild(parent, m.descriptor.digest);
+  }
+
+  private inBackground(p: Promise<unknown>): void {
+    const tracked = p.then(() => {}, () => {}).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+
+  /** Resolves when the background completions have ended (a graceful stop waits for them). */
+  async settle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
   private async describe(client: RegistryClient, repository: Repository, digest: Digest): Promise<Descriptor | undefined> {
@@ -167,6 +216,8 @@ export class Mirror {
 
   /** One download per digest; `ex` (when given) is answered from the same bytes. true when `ex` was answered. */
   private async download(client: RegistryClient, repository: Repository, desc: Descriptor, ex: Exchange | undefined): Promise<boolean> {
+    const running = this.downloads.get(desc.digest);
+    if (running) { await running; return false; }
     let answered = false;
     const run = (async () => {
       const sink: BlobSink = {
@@ -199,10 +250,10 @@ interface Tee { write(chunk: Uint8Array): Promise<void>; abandon(): void; sent: 
 function startTee(ex: Exchange, desc: Descriptor): Tee {
   const { res } = ex;
   res.statusCode = 200;
-  res.setHeader('docker-distribution-api-version', 'registry/2.0');
+  res.setHeader(Header.ApiVersion, 'registry/2.0');
   res.setHeader('content-type', 'application/octet-stream');
   res.setHeader('content-length', desc.size);
-  res.setHeader('docker-content-digest', desc.digest);
+  res.setHeader(Header.ContentDigest, desc.digest);
   res.flushHeaders();
   let gone = false;
   res.once('close', () => { gone = true; });

@@ -49,7 +49,9 @@ export interface RegistryServer {
   address: string;
   /** The registry name pushed images are recorded under. */
   name: string;
-  /** Graceful stop: resolves when every request in flight has finished and the listener is closed. */
+  /** Resolves when background work has ended (a mirror completing the images it fetched). */
+  settled(): Promise<void>;
+  /** Graceful stop: resolves when every request in flight and the background work have finished. */
   close(): Promise<void>;
 }
 
@@ -95,15 +97,15 @@ export async function startRegistryServer(store: Pick<ImageService, 'repositorie
       req, res, url: new URL(req.url ?? '/', 'http://registry'), view: handlers!.view, uploads: handlers!.uploads,
       ...(handlers!.mirror ? { mirror: handlers!.mirror } : {}), signal: ctrl.signal,
     };
+    const r = route(ex.url.pathname);
     try {
       if (htpasswd) (res as { user?: string }).user = await htpasswd.authenticate(req.headers.authorization);
-      const r = route(ex.url.pathname);
       if (!r) throw new RegistryError('UNSUPPORTED', `no such endpoint: ${req.method} ${ex.url.pathname}`, undefined, { status: 404 });
       if (opts.readOnly && WRITES.has(req.method ?? '')) throw new RegistryError('UNSUPPORTED', 'the registry is read-only');
       await dispatch(ex, r);
     } catch (e) {
       req.resume();
-      sendError(ex, e instanceof RegistryError ? e : toRegistryError(e, 'name'));
+      sendError(ex, toRegistryError(e, aboutOf(r)));
     }
   };
 
@@ -129,6 +131,7 @@ export async function startRegistryServer(store: Pick<ImageService, 'repositorie
     url: `${opts.tls ? 'https' : 'http'}://${address}`,
     address,
     name,
+    settled: async () => { await mirror?.settle(); },
     close() {
       closed ??= (async () => {
         closing = true;
@@ -142,6 +145,7 @@ export async function startRegistryServer(store: Pick<ImageService, 'repositorie
         }
         await listenerClosed;
         clearTimeout(grace);
+        await mirror?.settle();
         await uploads.closeAll();
       })();
       return closed;
@@ -182,6 +186,16 @@ async function dispatch(ex: Exchange, r: Route): Promise<void> {
       break;
   }
   return notAllowed(method);
+}
+
+/** What a store failure of this route was about (a NotFound from a blob read is BLOB_UNKNOWN, ...). */
+function aboutOf(r: Route | undefined): Parameters<typeof toRegistryError>[1] {
+  switch (r?.kind) {
+    case 'manifest': return 'manifest';
+    case 'blob': case 'referrers': return 'blob';
+    case 'uploads': case 'upload': return 'upload';
+    default: return 'name';
+  }
 }
 
 function notAllowed(method: string): never {

@@ -30,7 +30,16 @@ export class Uploads {
     const next = session.queue.then(async () => {
       if (session.idle) { clearTimeout(session.idle); session.idle = undefined; }
       session.writer ??= await this.view.uploadWriter(id, signal);
-      return fn(session.writer);
+      try {
+        return await fn(session.writer);
+      } catch (e) {
+        // A store failure may leave the writer unusable: the next request opens the ingest afresh.
+        if (!(e instanceof RegistryError) && session.writer) {
+          await session.writer.close().catch(() => {});
+          session.writer = undefined;
+        }
+        throw e;
+      }
     });
     session.queue = next.catch(() => {}).then(() => this.park(id, session));
     return next;
