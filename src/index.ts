@@ -25,3 +25,4 @@ export { Stowage, openStowage, defaultRoot, applyChanges, CHANGE_COMMANDS } from
 export type * from './images/index.js';
 export { startRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/index.js';
 export * from './imagebuilder/index.js';
+export { build, type BuildOptions, type BuildResult } from './build/index.js';

@@ -13,6 +13,7 @@ export { errorFromResponse } from './errors.js';
 export { fetchBlobInto, makeRefKey, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 export { apiHost, isLoopback, schemeFor, DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
 export { login, logout, type LoginOptions } from './login.js';
+export { TransferLimit, limitValue } from './limit.js';
 export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
 export {
   DISTRIBUTION_SOURCE_PREFIX, appendSource, childGcLabels, pullGraph, pullImage,
@@ -24,3 +25,4 @@ export {
 } from './push.js';
 export * from './protocol.js';
 export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';
+export { indexSearch, walkCatalog, type IndexSearchResult } from './search.js';

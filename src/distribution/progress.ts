@@ -1,3 +1,4 @@
+import { limitValue, type TransferLimit } from './limit.js';
 import type { Digest } from '../oci/index.js';
 
 /**
@@ -21,30 +22,39 @@ export interface ProgressEvent {
 export type ProgressFn = (event: ProgressEvent) => void;
 
 /**
- * Runs `fn` over items with at most `limit` at once; the first failure stops new starts, aborts the
- * `signal` handed to the ones still running (so a failed pull does not keep downloading its other
- * layers to the end), and is thrown.
+ * Runs `fn` over items with at most `limit` at once (a live TransferLimit is read before each start: a
+ * raised limit starts waiting items at once, a lowered one lets the running ones finish); the first
+ * failure stops new starts, aborts the `signal` handed to the ones still running (so a failed pull does
+ * not keep downloading its other layers to the end), and is thrown once they have ended.
  */
-export async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function runLimited<T>(items: readonly T[], limit: number | TransferLimit, fn: (item: T, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
+  let active = 0;
   let failed: unknown;
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal?.reason);
   if (signal?.aborted) onAbort(); else signal?.addEventListener('abort', onAbort, { once: true });
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < items.length) {
-      if (stop.signal.aborted) return;
+  let finish!: () => void;
+  const done = new Promise<void>((r) => { finish = r; });
+  const pump = (): void => {
+    while (failed === undefined && !stop.signal.aborted && next < items.length && active < limitValue(limit)) {
       const item = items[next++]!;
-      try { await fn(item, stop.signal); } catch (e) {
+      active++;
+      fn(item, stop.signal).catch((e: unknown) => {
         if (failed === undefined) { failed = e; stop.abort(e); }
-      }
+      }).finally(() => {
+        active--;
+        pump();
+      });
     }
+    if (active === 0 && (next >= items.length || failed !== undefined || stop.signal.aborted)) finish();
   };
+  const unsubscribe = typeof limit === 'number' ? undefined : limit.onChange(pump);
   try {
-    // NaN (a bad option) would make no workers at all, and so a transfer that "succeeds" having moved nothing.
-    const workers = Number.isFinite(limit) && limit >= 1 ? Math.min(Math.floor(limit), items.length) : 1;
-    await Promise.all(Array.from({ length: Math.max(1, workers) }, worker));
+    pump();
+    await done;
   } finally {
+    unsubscribe?.();
     signal?.removeEventListener('abort', onAbort);
   }
   if (failed !== undefined) throw failed;

@@ -6,6 +6,7 @@ import {
 } from '../oci/index.js';
 import type { RegistryClient, Repository } from './client.js';
 import { fetchBlobInto, makeRefKey, type BlobSink } from './fetch.js';
+import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
 
 /** Label containerd puts on every pulled blob: the repositories it came from, per registry. */
@@ -19,7 +20,8 @@ export interface PullOptions {
   /** Pull every platform of an index (attestations included) instead of the best match. */
   allPlatforms?: boolean;
   /** Blobs downloaded at once; default the client's (3). */
-  concurrency?: number;
+  /** Blobs at once; a TransferLimit may change while the transfer runs. */
+  concurrency?: number | TransferLimit;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
   /** Fetch manifests and configs only. */

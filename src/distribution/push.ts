@@ -7,6 +7,7 @@ import {
 } from '../oci/index.js';
 import { pullScope, pushScope } from './auth.js';
 import type { RegistryClient, Repository } from './client.js';
+import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
 import { formatChunkRange, parseUploadRange } from './protocol.js';
 import { DISTRIBUTION_SOURCE_PREFIX } from './pull.js';
@@ -31,7 +32,8 @@ export interface PushBlobOptions {
 export type PushBlobStatus = 'exists' | 'mounted' | 'uploaded';
 
 export interface PushOptions extends PushBlobOptions {
-  concurrency?: number;
+  /** Blobs at once; a TransferLimit may change while the transfer runs. */
+  concurrency?: number | TransferLimit;
   /** Only push these children of an index (default: every child manifest present in the provider). */
   filterChildren?: (desc: Descriptor) => boolean;
 }

@@ -13,14 +13,11 @@ const CONTAINER_CHAIN = 'io.stowage.image.chain';
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 function toLayer(c: ContainerRecord): ContainerLayer {
-  const out: ContainerLayer = {
-    id: c.id,
-    image: c.image,
-    imageId: c.labels[CONTAINER_IMAGE_ID] as Digest,
-    manifestDigest: c.labels[CONTAINER_MANIFEST] as Digest,
-    snapshotKey: c.snapshotKey,
-    createdAt: c.createdAt,
-  };
+  const out: ContainerLayer = { id: c.id, image: c.image, snapshotKey: c.snapshotKey, createdAt: c.createdAt };
+  const imageId = c.labels[CONTAINER_IMAGE_ID];
+  if (imageId) out.imageId = imageId as Digest;
+  const manifest = c.labels[CONTAINER_MANIFEST];
+  if (manifest) out.manifestDigest = manifest as Digest;
   const name = c.labels[CONTAINER_NAME];
   if (name) out.name = name;
   const chain = c.labels[CONTAINER_CHAIN];
@@ -28,7 +25,10 @@ function toLayer(c: ContainerRecord): ContainerLayer {
   return out;
 }
 
-/** A working container: a writable snapshot on the image's top chain, recorded as a GC root. */
+/**
+ * A working container: a writable snapshot on the image's top chain, recorded as a GC root.
+ * The image '' is scratch: an empty writable snapshot (the builder's `FROM scratch`).
+ */
 export async function createLayer(ctx: Ctx, id: string | undefined, image: string, opts: CreateLayerOptions = {}): Promise<ContainerLayer> {
   const cid = id ?? randomBytes(32).toString('hex');
   if (!ID_RE.test(cid)) throw new InvalidArgumentError(`invalid container id ${JSON.stringify(cid)}`, { id: cid });
@@ -39,6 +39,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
     if (taken) throw new ConflictError(`Conflict. The container name "/${opts.name}" is already in use by container "${taken.id}". You have to remove (or rename) that container to be able to reuse that name.`, { name: opts.name });
   }
   if (existing.some((c) => c.id === cid)) throw new ConflictError(`container ${cid} already exists`, { id: cid });
+  if (image === '') return createScratchLayer(ctx, cid, opts);
 
   const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
   const { record } = resolveRecord(ctx, image);
@@ -59,6 +60,24 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
     if (opts.name !== undefined) labels[CONTAINER_NAME] = opts.name;
     try {
       return toLayer(ctx.md.containers.create({ id: cid, image, snapshotter: ctx.snaps.name, snapshotKey: key, labels }));
+    } catch (e) {
+      await ctx.snaps.remove(key).catch(() => undefined);
+      throw e;
+    }
+  } finally {
+    try { ctx.md.leases.delete(lease.id); } catch { /* expired meanwhile */ }
+  }
+}
+
+async function createScratchLayer(ctx: Ctx, cid: string, opts: CreateLayerOptions): Promise<ContainerLayer> {
+  const key = `container-${cid}`;
+  const lease = ctx.md.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'io.stowage.purpose': `container ${cid}` } });
+  try {
+    await ctx.snaps.prepare(key, undefined, { lease: lease.id, labels: { 'io.stowage.container': cid } });
+    const labels: Record<string, string> = {};
+    if (opts.name !== undefined) labels[CONTAINER_NAME] = opts.name;
+    try {
+      return toLayer(ctx.md.containers.create({ id: cid, image: '', snapshotter: ctx.snaps.name, snapshotKey: key, labels }));
     } catch (e) {
       await ctx.snaps.remove(key).catch(() => undefined);
       throw e;

@@ -34,17 +34,19 @@ export function containersByImage(ctx: Ctx): Map<Digest, ContainerRecord[]> {
   return out;
 }
 
-/** Present content + unpacked bytes of every platform of a target (docker's summary Size). */
+/** The blobs and unpacked layers of a target that are present, each once, and their total. */
+export async function imageUsage(ctx: Ctx, blobs: BlobReader, target: ImageRecord['target']): Promise<{ blobs: Map<Digest, number>; snaps: Map<Digest, number>; size: number }> {
+  const b = await presentBlobs(ctx, blobs, target);
+  const s = await presentSnapshots(ctx, blobs, target);
+  let size = 0;
+  for (const n of b.values()) size += n;
+  for (const n of s.values()) size += n;
+  return { blobs: b, snaps: s, size };
+}
+
+/** Present content + unpacked bytes of every platform, shared blobs and layers counted once (docker's summary Size). */
 export async function totalImageSize(ctx: Ctx, blobs: BlobReader, target: ImageRecord['target']): Promise<number> {
-  let total = 0;
-  const ms = await platformManifests(target, blobs, ctx.sizes);
-  if (!(ms.length === 1 && ms[0]!.digest === target.digest)) total += (await blobs.sizeIfPresent(target.digest)) ?? 0;
-  for (const m of ms) {
-    if (!(await m.present())) continue;
-    total += await m.presentContentSize();
-    total += await m.snapshotUsage();
-  }
-  return total;
+  return (await imageUsage(ctx, blobs, target)).size;
 }
 
 /** Every blob digest a target reaches that is present (index, manifests, configs, layers), with sizes. */

@@ -3,7 +3,7 @@ import { familiarName, familiarString, parseNormalizedNamed, referenceString, ty
 import type { ImageManifestSummary, ImageSummary } from './api-types.js';
 import type { Ctx } from './context.js';
 import { FilterArgs, globToRegExp, parseUntil } from './filters.js';
-import { CONTAINER_MANIFEST, PARENT_LABEL, containersByImage, presentBlobs, presentSnapshots } from './image-info.js';
+import { CONTAINER_MANIFEST, PARENT_LABEL, containersByImage, imageUsage } from './image-info.js';
 import type { BlobReader, PlatformManifestImpl } from './manifest.js';
 import { platformManifests } from './manifest.js';
 import { familiarOf, isDanglingRecord, repoDigestOf } from './names.js';
@@ -116,22 +116,22 @@ export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<Imag
     if (sinceTime !== undefined && !(created > sinceTime)) return;
 
     const containers = users.get(digest) ?? [];
-    let size = 0;
-    const presentTarget = (await blobs.sizeIfPresent(target.digest)) !== undefined;
     const manifestSummaries: ImageManifestSummary[] = [];
-    for (const m of manifests) {
-      const s = await manifestSummary(ctx, m, containers.filter((c) => !c.labels[CONTAINER_MANIFEST] || c.labels[CONTAINER_MANIFEST] === m.digest).map((c) => c.id));
-      manifestSummaries.push(s);
-      size += s.Size.Total;
+    if (opts.manifests) {
+      for (const m of manifests) {
+        manifestSummaries.push(await manifestSummary(ctx, m, containers.filter((c) => !c.labels[CONTAINER_MANIFEST] || c.labels[CONTAINER_MANIFEST] === m.digest).map((c) => c.id)));
+      }
     }
-    if (presentTarget && !(manifests.length === 1 && manifests[0]!.digest === target.digest)) size += target.size;
+    // Each blob and each unpacked layer counts once, however many platforms share it: the image's Size
+    // is then what removing it alone could free, and /system/df's total is never below the sum.
+    const usage = await imageUsage(ctx, blobs, target);
     const summary: ImageSummary = {
       Id: digest,
       ParentId: chosen.labels[PARENT_LABEL] ?? '',
       RepoTags: tags.map(familiarOf),
       RepoDigests: [],
       Created: created,
-      Size: size,
+      Size: usage.size,
       SharedSize: -1,
       Labels: { ...labels },
       Containers: containers.length,
@@ -142,7 +142,7 @@ export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<Imag
     if (!best) summary.Created = 0; // no platform present locally
     if (opts.manifests) summary.Manifests = manifestSummaries;
     out.push(summary);
-    if (sharedBook) sharedBook.set(digest, { blobs: await presentBlobs(ctx, blobs, target), snaps: await presentSnapshots(ctx, blobs, target) });
+    if (sharedBook) sharedBook.set(digest, usage);
   };
   await mapLimit([...groups], 16, ([d, g]) => summarize(d, g));
 

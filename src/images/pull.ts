@@ -5,6 +5,7 @@ import {
   type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
 } from '../oci/index.js';
 import { writeBlob } from '../content/index.js';
+import { limitValue, type TransferLimit } from '../distribution/index.js';
 import { chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
@@ -83,7 +84,7 @@ function isPseudo(p: PlatformPull): boolean {
   return isAttestation(d) || isUnknownPlatform(d.platform) || (p.manifest.layers.length > 0 && !p.manifest.layers.some((l) => isLayerType(l.mediaType)));
 }
 
-export interface PullDeps { remote: RemoteFactory; /** Layers downloaded at once (default 3). */ concurrency?: number }
+export interface PullDeps { remote: RemoteFactory; /** Layers downloaded at once (default 3); a live limit may change during the pull. */ concurrency?: number | TransferLimit }
 
 /** `docker pull` (spec §1.8, C8D): one platform (default host) or all; unpacked by chain ID as layers arrive. */
 export async function pullImage(ctx: Ctx, input: string, opts: PullOptions, deps: PullDeps): Promise<PullResult> {
@@ -234,7 +235,7 @@ async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository,
  * ingest a previous pull left) and 'Download complete' (at once when the blob was already fetched),
  * 'Extracting', and 'Pull complete'. A blob that appears twice in the manifest is fetched and reported once.
  */
-async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PlatformPull, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number): Promise<number> {
+async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PlatformPull, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number | TransferLimit): Promise<number> {
   const layers = p.manifest.layers;
   const diffIds = p.config.rootfs.diff_ids;
   const blobs = ctx.blobs();
@@ -297,7 +298,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   let cursor = 0;
   const streams = new Map<number, Promise<boolean>>();
   const startNext = (): void => {
-    while (running < concurrency && queue.length > 0 && !sig.aborted) {
+    while (running < limitValue(concurrency) && queue.length > 0 && !sig.aborted) {
       const i = queue.shift()!;
       const l = layers[i]!;
       const id = progressId(l.digest);
@@ -332,6 +333,8 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     }
   };
   if (signal?.aborted) ctrl.abort(signal.reason);
+  // A raised limit starts waiting layers at once; a lowered one lets the running downloads finish.
+  const unsubscribe = typeof concurrency === 'number' ? undefined : concurrency.onChange(startNext);
   startNext();
   try {
     let parent: Digest | undefined;
@@ -364,6 +367,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     await Promise.allSettled([...streams.values()]);
     throw e;
   } finally {
+    unsubscribe?.();
     signal?.removeEventListener('abort', onAbort);
   }
   return downloaded;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { TransferLimit } from '../distribution/index.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
@@ -61,7 +62,7 @@ function strip(d: Descriptor): Descriptor {
 }
 
 /** `docker push` (spec §1.9, C8D): one tag or every tag of a repository; whole index or one platform. */
-export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps: { remote: RemoteFactory }): Promise<PushResult[]> {
+export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps: { remote: RemoteFactory; concurrency?: TransferLimit }): Promise<PushResult[]> {
   let ref: NamedReference;
   try {
     ref = parseNormalizedNamed(input);
@@ -99,6 +100,7 @@ export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps
     await remote.push(tag, ctx.content, root, {
       ...(opts.signal ? { signal: opts.signal } : {}),
       uploadStateDir: path.join(ctx.root, 'uploads'),
+      ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
       labelsOf: async (d) => {
         let labels: Record<string, string> = {};
         try { labels = (await ctx.content.info(d.digest)).labels; } catch { /* not present: nothing to mount from */ }

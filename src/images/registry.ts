@@ -2,33 +2,34 @@ import { MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, isConfigType, isManifestOrIndexType
 import { RegistryClient, type RegistryClientOptions } from '../distribution/index.js';
 import type { RemoteFactory, RemoteOptions, RemoteRepository } from './remote.js';
 
+/** A registry client for a domain: the store's shared one, or a private one for explicit credentials / insecure. */
+export type ClientFactory = (domain: string, opts: RemoteOptions) => RegistryClient;
+
+export function registryClients(base: RegistryClientOptions = {}): ClientFactory {
+  let shared: RegistryClient | undefined;
+  return (domain, opts) => {
+    if (!opts.credentials && !opts.insecure) return (shared ??= new RegistryClient(base));
+    const o: RegistryClientOptions = { ...base };
+    if (opts.credentials) {
+      const c = opts.credentials;
+      o.credentials = {
+        [domain]: {
+          ...(c.username ? { username: c.username } : {}), ...(c.password ? { password: c.password } : {}),
+          ...(c.identityToken ? { identityToken: c.identityToken } : {}), ...(c.registryToken ? { registryToken: c.registryToken } : {}),
+        },
+      };
+    }
+    if (opts.insecure) o.insecureRegistries = [...(base.insecureRegistries ?? []), domain];
+    return new RegistryClient(o);
+  };
+}
+
 /**
  * The registry side of pull and push, over the distribution floor's RegistryClient. One client per
  * store (token cache, connection reuse); explicit credentials or an insecure host get their own.
  */
-export function registryRemotes(base: RegistryClientOptions = {}): RemoteFactory {
-  let shared: RegistryClient | undefined;
-  return async (ref: NamedReference, opts: RemoteOptions): Promise<RemoteRepository> => {
-    let client: RegistryClient;
-    if (opts.credentials || opts.insecure) {
-      const o: RegistryClientOptions = { ...base };
-      if (opts.credentials) {
-        const c = opts.credentials;
-        o.credentials = {
-          [ref.domain]: {
-            ...(c.username ? { username: c.username } : {}), ...(c.password ? { password: c.password } : {}),
-            ...(c.identityToken ? { identityToken: c.identityToken } : {}), ...(c.registryToken ? { registryToken: c.registryToken } : {}),
-          },
-        };
-      }
-      if (opts.insecure) o.insecureRegistries = [...(base.insecureRegistries ?? []), ref.domain];
-      client = new RegistryClient(o);
-    } else {
-      shared ??= new RegistryClient(base);
-      client = shared;
-    }
-    return remoteRepository(client, ref);
-  };
+export function registryRemotes(clients: ClientFactory): RemoteFactory {
+  return async (ref: NamedReference, opts: RemoteOptions): Promise<RemoteRepository> => remoteRepository(clients(ref.domain, opts), ref);
 }
 
 function remoteRepository(client: RegistryClient, ref: NamedReference): RemoteRepository {
@@ -59,6 +60,7 @@ function remoteRepository(client: RegistryClient, ref: NamedReference): RemoteRe
         ...(opts.labelsOf ? { labelsOf: opts.labelsOf } : {}),
         ...(opts.filterChildren ? { filterChildren: opts.filterChildren } : {}),
         ...(opts.uploadStateDir ? { uploadStateDir: opts.uploadStateDir } : {}),
+        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
         ...(opts.onBlob ? {
           onProgress: (ev) => {
             const phase = ev.phase === 'uploading' || ev.phase === 'done' || ev.phase === 'exists' || ev.phase === 'mounted' ? ev.phase : undefined;

@@ -1,3 +1,4 @@
+import type { TransferLimit } from '../distribution/index.js';
 import type { Ingester, Provider } from '../content/index.js';
 import type { Descriptor, NamedReference } from '../oci/index.js';
 import type { Credentials } from './types.js';
@@ -49,4 +50,6 @@ export interface RemotePushOptions {
   filterChildren?: (desc: Descriptor) => boolean;
   /** Where interrupted chunked uploads are remembered, so the next push continues them. */
   uploadStateDir?: string;
+  /** Blobs uploaded at once (the store's live limit). */
+  concurrency?: TransferLimit;
 }

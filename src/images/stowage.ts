@@ -4,19 +4,28 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { openContentStore, type ContentStore } from '../content/index.js';
-import { checkStore, collectGarbage, labelStoreFor, openMetadata, type Metadata } from '../metadata/index.js';
-import { hostPlatform, type Digest, type ImageConfig } from '../oci/index.js';
+import { checkStore, collectGarbage, labelStoreFor, openMetadata, type EventAction, type Metadata } from '../metadata/index.js';
+import { TransferLimit } from '../distribution/index.js';
+import { hostPlatform, parseNormalizedNamed, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
 } from './api-types.js';
 import { addImage, storeImageSource } from './add.js';
+import {
+  commitBuildStep, getImageAndReleasableLayer,
+  type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type LayerRegistry, type ReleasableLayerOptions,
+} from './builder.js';
+import { makeImageCache, type ImageCache, type ImageCacheOptions } from './image-cache.js';
+import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
+import { isStaleScratch, scratchName, scratchPath, sweepScratch } from './scratch-dirs.js';
+import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
 import { deleteImage } from './delete.js';
-import { streamEvents } from './events.js';
-import { PARENT_LABEL, presentBlobs, presentSnapshots } from './image-info.js';
+import { emitImageEvent, streamEvents } from './events.js';
+import { CONTAINER_IMAGE_ID, CONTAINER_NAME, PARENT_LABEL, configLabels, presentBlobs, presentSnapshots } from './image-info.js';
 import { imageHistory, inspectImage } from './inspect.js';
 import { listImages } from './list.js';
 import { BlobReader } from './manifest.js';
@@ -24,9 +33,11 @@ import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
 import { ProgressSink } from './progress.js';
 import { pushImage } from './push.js';
-import { registryRemotes } from './registry.js';
+import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
+import { searchRegistry } from './search.js';
+import { inspectDistribution } from './distribution-inspect.js';
 import { RepositoryView, type RepositoryViewOptions } from './repositories.js';
-import type { RemoteFactory } from './remote.js';
+import type { RemoteFactory, RemoteRepository } from './remote.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import { commitContainer } from './commit.js';
 import { createImage } from './create.js';
@@ -42,8 +53,12 @@ import type {
   Image, ImageRecordView, ImageService, ImageSource, ImageSourceOptions, ImportOptions, InspectOptions, LayerSize,
   ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, OperationOptions, PlatformOption, PruneOptions,
   PullOptions, PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
+  Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
+
+/** Layers transferred at once by default (docker's default is 3 downloads and 5 uploads; one number here). */
+const DEFAULT_TRANSFERS = 3;
 
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -69,19 +84,25 @@ export class Stowage implements ImageService, AsyncDisposable {
   readonly root: string;
   private readonly ctx: Ctx;
   private readonly remotes: RemoteFactory;
-  private readonly concurrency: number | undefined;
   private readonly temporary: boolean;
+  /** Layers transferred at once by pull and push: live, changed by updateConfig while transfers run. */
+  private readonly limits: { downloads: TransferLimit; uploads: TransferLimit };
+  private readonly clients: ClientFactory;
   private closed = false;
+  /** Read-only layers handed out by getImageAndReleasableLayer and not yet released. */
+  private readonly heldLayers: LayerRegistry = new Set();
 
   private constructor(ctx: Ctx, private readonly innerContent: ContentStore, private readonly gcBackend: ReturnType<typeof snapshotGcBackend>, opts: OpenOptions) {
     this.root = ctx.root;
     this.ctx = ctx;
     this.temporary = opts.temporary === true;
-    this.concurrency = opts.concurrency;
-    this.remotes = registryRemotes({
+    const n = opts.concurrency ?? DEFAULT_TRANSFERS;
+    this.limits = { downloads: new TransferLimit(n), uploads: new TransferLimit(n) };
+    this.clients = registryClients({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     });
+    this.remotes = registryRemotes(this.clients);
   }
 
   static async open(opts: OpenOptions = {}): Promise<Stowage> {
@@ -110,6 +131,12 @@ export class Stowage implements ImageService, AsyncDisposable {
           };
         },
       };
+      // What a crashed process left (build layers and contexts, build steps' working containers) goes now.
+      sweepScratch(root);
+      for (const c of md.containers.list()) {
+        const name = c.labels[CONTAINER_NAME];
+        if (name && isStaleScratch(name)) await containers.releaseLayer(ctx, c.id).catch(() => undefined);
+      }
       return new Stowage(ctx, inner, gcBackend, opts);
     } catch (e) {
       md.close();
@@ -130,8 +157,8 @@ export class Stowage implements ImageService, AsyncDisposable {
     return ctx;
   }
 
-  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, ...(this.concurrency ? { concurrency: this.concurrency } : {}) }); }
-  push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes }); }
+  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.downloads }); }
+  push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.uploads }); }
 
   async addImage(source: ImageSource, opts: AddImageOptions = {}): Promise<AddImageResult> { return addImage(this.op(opts), source, opts); }
   async imageSource(refOrID: string, opts: ImageSourceOptions = {}): Promise<ImageSource> { return storeImageSource(this.op(opts), refOrID, opts); }
@@ -185,6 +212,20 @@ export class Stowage implements ImageService, AsyncDisposable {
   }
 
   events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.op(opts), opts); }
+  // `this.c` refuses a closed store, as every method does.
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
+  async authenticate(server: string, credentials: Credentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    void this.c;
+    let host = server.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    if (host === '' || host === 'index.docker.io') host = 'docker.io';
+    const creds = {
+      ...(credentials.username ? { username: credentials.username } : {}), ...(credentials.password ? { password: credentials.password } : {}),
+      ...(credentials.identityToken ? { identityToken: credentials.identityToken } : {}),
+    };
+    // A client of its own: the check must use these credentials and nothing the user stored.
+    await this.clients(host, { credentials: creds }).checkLogin(host, creds, opts);
+  }
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
   async children(refOrID: string, opts?: OperationOptions): Promise<Digest[]> {
     const ctx = this.op(opts);
@@ -250,8 +291,72 @@ export class Stowage implements ImageService, AsyncDisposable {
   async squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.op(opts), image, opts); }
   async createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.op(opts), config, opts); }
 
+  // The classic builder's methods (spec §1.1).
+  makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache> { return makeImageCache(this.c, opts); }
+  commitBuildStep(step: BuildStepCommit): Promise<BuildStepResult> { return commitBuildStep(this.c, step); }
+  getImageAndReleasableLayer(ref: string, opts: ReleasableLayerOptions = {}): Promise<ImageAndLayer> {
+    return getImageAndReleasableLayer(this.c, this.heldLayers, ref, { pull: (r, p) => this.pull(r, p ? { platform: p } : {}), ...opts });
+  }
+  /** CreateLayerFromImage: a working container on `image` ('' = scratch). */
+  createLayerFromImage(image: string, opts?: CreateLayerOptions): Promise<ContainerLayer> { return containers.createLayer(this.c, undefined, image, opts); }
+  /** GetLayerFolders: the container's layer directories, its own first, then the image's from the top down. */
+  async layerFolders(idOrName: string): Promise<string[]> { return this.c.snaps.layers(containers.findContainer(this.c, idOrName).snapshotKey); }
+  /** GetLayerMountID: the snapshot key of the container's writable layer. */
+  async layerMountId(idOrName: string): Promise<string> { return containers.findContainer(this.c, idOrName).snapshotKey; }
+
+  // Service settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, …).
+  /** UpdateConfig: new transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
+  updateConfig(settings: ServiceSettings): void {
+    if (settings.maxConcurrentDownloads) this.limits.downloads.set(settings.maxConcurrentDownloads);
+    if (settings.maxConcurrentUploads) this.limits.uploads.set(settings.maxConcurrentUploads);
+  }
+  serviceSettings(): Required<ServiceSettings> {
+    return { maxConcurrentDownloads: this.limits.downloads.value, maxConcurrentUploads: this.limits.uploads.value };
+  }
+  /** StorageDriver: the name C8D reports for an overlay snapshotter (`/info` Driver). */
+  storageDriver(): string { void this.c; return 'overlayfs'; }
+  /** LayerStoreStatus: `/info` DriverStatus pairs. */
+  layerStoreStatus(): Array<[string, string]> { return layerStoreStatus(this.c); }
+  /** DistributionServices: what pull and push are made of — the registry side and the live transfer limits. */
+  distributionServices(): DistributionServices { return { remotes: this.remotes, downloads: this.limits.downloads, uploads: this.limits.uploads }; }
+  /** GetRepository: one registry repository (resolve, fetch, tags, push), with the store's credentials. */
+  getRepository(ref: string, opts: { credentials?: Credentials; insecure?: boolean } = {}): Promise<RemoteRepository> {
+    return this.remotes(parseNormalizedNamed(ref), { ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.insecure ? { insecure: true } : {}) });
+  }
+  /** Map: every image ID with the config of its best platform manifest. */
+  imagesMap(): Promise<Map<Digest, ImageConfig>> { return imagesMap(this.c); }
+  /** LayerDiskUsage: bytes used by every unpacked layer (each snapshot once). */
+  layerDiskUsage(): Promise<number> { return layerDiskUsage(this.c); }
+
+  /** PerformWithBaseFS: runs `fn` on a read-only copy of the container's image root filesystem, released afterwards. */
+  async performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    const c = containers.findContainer(this.c, idOrName);
+    const { layer } = await this.getImageAndReleasableLayer(c.labels[CONTAINER_IMAGE_ID] ?? '', { pullPolicy: 'never' });
+    try { return await fn(await layer.mount()); } finally { await layer.release(); }
+  }
+  /** LogImageEvent: appends an image event (the image's labels as attributes, as docker does). */
+  async logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void> {
+    const ctx = this.c;
+    const { record } = resolveRecord(ctx, refOrID);
+    emitImageEvent(ctx, action, record.target.digest, name, await configLabels(ctx, ctx.blobs(), record.target));
+  }
+
+  /** ImageAttestations: the in-toto statements stored for the image's (chosen) platform manifest. */
+  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]> { return imageAttestations(this.c, ref, opts); }
+
+  /** A fresh private working directory path under the store (not created), removed by a later open if this process dies. */
+  scratchDir(purpose: string): string { return scratchPath(this.c.root, purpose); }
+  /** A fresh name for a working container of this process (a build step's), released by a later open if this process dies. */
+  scratchName(purpose: string): string { void this.c; return scratchName(purpose); }
+
+  /** Cleanup: releases every read-only layer still held (their leases and directories). */
+  async cleanup(): Promise<void> {
+    for (const l of [...this.heldLayers]) await l.release().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.cleanup();
     this.closed = true;
     await this.ctx.snaps.close().catch(() => undefined);
     this.ctx.md.close();

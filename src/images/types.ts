@@ -4,8 +4,14 @@
  * every failure is a StowageError whose message carries docker's wording ('No such image: foo:latest').
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Descriptor, Digest, ImageConfig, Platform } from '../oci/index.js';
+import type { Descriptor, Digest, ImageConfig, Manifest, Platform } from '../oci/index.js';
+import type { EventAction } from '../metadata/index.js';
 import type { Mount as SnapshotMount } from '../snapshots/index.js';
+import type { BuildStepCommit, BuildStepResult, ImageAndLayer, ReleasableLayerOptions } from './builder.js';
+import type { ImageCache, ImageCacheOptions } from './image-cache.js';
+import type { Attestation, AttestationOptions } from './attestations.js';
+import type { RemoteRepository } from './remote.js';
+import type { DistributionServices, ServiceSettings } from './service-info.js';
 import type { RepositoryView, RepositoryViewOptions } from './repositories.js';
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse,
@@ -131,6 +137,8 @@ export interface ImageRecordView {
 export interface PlatformManifest {
   /** Manifest descriptor (from its parent index, with platform/annotations when there is one). */
   descriptor: Descriptor;
+  /** The parsed OCI manifest (docker's ImageManifest.Manifest()). */
+  manifestDoc(): Promise<Manifest>;
   /** The manifest's platform: from the index entry, else from its config. */
   platform(): Promise<Platform>;
   /** Every blob (manifest, config, layers) is present. */
@@ -182,6 +190,35 @@ export interface EventsOptions extends OperationOptions {
   // `signal` stops following; without it (and without `until`) the stream ends after replaying the log.
   /** Keep following new events until `until` or the signal. Default: true when a signal is given. */
   follow?: boolean;
+}
+
+export interface SearchOptions {
+  /** Results wanted, 1..100 (default 25). */
+  limit?: number;
+  /** `is-official`, `stars` (minimum), deprecated `is-automated` (true matches nothing). */
+  filters?: Filters;
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** One `GET /images/search` result (docker's registry.SearchResult). */
+export interface SearchResult {
+  description: string;
+  is_official: boolean;
+  is_automated: boolean;
+  name: string;
+  star_count: number;
+}
+
+export interface DistributionInspectOptions {
+  credentials?: Credentials;
+  signal?: AbortSignal;
+}
+
+/** `GET /distribution/{name}/json`. */
+export interface DistributionInspect {
+  Descriptor: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>;
+  Platforms: Platform[];
 }
 
 export interface CheckoutOptions extends ProgressOptions {
@@ -259,10 +296,10 @@ export interface ContainerLayer {
   name?: string;
   /** The reference or ID the container was created from (as given). */
   image: string;
-  /** Image ID (target digest). */
-  imageId: Digest;
-  /** Platform manifest digest used. */
-  manifestDigest: Digest;
+  /** Image ID (target digest); absent for a container on scratch. */
+  imageId?: Digest;
+  /** Platform manifest digest used; absent for a container on scratch. */
+  manifestDigest?: Digest;
   /** Top chain ID of the image (the snapshot's parent), undefined for a layer-less image. */
   chainId?: Digest;
   snapshotKey: string;
@@ -416,6 +453,15 @@ export interface ImageService {
   diskUsage(opts?: DiskUsageOptions): Promise<ImageDiskUsage>;
   /** `docker events` for images and working containers, as an async iterator. */
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
+  /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
+  search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
+  /**
+   * Checks credentials against a registry (`docker login`'s daemon side, `POST /auth`): Unauthorized when
+   * refused. Nothing is stored. `server` is a registry host (`127.0.0.1:5000`, `docker.io`) or URL.
+   */
+  authenticate(server: string, credentials: Credentials, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
+  distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
   /** Image IDs whose builder parent label names this image. */
   children(refOrID: string, opts?: OperationOptions): Promise<Digest[]>;
   /** Number of distinct image IDs. */
@@ -459,6 +505,48 @@ export interface ImageService {
    * Recorded dangling unless `ref` is given, with the parent label; event `create`.
    */
   createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }>;
+
+  // The classic builder's methods (docker's MakeImageCache, CommitBuildStep, GetImageAndReleasableLayer…).
+  /** The image cache: an earlier step's image for the same parent and run config. */
+  makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache>;
+  /** A build step's image: parent + the container's layer (if any) + the new config, with builder labels. */
+  commitBuildStep(step: BuildStepCommit): Promise<BuildStepResult>;
+  /** An image ('' or `scratch` for none) and a read-only root filesystem the caller must release. */
+  getImageAndReleasableLayer(ref: string, opts?: ReleasableLayerOptions): Promise<ImageAndLayer>;
+  /** A working container on an image ('' = scratch). */
+  createLayerFromImage(image: string, opts?: CreateLayerOptions): Promise<ContainerLayer>;
+  /** The container's layer directories, its own first. */
+  layerFolders(idOrName: string): Promise<string[]>;
+  /** The snapshot key of the container's writable layer (docker's mount ID). */
+  layerMountId(idOrName: string): Promise<string>;
+  /** Releases every read-only layer still held by this store. */
+  cleanup(): Promise<void>;
+  /** A fresh private working directory path under the store root (not created); one a crashed process left is removed when a store opens. */
+  scratchDir(purpose: string): string;
+  /** A fresh name for a working container of this process; one a crashed process left is released when a store opens. */
+  scratchName(purpose: string): string;
+
+  // Settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, DistributionServices…).
+  /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
+  updateConfig(settings: ServiceSettings): void;
+  serviceSettings(): Required<ServiceSettings>;
+  /** The snapshotter's name (`/info` Driver). */
+  storageDriver(): string;
+  /** `/info` DriverStatus pairs. */
+  layerStoreStatus(): Array<[string, string]>;
+  distributionServices(): DistributionServices;
+  /** One registry repository (resolve, fetch, tags, push). */
+  getRepository(ref: string, opts?: { credentials?: Credentials; insecure?: boolean }): Promise<RemoteRepository>;
+  /** Every image ID with its (best platform's) config. */
+  imagesMap(): Promise<Map<Digest, ImageConfig>>;
+  /** Bytes used by every unpacked layer. */
+  layerDiskUsage(): Promise<number>;
+  /** Runs `fn` on a read-only copy of the container's image root filesystem. */
+  performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Appends an image event. */
+  logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void>;
+  /** In-toto statements of the image's attestation manifests for its chosen platform. */
+  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]>;
 
   /** Closes the store (a temporary store's directory is removed). A second call does nothing. */
   close(): Promise<void>;

@@ -17,4 +17,4 @@ export {
 export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js';
 export { captureTree } from './capture.js';
 export { walkMerged, mergedChildren, lookupMerged, WH_PREFIX, WH_OPAQUE, type MergedEntry } from './merged.js';
-export { OVERRIDE_XATTR, loadOverrides, sidecarPath, formatOverride, parseOverride, type OwnerOverride } from './ownership.js';
+export { OVERRIDE_XATTR, loadOverrides, saveOverrides, isPrivileged, sidecarPath, formatOverride, parseOverride, type OwnerOverride } from './ownership.js';

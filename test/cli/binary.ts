@@ -23,7 +23,7 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * Written after a whole build. The entry file alone does not say the build is over: while another test
+ * Written after a whole build (by scripts/build.mjs after a clean build, and here). The entry file alone does not say the build is over: while another test
  * file's tsc still emits, dist/cli/main.js can be new and the modules it imports not yet written.
  */
 const STAMP = path.join(REPO, 'dist', '.build-stamp');

@@ -13,6 +13,8 @@ const execFileP = promisify(execFile);
 
 export interface Dockerd {
   socket: string;
+  /** `unix://<socket>`, for DOCKER_HOST. */
+  host: string;
   /** Runs the docker CLI against this daemon; rejects with stderr on failure. */
   docker(args: string[], opts?: { input?: Buffer }): Promise<{ stdout: Buffer; stderr: string }>;
   stop(): Promise<void>;
@@ -29,6 +31,8 @@ export interface DockerdOptions {
   insecureRegistries?: string[];
   /** `--registry-mirror` URLs: where Docker Hub pulls go first. */
   registryMirrors?: string[];
+  /** vfs by default (works everywhere); overlay2 where the kernel allows it (benchmarks). */
+  storageDriver?: string;
 }
 
 export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> {
@@ -38,7 +42,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
   const log = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
   const child: ChildProcess = spawn('dockerd', [
     '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'd.pid'),
-    '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+    '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', `--storage-driver=${opts.storageDriver ?? 'vfs'}`,
     '--containerd-namespace', `stowage-${path.basename(dir)}`,
     ...(opts.insecureRegistries ?? []).flatMap((r) => ['--insecure-registry', r]),
     ...(opts.registryMirrors ?? []).flatMap((m) => ['--registry-mirror', m]),
@@ -92,5 +96,5 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { socket, docker, stop };
+  return { socket, host: `unix://${socket}`, docker, stop };
 }

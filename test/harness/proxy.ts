@@ -20,7 +20,9 @@ export type Fault =
   | { kind: 'redirect' }
   | { kind: 'oversize'; bytes: number }
   | { kind: 'ignoreRange' }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Sends the first `afterBytes` of the body, then nothing more until the client goes away. */
+  | { kind: 'stall'; afterBytes: number };
 
 export interface FaultRule {
   method?: string;
@@ -196,6 +198,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           await new Promise<void>((r) => res.write(part, () => r()));
           res.socket?.destroy();
           upRes.destroy();
+          return;
+        }
+        if (fault?.kind === 'stall' && offset + chunk.length >= fault.afterBytes) {
+          const part = chunk.subarray(0, fault.afterBytes - offset);
+          rec.bytesSent += part.length;
+          res.write(part);
+          upRes.destroy();
+          if (!res.destroyed) await new Promise<void>((r) => res.once('close', () => r()));
           return;
         }
         offset += chunk.length;

@@ -28,7 +28,7 @@ export const containerLs: CommandSpec = {
       rows.push({
         ID: trunc ? shortId(l.id) : l.id,
         Image: l.image,
-        ImageID: trunc ? shortId(l.imageId) : l.imageId,
+        ImageID: l.imageId === undefined ? '' : trunc ? shortId(l.imageId) : l.imageId,
         CreatedSince: since(Math.trunc(l.createdAt.getTime() / 1000)),
         // docker's CreatedAt: Go's time.String() (`2024-01-27 00:01:02 +0000 UTC`), as `images` prints it.
         CreatedAt: goTime(Math.trunc(l.createdAt.getTime() / 1000)),

@@ -1,8 +1,10 @@
+import { InvalidArgumentError } from '../../errors/index.js';
 import type { ImageSummary } from '../../images/index.js';
 import { FORMAT_OPTION, type CommandSpec } from '../command.js';
 import { FILTER_OPTION, parseFilterFlags } from '../filters.js';
 import { goTime, humanSize, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
+import { renderImageTree } from '../image-tree.js';
 
 /** One table row: docker's image formatter context (one per repository/tag of an image). */
 export interface ImageRow {
@@ -110,12 +112,20 @@ export const images: CommandSpec = {
     FORMAT_OPTION,
     { name: 'no-trunc', type: 'bool', help: "Don't truncate output" },
     { name: 'quiet', short: 'q', type: 'bool', help: 'Only show image IDs' },
+    { name: 'tree', type: 'bool', help: 'List multi-platform images as a tree, a row per platform with its own size' },
   ],
   args: { min: 0, max: 1 },
   async run(ctx, p) {
     const filters = parseFilterFlags(p.list('filter'));
     if (p.args[0] !== undefined) (filters.reference ??= []).push(p.args[0]);
     const store = await ctx.store();
+    if (p.bool('tree')) {
+      if (p.bool('quiet') || p.string('format') !== undefined || p.bool('digests') || p.bool('no-trunc')) {
+        throw new InvalidArgumentError('--tree cannot be combined with --quiet, --format, --digests or --no-trunc');
+      }
+      ctx.io.stdout.write(renderImageTree(await store.images({ all: p.bool('all'), filters, manifests: true }), { all: p.bool('all') }));
+      return;
+    }
     const list = await store.images({ all: p.bool('all'), filters });
     const digests = p.bool('digests');
     let format = p.string('format');

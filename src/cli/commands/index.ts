@@ -1,5 +1,6 @@
 /** Every command of `stowage`, and the management groups their two-word names belong to. */
 import type { CommandSpec } from '../command.js';
+import { build } from './build.js';
 import { check } from './check.js';
 import { checkout } from './checkout.js';
 import { commit } from './commit.js';
@@ -22,20 +23,21 @@ import { logout } from './logout.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { rmi } from './rmi.js';
-import { serve } from './serve.js';
 import { save } from './save.js';
+import { search } from './search.js';
+import { serve } from './serve.js';
 import { systemDf } from './system-df.js';
 import { tag } from './tag.js';
 import { version } from './version.js';
 
 export const COMMANDS: CommandSpec[] = [
-  pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, check, gc, checkout,
+  pull, push, images, rmi, tag, inspect, history, imagePrune, systemDf, events, search, check, gc, checkout, build,
   containerCreate, containerLs, containerChanges, containerRm, containerMounts, login, logout, serve, version,
   save, load, importCmd, commit, imageSquash,
 ];
 
 /** The top-level commands listed first in `stowage --help`. */
-export const COMMON = ['pull', 'push', 'images', 'rmi', 'tag', 'inspect', 'history', 'checkout', 'login', 'logout', 'version'];
+export const COMMON = ['build', 'pull', 'push', 'images', 'rmi', 'tag', 'inspect', 'history', 'checkout', 'login', 'logout', 'version'];
 
 export const GROUPS: Record<string, string> = {
   container: 'Manage working containers (writable layers on images)',

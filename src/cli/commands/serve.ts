@@ -9,6 +9,7 @@ import type { OptionSpec, ParsedArgs } from '../args.js';
 import type { CommandSpec, Context } from '../command.js';
 import type { ImageService } from '../../images/index.js';
 import { UsageError } from '../usage.js';
+import { stowageVersion } from './version.js';
 
 /** A started server: what to tell the user, and how to stop it gracefully. */
 export interface RunningServer {
@@ -60,13 +61,30 @@ const registryKind: ServerKind = {
   },
 };
 
-/** Every kind of server, in the order they start. The Engine API server (`--docker-host`) joins here. */
-export const SERVER_KINDS: ServerKind[] = [registryKind];
+/** `--docker-host unix:///PATH|tcp://127.0.0.1:PORT`: the Docker Engine API's image surface (src/server/engine). */
+const engineKind: ServerKind = {
+  option: { name: 'docker-host', type: 'string', value: 'host', help: 'Serve the Docker Engine API (images) at unix:///PATH/docker.sock or tcp://127.0.0.1:PORT' },
+  options: [
+    { name: 'group', type: 'string', value: 'group', help: 'Group given access to the --docker-host socket (mode 0660; default 0600, owner only)' },
+  ],
+  async start(store, p) {
+    const { startEngineServer } = await import('../../server/index.js');
+    const server = await startEngineServer(store, {
+      host: p.string('docker-host')!,
+      ...(p.string('group') !== undefined ? { group: p.string('group')! } : {}),
+      version: stowageVersion(),
+    });
+    return { description: `Docker Engine API at ${server.address} (DOCKER_HOST=${server.address})`, close: () => server.close() };
+  },
+};
+
+/** Every kind of server, in the order they start. */
+export const SERVER_KINDS: ServerKind[] = [registryKind, engineKind];
 
 export const serve: CommandSpec = {
   name: 'serve',
   usage: '[OPTIONS]',
-  summary: 'Serve the store to other tools (an OCI registry)',
+  summary: 'Serve the store to other tools (an OCI registry, the Docker Engine API)',
   description: 'Runs until interrupted (Ctrl-C or SIGTERM), then stops gracefully: requests in flight finish.\nRequest logs go to standard error.',
   options: SERVER_KINDS.flatMap((k) => [k.option, ...k.options]),
   async run(ctx, p) {
