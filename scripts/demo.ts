@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { main } from '../src/cli/main.js';
+import { isStowageError, openStowage } from '../src/index.js';
+import { startRegistryServer, type RegistryServer } from '../src/server/index.js';
 import { makeDemoImage } from './demo-image.js';
-import { startDemoRegistry } from './demo-registry.js';
 
 /**
  * The demo registry's port when free: the same image name on every run, so a second run is "up to date".
@@ -59,20 +60,35 @@ function listTree(root: string): string[] {
   return lines;
 }
 
+/** Stowage's own registry server, read-only, at DEMO_PORT when it is free, else at any free port. */
+async function serve(store: Parameters<typeof startRegistryServer>[0]): Promise<RegistryServer> {
+  try {
+    return await startRegistryServer(store, { listen: `127.0.0.1:${DEMO_PORT}`, readOnly: true });
+  } catch (e) {
+    if (!isStowageError(e) || e.data.syscallCode !== 'EADDRINUSE') throw e;
+    return startRegistryServer(store, { listen: '127.0.0.1:0', readOnly: true });
+  }
+}
+
+/** How the user runs the command line right after `npm ci`, with the demo's global options. */
+function commandLine(globals: string[]): string {
+  return ['npx', 'stowage', ...globals].join(' ');
+}
+
 async function run(): Promise<void> {
   const globals = globalArgs(process.argv.slice(2));
   const image = await makeDemoImage();
   const repoName = 'demo/hello';
-  const registry = await startDemoRegistry(new Map([[repoName, {
-    manifests: new Map([['latest', image.manifest]]),
-    blobs: new Map([...image.blobs].filter(([d]) => d !== image.manifest.digest)),
-  }]]), DEMO_PORT);
-  const ref = `${registry.host}/${repoName}:latest`;
+  // The registry serves its own private, temporary store: only the pulls below touch the user's store.
+  await using served = await openStowage({ temporary: true });
+  const registry = await serve(served);
+  const ref = `${registry.address}/${repoName}:latest`;
+  await served.addImage(image, { ref });
   const checkoutDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-demo-'));
   try {
-    say(`Stowage demo — offline: a generated image (${image.layers.length} layers: files, a symlink, a whiteout) served at ${registry.host}`);
+    say(`Stowage demo — offline: a generated image (${image.layers.length} layers: files, a symlink, a whiteout) served at ${registry.address}`);
     await stowage(globals, ['pull', ref]);
-    await stowage(globals, ['images', `${registry.host}/${repoName}`]);
+    await stowage(globals, ['images', `${registry.address}/${repoName}`]);
     await stowage(globals, ['history', ref]);
     await stowage(globals, ['inspect', '--format', '{{.Id}} {{.Os}}/{{.Architecture}} layers={{len .RootFS.Layers}} cmd={{json .Config.Cmd}}', ref]);
     const rootfs = path.join(checkoutDir, 'rootfs');
@@ -82,7 +98,8 @@ async function run(): Promise<void> {
     const whitedOut = fs.existsSync(path.join(rootfs, 'usr/share/demo/old.txt'));
     process.stdout.write(`\n  /etc/motd: ${fs.readFileSync(path.join(rootfs, 'etc/motd'), 'utf8').trim()}\n`);
     process.stdout.write(`  /usr/share/demo/old.txt (deleted by a whiteout in layer 2): ${whitedOut ? 'STILL PRESENT (bug!)' : 'absent, as it should be'}\n`);
-    say('Done. The image stays in the store: try `stowage images`, `stowage system df`, `stowage rmi ' + ref + '`.');
+    const cli = commandLine(globals);
+    say(`Done. The image stays in the store: try \`${cli} images\`, \`${cli} system df\`, \`${cli} rmi ${ref}\`.`);
     if (whitedOut) process.exitCode = 1;
   } finally {
     await registry.close();

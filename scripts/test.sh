@@ -22,6 +22,9 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+if [ ! -d tools/typedoc/node_modules ] || [ tools/typedoc/package-lock.json -nt tools/typedoc/node_modules/.package-lock.json ]; then
+  npm run -s docs:setup
+fi
 npm run -s build
 npm run -s typecheck
 

@@ -1,4 +1,4 @@
-import { finished, type Readable, type Writable } from 'node:stream';
+import { Transform, finished, type Readable, type Writable } from 'node:stream';
 import {
   IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION, blobPath, writeArchive,
   type ArchiveBlob, type DockerManifestEntry, type Repositories,
@@ -12,6 +12,7 @@ import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { platformManifests, type BlobReader, type PlatformManifestImpl } from './manifest.js';
 import { idPrefixOf, isDanglingRecord, repositoryOf } from './names.js';
+import { ProgressSink, progressId } from './progress.js';
 import { bestManifest, matcherFor, noSuchImage, resolveRecord, toPlatform } from './resolve.js';
 import type { SaveOptions } from './types.js';
 import { operationLease } from './op-lease.js';
@@ -160,6 +161,7 @@ export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opt
     }
   }
 
+  const progress = new ProgressSink(opts.onProgress);
   // A lease holds every blob until the archive is written, whatever a GC elsewhere does meanwhile.
   const lease = operationLease(ctx, `save ${refs.join(' ')}`, 24 * 3600_000);
   try {
@@ -171,7 +173,7 @@ export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opt
       ctx.md.leases.addResource(lease.id, { type: 'content', id: d.digest });
       const size = await blobs.sizeIfPresent(d.digest);
       if (size === undefined) throw new NotFoundError(`content ${d.digest}: not found`, { digest: d.digest });
-      archiveBlobs.push({ descriptor: { digest: d.digest, size }, open: () => openBlob(ctx, d.digest) });
+      archiveBlobs.push({ descriptor: { digest: d.digest, size }, open: async () => reporting(await openBlob(ctx, d.digest), d.digest, size, progress) });
     }
     // Small documents first: a reader learns the images before the layers stream by.
     const layers = new Set(blobList.filter((b) => isLayerType(b.mediaType)).map((b) => b.digest));
@@ -189,6 +191,18 @@ function anyOf(platforms: readonly Platform[]): PlatformMatcher {
   const ms = platforms.map((p) => onlyStrictPlatform(p));
   const ranked = anyPlatformRankedBy(platforms[0]);
   return { match: (p) => ms.some((m) => m.match(p)), rank: (p) => ranked.rank(p) };
+}
+
+/** 'Saving' {current,total} per blob as its bytes go into the archive, then 'Saved'. */
+function reporting(src: Readable, digest: Digest, size: number, progress: ProgressSink): Readable {
+  const id = progressId(digest);
+  let n = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) { n += chunk.length; progress.bytes('Saving', id, n, size); cb(null, chunk); },
+    flush(cb) { progress.status('Saved', id); cb(); },
+  });
+  src.on('error', (e) => t.destroy(e));
+  return src.pipe(t);
 }
 
 async function openBlob(ctx: Ctx, digest: Digest): Promise<Readable> {

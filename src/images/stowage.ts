@@ -11,6 +11,7 @@ import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snap
 import type {
   DeleteResponse, EventMessage, HistoryResponseItem, ImageDiskUsage, ImageSummary, InspectResponse, PruneReport,
 } from './api-types.js';
+import { addImage, storeImageSource } from './add.js';
 import {
   commitBuildStep, getImageAndReleasableLayer,
   type BuildStepCommit, type BuildStepResult, type ImageAndLayer, type LayerRegistry, type ReleasableLayerOptions,
@@ -30,6 +31,7 @@ import { listImages } from './list.js';
 import { BlobReader } from './manifest.js';
 import { pruneImages } from './prune.js';
 import { pullImage } from './pull.js';
+import { ProgressSink } from './progress.js';
 import { pushImage } from './push.js';
 import { registryClients, registryRemotes, type ClientFactory } from './registry.js';
 import { searchRegistry } from './search.js';
@@ -46,10 +48,11 @@ import { squashImage } from './squash.js';
 import { tagImage } from './tag.js';
 import { TrackedContent } from './tracked-content.js';
 import type {
-  CheckReport, CheckoutOptions, CommitOptions, ContainerLayer, CreateImageOptions, CreateLayerOptions, DeleteOptions,
-  EventsOptions, FilesystemChange, GcReport, Image, ImageRecordView, ImageService, ImportOptions, InspectOptions,
-  LayerSize, ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, PlatformOption, PruneOptions, PullOptions,
-  PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
+  AddImageOptions, AddImageResult, CheckOptions, CheckReport, CheckoutOptions, CommitOptions, ContainerLayer,
+  CreateImageOptions, CreateLayerOptions, DeleteOptions, DiskUsageOptions, EventsOptions, FilesystemChange, GcReport,
+  Image, ImageRecordView, ImageService, ImageSource, ImageSourceOptions, ImportOptions, InspectOptions, LayerSize,
+  ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, OperationOptions, PlatformOption, PruneOptions,
+  PullOptions, PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
   Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
@@ -65,11 +68,24 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(os.homedir(), '.local', 'share', 'stowage');
 }
 
-/** An opened store. Everything hangs off it; two stores in one process never meet. */
-export class Stowage implements ImageService {
+/** Makes the private directory of a temporary store: under `parent` when given, else the system's temp dir. */
+function makeTemporaryRoot(parent: string | undefined): string {
+  const base = parent ? path.resolve(parent) : os.tmpdir();
+  try {
+    fs.mkdirSync(base, { recursive: true });
+    return fs.mkdtempSync(path.join(base, 'stowage-'));
+  } catch (e) { throw fromSystemError(e, `temporary store under ${base}`); }
+}
+
+/**
+ * An opened store: the image service. Everything hangs off it; two stores in one process never meet.
+ * Open it with `openStowage`; close it with `close()` or let `await using` do it.
+ */
+export class Stowage implements ImageService, AsyncDisposable {
   readonly root: string;
   private readonly ctx: Ctx;
   private readonly remotes: RemoteFactory;
+  private readonly temporary: boolean;
   /** Layers transferred at once by pull and push: live, changed by updateConfig while transfers run. */
   private readonly limits: { downloads: TransferLimit; uploads: TransferLimit };
   private readonly clients: ClientFactory;
@@ -80,6 +96,7 @@ export class Stowage implements ImageService {
   private constructor(ctx: Ctx, private readonly innerContent: ContentStore, private readonly gcBackend: ReturnType<typeof snapshotGcBackend>, opts: OpenOptions) {
     this.root = ctx.root;
     this.ctx = ctx;
+    this.temporary = opts.temporary === true;
     const n = opts.concurrency ?? DEFAULT_TRANSFERS;
     this.limits = { downloads: new TransferLimit(n), uploads: new TransferLimit(n) };
     this.clients = registryClients({
@@ -90,9 +107,13 @@ export class Stowage implements ImageService {
   }
 
   static async open(opts: OpenOptions = {}): Promise<Stowage> {
-    const root = opts.root ? path.resolve(opts.root) : defaultRoot();
+    const root = opts.temporary ? makeTemporaryRoot(opts.root) : opts.root ? path.resolve(opts.root) : defaultRoot();
     try { fs.mkdirSync(root, { recursive: true, mode: 0o700 }); } catch (e) { throw fromSystemError(e, `store root ${root}`); }
-    const md: Metadata = openMetadata(root);
+    let md: Metadata;
+    try { md = openMetadata(root); } catch (e) {
+      if (opts.temporary) fs.rmSync(root, { recursive: true, force: true });
+      throw e;
+    }
     try {
       const inner = await openContentStore(root, { labels: labelStoreFor(md) });
       const content = new TrackedContent(inner, md);
@@ -120,6 +141,7 @@ export class Stowage implements ImageService {
       return new Stowage(ctx, inner, gcBackend, opts);
     } catch (e) {
       md.close();
+      if (opts.temporary) fs.rmSync(root, { recursive: true, force: true });
       throw e;
     }
   }
@@ -129,11 +151,21 @@ export class Stowage implements ImageService {
     return this.ctx;
   }
 
+  /** The context of a live store, after checking the caller's signal. */
+  private op(opts: OperationOptions | undefined): Ctx {
+    const ctx = this.c;
+    throwIfAborted(opts?.signal);
+    return ctx;
+  }
+
   pull(ref: string, opts: PullOptions = {}): Promise<PullResult> { return pullImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.downloads }); }
   push(ref: string, opts: PushOptions = {}): Promise<PushResult[]> { return pushImage(this.c, ref, opts, { remote: this.remotes, concurrency: this.limits.uploads }); }
 
+  async addImage(source: ImageSource, opts: AddImageOptions = {}): Promise<AddImageResult> { return addImage(this.op(opts), source, opts); }
+  async imageSource(refOrID: string, opts: ImageSourceOptions = {}): Promise<ImageSource> { return storeImageSource(this.op(opts), refOrID, opts); }
+
   async getImage(refOrID: string, opts: PlatformOption = {}): Promise<Image> {
-    const ctx = this.c;
+    const ctx = this.op(opts);
     const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
     const { record } = resolveRecord(ctx, refOrID);
     const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), platform === undefined);
@@ -144,26 +176,27 @@ export class Stowage implements ImageService {
     };
   }
 
-  async resolveImage(refOrID: string): Promise<ImageRecordView> {
-    const { record } = resolveRecord(this.c, refOrID);
+  async resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView> {
+    const { record } = resolveRecord(this.op(opts), refOrID);
     return { name: record.name, target: record.target, labels: { ...record.labels }, createdAt: record.createdAt, updatedAt: record.updatedAt };
   }
 
-  tag(source: string, target: string): Promise<void> { return tagImage(this.c, source, target); }
+  async tag(source: string, target: string, opts?: OperationOptions): Promise<void> { return tagImage(this.op(opts), source, target); }
   repositories(opts: RepositoryViewOptions): RepositoryView { return new RepositoryView(this.c, opts); }
-  images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.c, opts); }
-  inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.c, refOrID, opts); }
-  history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.c, refOrID, opts); }
-  delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]> { return deleteImage(this.c, ref, opts); }
-  prune(opts?: PruneOptions): Promise<PruneReport> { return pruneImages(this.c, opts); }
+  async images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.op(opts), opts); }
+  async inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.op(opts), refOrID, opts); }
+  async history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]> { return imageHistory(this.op(opts), refOrID, opts); }
+  async delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]> { return deleteImage(this.op(opts), ref, opts); }
+  async prune(opts?: PruneOptions): Promise<PruneReport> { return pruneImages(this.op(opts), opts); }
 
-  async diskUsage(opts: { verbose?: boolean } = {}): Promise<ImageDiskUsage> {
-    const ctx = this.c;
+  async diskUsage(opts: DiskUsageOptions = {}): Promise<ImageDiskUsage> {
+    const ctx = this.op(opts);
     const items = await listImages(ctx, { sharedSize: true, all: true });
     const blobs = ctx.blobs();
     const allBlobs = new Map<Digest, number>();
     const allSnaps = new Map<Digest, number>();
     for (const r of ctx.md.images.list()) {
+      throwIfAborted(opts.signal);
       for (const [d, n] of await presentBlobs(ctx, blobs, r.target)) allBlobs.set(d, n);
       for (const [d, n] of await presentSnapshots(ctx, blobs, r.target)) allSnaps.set(d, n);
     }
@@ -179,7 +212,7 @@ export class Stowage implements ImageService {
     };
   }
 
-  events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.c, opts); }
+  events(opts?: EventsOptions): AsyncIterable<EventMessage> { return streamEvents(this.op(opts), opts); }
   // `this.c` refuses a closed store, as every method does.
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]> { void this.c; return searchRegistry(this.clients, term, opts); }
   async authenticate(server: string, credentials: Credentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
@@ -195,26 +228,27 @@ export class Stowage implements ImageService {
   }
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect> { void this.c; return inspectDistribution(this.clients, ref, opts); }
 
-  async children(refOrID: string): Promise<Digest[]> {
-    const ctx = this.c;
+  async children(refOrID: string, opts?: OperationOptions): Promise<Digest[]> {
+    const ctx = this.op(opts);
     const { record } = resolveRecord(ctx, refOrID);
     const kids = ctx.md.images.list().filter((r) => r.labels[PARENT_LABEL] === record.target.digest).map((r) => r.target.digest);
     return [...new Set(kids)];
   }
 
-  async countImages(): Promise<number> {
-    return new Set(this.c.md.images.list().map((r) => r.target.digest)).size;
+  async countImages(opts?: OperationOptions): Promise<number> {
+    return new Set(this.op(opts).md.images.list().map((r) => r.target.digest)).size;
   }
 
-  gc(opts: { signal?: AbortSignal } = {}): Promise<GcReport> { return this.c.gc(opts.signal); }
+  async gc(opts: OperationOptions = {}): Promise<GcReport> { return this.op(opts).gc(opts.signal); }
   /**
    * The store-level check of the metadata floor (database integrity, every reachable blob present and
    * hashing to its name, snapshot directories) plus the image-level one (records, dangling records,
    * containers). `repair` fixes what is safe to fix.
    */
-  async check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
-    const ctx = this.c;
+  async check(opts: CheckOptions = {}): Promise<CheckReport> {
+    const ctx = this.op(opts);
     const store = await checkStore(ctx.md, this.innerContent, { repair: opts.repair ?? false, snapshots: this.gcBackend });
+    throwIfAborted(opts.signal);
     const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false });
     const problems = [
       ...store.problems.map((p) => ({ kind: p.kind, class: p.class, subject: p.subject, message: p.detail, repaired: p.repaired })),
@@ -224,36 +258,39 @@ export class Stowage implements ImageService {
   }
 
   async checkout(refOrID: string, dir: string, opts: CheckoutOptions = {}): Promise<void> {
-    const ctx = this.c;
+    const ctx = this.op(opts);
     const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
     const { record } = resolveRecord(ctx, refOrID);
     const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
     if (!m) throw platformMissing(refOrID, platform);
     const lease = operationLease(ctx, `checkout ${refOrID}`, 3600_000);
     try {
-      const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
+      const progress = new ProgressSink(opts.onProgress);
+      const top = await ensureUnpacked(ctx, m, lease.id, opts.signal, progress);
       throwIfAborted(opts.signal);
+      progress.status(`Checking out ${m.digest} to ${dir}`);
       await checkoutTree(ctx.snaps, top ? ctx.snaps.layers(top) : [], dir, { link: opts.link ?? 'copy', ...(opts.signal ? { signal: opts.signal } : {}) });
+      progress.status(`Checked out ${m.digest} to ${dir}`);
     } finally {
       try { ctx.md.leases.delete(lease.id); } catch { /* expired */ }
     }
   }
 
-  createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer> { return containers.createLayer(this.c, id, image, opts); }
-  getLayer(idOrName: string): Promise<ContainerLayer> { return containers.getLayer(this.c, idOrName); }
-  listLayers(): Promise<ContainerLayer[]> { return containers.listLayers(this.c); }
-  layerPath(idOrName: string): Promise<string> { return containers.layerPath(this.c, idOrName); }
-  mounts(idOrName: string): Promise<Mount[]> { return containers.layerMounts(this.c, idOrName); }
-  changes(idOrName: string, _opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]> { return containers.layerChangesOf(this.c, idOrName); }
-  layerSize(idOrName: string): Promise<LayerSize> { return containers.layerSize(this.c, idOrName); }
-  releaseLayer(idOrName: string): Promise<void> { return containers.releaseLayer(this.c, idOrName); }
+  async createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer> { return containers.createLayer(this.op(opts), id, image, opts); }
+  async getLayer(idOrName: string, opts?: OperationOptions): Promise<ContainerLayer> { return containers.getLayer(this.op(opts), idOrName); }
+  async listLayers(opts?: OperationOptions): Promise<ContainerLayer[]> { return containers.listLayers(this.op(opts)); }
+  async layerPath(idOrName: string, opts?: OperationOptions): Promise<string> { return containers.layerPath(this.op(opts), idOrName); }
+  async mounts(idOrName: string, opts?: OperationOptions): Promise<Mount[]> { return containers.layerMounts(this.op(opts), idOrName); }
+  async changes(idOrName: string, opts?: OperationOptions): Promise<FilesystemChange[]> { return containers.layerChangesOf(this.op(opts), idOrName); }
+  async layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize> { return containers.layerSize(this.op(opts), idOrName); }
+  async releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void> { return containers.releaseLayer(this.op(opts), idOrName); }
 
-  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.c, refs, output, opts); }
-  load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.c, input, opts); }
-  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.c, source, opts); }
-  commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.c, container, opts); }
-  squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.c, image, opts); }
-  createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.c, config, opts); }
+  async save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void> { return saveImages(this.op(opts), refs, output, opts); }
+  async load(input: Readable, opts?: LoadOptions): Promise<LoadResult> { return loadImages(this.op(opts), input, opts); }
+  async importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }> { return importImage(this.op(opts), source, opts); }
+  async commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }> { return commitContainer(this.op(opts), container, opts); }
+  async squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.op(opts), image, opts); }
+  async createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.op(opts), config, opts); }
 
   // The classic builder's methods (spec §1.1).
   makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache> { return makeImageCache(this.c, opts); }
@@ -324,10 +361,22 @@ export class Stowage implements ImageService {
     this.closed = true;
     await this.ctx.snaps.close().catch(() => undefined);
     this.ctx.md.close();
+    if (this.temporary) await fs.promises.rm(this.root, { recursive: true, force: true });
   }
+
+  /** `await using store = await openStowage(...)` closes the store at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> { return this.close(); }
 }
 
-/** Opens (creating if needed) the store at `root` (default: see defaultRoot). */
+/**
+ * The entry point: opens (creating if needed) the store at `root` (default: see `defaultRoot`), or with
+ * `temporary: true` a fresh store in a private temporary directory that `close()` removes.
+ *
+ * ```ts
+ * await using store = await openStowage({ temporary: true });
+ * await store.pull('127.0.0.1:5000/app:1', { onProgress: (m) => console.log(m.status) });
+ * ```
+ */
 export function openStowage(opts: OpenOptions = {}): Promise<Stowage> {
   return Stowage.open(opts);
 }

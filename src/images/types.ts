@@ -21,6 +21,11 @@ import type {
 export interface OpenOptions {
   /** Store root. Default: $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
   root?: string;
+  /**
+   * Open a fresh store in a new private directory under the system temporary directory (or under `root`
+   * when given) and remove that directory, with everything in it, on `close()`.
+   */
+  temporary?: boolean;
   /** Registry hosts spoken to over plain HTTP (loopback hosts always are), like dockerd's insecure-registries. */
   insecureRegistries?: string[];
   /** Layers transferred at once by pull and push (default 3). */
@@ -45,6 +50,17 @@ export type Filters = Record<string, string[] | Record<string, boolean>>;
 export type ProgressEvent = JSONMessage;
 export type ProgressFn = (ev: ProgressEvent) => void;
 
+/** What every operation takes: a signal that stops it (the operation then fails with code `Aborted`). */
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+/** What operations that move or unpack bytes take: a signal, and a callback for progress messages. */
+export interface ProgressOptions extends OperationOptions {
+  /** Called with each progress message; a listener that throws is ignored, never breaking the operation. */
+  onProgress?: ProgressFn;
+}
+
 export interface Credentials {
   username?: string;
   password?: string;
@@ -57,15 +73,13 @@ export interface Credentials {
 /** `os[/arch[/variant]]` or an OCI platform object. */
 export type PlatformSpec = string | Platform;
 
-export interface PullOptions {
+export interface PullOptions extends ProgressOptions {
   /** One platform (default: the host's, with docker's fallbacks). Ignored when `all`. */
   platform?: PlatformSpec;
   /** Pull every platform of an index (like `skopeo copy --all`). */
   all?: boolean;
   /** Pull every tag of a tag-less reference (`docker pull -a`). */
   allTags?: boolean;
-  signal?: AbortSignal;
-  onProgress?: ProgressFn;
   /** Explicit credentials; otherwise docker's config file is consulted by the registry client. */
   credentials?: Credentials;
   /** Plain HTTP / unverified TLS for this registry (loopback registries are plain HTTP by default). */
@@ -82,10 +96,8 @@ export interface PullResult {
   updated: boolean;
 }
 
-export interface PushOptions {
+export interface PushOptions extends ProgressOptions {
   platform?: PlatformSpec;
-  signal?: AbortSignal;
-  onProgress?: ProgressFn;
   credentials?: Credentials;
   insecure?: boolean;
 }
@@ -96,7 +108,7 @@ export interface PushResult {
   size: number;
 }
 
-export interface PlatformOption { platform?: PlatformSpec }
+export interface PlatformOption extends OperationOptions { platform?: PlatformSpec }
 
 /** The resolved image: the record, plus the chosen platform manifest and its config. */
 export interface Image {
@@ -145,7 +157,7 @@ export interface PlatformManifest {
   isUnpacked(): Promise<boolean>;
 }
 
-export interface ListOptions {
+export interface ListOptions extends OperationOptions {
   all?: boolean;
   filters?: Filters;
   sharedSize?: boolean;
@@ -153,12 +165,12 @@ export interface ListOptions {
   manifests?: boolean;
 }
 
-export interface InspectOptions {
+export interface InspectOptions extends OperationOptions {
   platform?: PlatformSpec;
   manifests?: boolean;
 }
 
-export interface DeleteOptions {
+export interface DeleteOptions extends OperationOptions {
   force?: boolean;
   /** Default true (docker's `noprune=false`). */
   pruneChildren?: boolean;
@@ -166,18 +178,16 @@ export interface DeleteOptions {
   platforms?: PlatformSpec[];
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends OperationOptions {
   filters?: Filters;
-  signal?: AbortSignal;
 }
 
-export interface EventsOptions {
+export interface EventsOptions extends OperationOptions {
   /** Date, Unix seconds, or a docker timestamp string (`10m`, RFC3339…). */
   since?: Date | number | string;
   until?: Date | number | string;
   filters?: Filters;
-  /** Stops following; without it (and without `until`) the stream ends after replaying the log. */
-  signal?: AbortSignal;
+  // `signal` stops following; without it (and without `until`) the stream ends after replaying the log.
   /** Keep following new events until `until` or the signal. Default: true when a signal is given. */
   follow?: boolean;
 }
@@ -211,15 +221,53 @@ export interface DistributionInspect {
   Platforms: Platform[];
 }
 
-export interface CheckoutOptions {
+export interface CheckoutOptions extends ProgressOptions {
   platform?: PlatformSpec;
-  signal?: AbortSignal;
   /**
    * 'copy' (default): every regular file is a copy the caller may edit. 'hardlink': regular files are
    * hard links into the store's layers (fast, no extra space), for read-only consumers only: writing
    * to such a file in place changes the stored layer.
    */
   link?: 'copy' | 'hardlink';
+}
+
+export interface DiskUsageOptions extends OperationOptions {
+  /** List every image in `Items` (default true). */
+  verbose?: boolean;
+}
+
+export interface CheckOptions extends OperationOptions {
+  /** Fix what is safe to fix. */
+  repair?: boolean;
+}
+
+/**
+ * An image whose blobs can be read: what `addImage` copies into a store, what `imageSource` reads out of
+ * one, and what the image builder produces and builds on.
+ */
+export interface ImageSource {
+  /** The image's top descriptor: an index or a manifest. */
+  readonly target: Descriptor;
+  /** Opens a blob reachable from `target`; the caller reads it to the end (the store verifies the bytes). */
+  open(desc: Descriptor, signal?: AbortSignal): Promise<Readable>;
+}
+
+export interface ImageSourceOptions extends OperationOptions {
+  /** Only this platform's manifest (strict match) instead of the whole index. */
+  platform?: PlatformSpec;
+}
+
+export interface AddImageOptions extends ProgressOptions {
+  /** Name for the image (`repo[:tag]`, `latest` default); without it the image is kept untagged (dangling). */
+  ref?: string;
+}
+
+export interface AddImageResult {
+  /** Image ID (= target digest). */
+  id: Digest;
+  target: Descriptor;
+  /** Canonical name given, when one was. */
+  ref?: string;
 }
 
 export interface GcReport {
@@ -265,10 +313,9 @@ export interface ContainerLayer {
   createdAt: Date;
 }
 
-export interface CreateLayerOptions {
+export interface CreateLayerOptions extends OperationOptions {
   name?: string;
   platform?: PlatformSpec;
-  signal?: AbortSignal;
 }
 
 /** What a runtime needs to assemble the root filesystem: the snapshotter's description. */
@@ -297,6 +344,8 @@ export interface SaveOptions {
    */
   platform?: PlatformSpec | PlatformSpec[];
   signal?: AbortSignal;
+  /** 'Saving' {current, total} per blob as it is written, then 'Saved'. */
+  onProgress?: ProgressFn;
 }
 
 export interface LoadOptions {
@@ -371,27 +420,45 @@ export interface CreateImageOptions {
   signal?: AbortSignal;
 }
 
-/** Everything the image service offers. `Stowage` implements it. */
+/**
+ * Everything the image service offers. `Stowage` implements it. Every operation is async and takes an
+ * options object with an `AbortSignal`; those that move or unpack bytes also take `onProgress`.
+ * Failures are `StowageError`s: switch on `code`.
+ */
 export interface ImageService {
   readonly root: string;
 
+  /** `docker pull`: fetches an image from a registry into the store and unpacks it. */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  /** `docker push`: sends an image (every platform present, or one) to its registry. */
   push(ref: string, opts?: PushOptions): Promise<PushResult[]>;
+  /** Copies an image from any source (another store, a built image) into this store and names it. */
+  addImage(source: ImageSource, opts?: AddImageOptions): Promise<AddImageResult>;
+  /** An image of this store as a source for `addImage` of another store or for the image builder. */
+  imageSource(refOrID: string, opts?: ImageSourceOptions): Promise<ImageSource>;
 
   /** Resolve and choose the platform manifest (OnlyStrict when a platform is given). */
   getImage(refOrID: string, opts?: PlatformOption): Promise<Image>;
   /** Resolve to the raw record (spec §0.2). */
-  resolveImage(refOrID: string): Promise<ImageRecordView>;
-  tag(source: string, target: string): Promise<void>;
+  resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView>;
+  /** `docker tag SOURCE TARGET`. */
+  tag(source: string, target: string, opts?: OperationOptions): Promise<void>;
   /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
   repositories(opts: RepositoryViewOptions): RepositoryView;
 
+  /** `docker images`. */
   images(opts?: ListOptions): Promise<ImageSummary[]>;
+  /** `docker image inspect`. */
   inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse>;
+  /** `docker history`. */
   history(refOrID: string, opts?: PlatformOption): Promise<HistoryResponseItem[]>;
+  /** `docker rmi`. */
   delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]>;
+  /** `docker image prune`. */
   prune(opts?: PruneOptions): Promise<PruneReport>;
-  diskUsage(opts?: { verbose?: boolean }): Promise<ImageDiskUsage>;
+  /** The image section of `docker system df`. */
+  diskUsage(opts?: DiskUsageOptions): Promise<ImageDiskUsage>;
+  /** `docker events` for images and working containers, as an async iterator. */
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
   /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
@@ -403,24 +470,27 @@ export interface ImageService {
   /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
   /** Image IDs whose builder parent label names this image. */
-  children(refOrID: string): Promise<Digest[]>;
+  children(refOrID: string, opts?: OperationOptions): Promise<Digest[]>;
   /** Number of distinct image IDs. */
-  countImages(): Promise<number>;
+  countImages(opts?: OperationOptions): Promise<number>;
 
-  gc(opts?: { signal?: AbortSignal }): Promise<GcReport>;
-  check(opts?: { repair?: boolean }): Promise<CheckReport>;
+  /** Removes every blob, snapshot and ingest that no image, container or live lease holds. */
+  gc(opts?: OperationOptions): Promise<GcReport>;
+  /** Verifies the store (database, blobs, snapshots, records); `repair` fixes what is safe to fix. */
+  check(opts?: CheckOptions): Promise<CheckReport>;
   /** Materialise the image's merged root filesystem into `dir` (created; must be empty or absent). */
   checkout(refOrID: string, dir: string, opts?: CheckoutOptions): Promise<void>;
 
+  /** A working container: a writable snapshot on the image's layers. */
   createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer>;
-  getLayer(idOrName: string): Promise<ContainerLayer>;
-  listLayers(): Promise<ContainerLayer[]>;
+  getLayer(idOrName: string, opts?: OperationOptions): Promise<ContainerLayer>;
+  listLayers(opts?: OperationOptions): Promise<ContainerLayer[]>;
   /** Path of the writable directory (upper dir) of the container's snapshot. */
-  layerPath(idOrName: string): Promise<string>;
-  mounts(idOrName: string): Promise<Mount[]>;
-  changes(idOrName: string, opts?: { signal?: AbortSignal }): Promise<FilesystemChange[]>;
-  layerSize(idOrName: string): Promise<LayerSize>;
-  releaseLayer(idOrName: string): Promise<void>;
+  layerPath(idOrName: string, opts?: OperationOptions): Promise<string>;
+  mounts(idOrName: string, opts?: OperationOptions): Promise<Mount[]>;
+  changes(idOrName: string, opts?: OperationOptions): Promise<FilesystemChange[]>;
+  layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize>;
+  releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void>;
 
   /**
    * `docker save`: one tar that is both an OCI image layout and a docker-archive. Every name is resolved
@@ -485,5 +555,6 @@ export interface ImageService {
   /** In-toto statements of the image's attestation manifests for its chosen platform. */
   attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]>;
 
+  /** Closes the store (a temporary store's directory is removed). A second call does nothing. */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Ctx } from './context.js';
 import type { PlatformManifestImpl } from './manifest.js';
+import { progressId, type ProgressSink } from './progress.js';
 
 export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
 export const snapshotRefLabel = (snapshotter: string) => `containerd.io/gc.ref.snapshot.${snapshotter}`;
@@ -93,7 +94,7 @@ export async function setLabel(content: Pick<ContentStore, 'update'>, digest: Di
 }
 
 /** Unpacks every layer of a present platform manifest in order; labels the config with the top chain. */
-export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { lease?: string; signal?: AbortSignal } = {}): Promise<Digest | undefined> {
+export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { lease?: string; signal?: AbortSignal; progress?: ProgressSink } = {}): Promise<Digest | undefined> {
   const doc = await m.manifestDoc();
   const config = await m.readConfig();
   const diffIds = config.rootfs.diff_ids;
@@ -101,8 +102,13 @@ export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { 
     throw new DigestMismatchError(`manifest ${m.digest} has ${doc.layers.length} layers but its config lists ${diffIds.length} diff ids`);
   }
   let parent: Digest | undefined;
+  const { progress, ...rest } = opts;
   for (let i = 0; i < doc.layers.length; i++) {
-    const r = await unpackLayer(ctx, { ...(parent ? { parent } : {}), layer: doc.layers[i]!, diffId: diffIds[i]!, ...opts });
+    const layer = doc.layers[i]!;
+    const id = progressId(layer.digest);
+    const onProgress = progress ? (current: number, total: number) => progress.bytes('Extracting', id, current, total) : undefined;
+    const r = await unpackLayer(ctx, { ...(parent ? { parent } : {}), layer, diffId: diffIds[i]!, ...rest, ...(onProgress ? { onProgress } : {}) });
+    progress?.status(r.applied ? 'Unpacked' : 'Already unpacked', id);
     parent = r.chainId;
   }
   if (parent) await setLabel(ctx.content, doc.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
@@ -113,8 +119,8 @@ export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { 
  * The top chain ID of a platform manifest's snapshots, unpacking them first when they are missing;
  * the result is held by `lease` (a snapshot already present is added to it) until the caller's record holds it.
  */
-export async function ensureUnpacked(ctx: Ctx, m: PlatformManifestImpl, lease: string, signal?: AbortSignal): Promise<Digest | undefined> {
-  if (!(await m.isUnpacked())) return unpackManifest(ctx, m, { lease, ...(signal ? { signal } : {}) });
+export async function ensureUnpacked(ctx: Ctx, m: PlatformManifestImpl, lease: string, signal?: AbortSignal, progress?: ProgressSink): Promise<Digest | undefined> {
+  if (!(await m.isUnpacked())) return unpackManifest(ctx, m, { lease, ...(signal ? { signal } : {}), ...(progress ? { progress } : {}) });
   const ids = await m.chainIds();
   const top = ids[ids.length - 1];
   if (top) ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: top });

@@ -251,12 +251,14 @@ function applyError(e: unknown, targetDir: string): StowageError {
 
 type Kind = 'dir' | 'file' | 'symlink' | 'other';
 
-/** The process umask, read once (mkdir/open modes are filtered by it). */
-const UMASK = (() => { const m = process.umask(0o022); process.umask(m); return m; })();
-
 class Applier {
   readonly privileged: boolean;
   readonly euid = process.geteuid?.() ?? 0;
+  /**
+   * The process umask (mkdir/open modes are filtered by it), read per layer: reading it when the module
+   * loads would be a side effect of importing the library, and setting it fails in worker threads.
+   */
+  readonly umask = process.umask();
   readonly egid = process.getegid?.() ?? 0;
   readonly cache = new DirCache();
   /** Paths unpacked by this layer (whiteouts and opaque dirs never remove them). */
@@ -419,14 +421,14 @@ class Applier {
         const inheritsGroup = this.setgidDirs.has(parentOf(rel));
         const chowned = uid !== this.euid || gid !== this.egid || inheritsGroup || createdWith === undefined;
         if (chowned) fs.lchownSync(abs, uid, gid);
-        if (kind !== 'symlink' && (chowned || createdWith !== perm || (perm & UMASK) !== 0)) fs.chmodSync(abs, perm);
+        if (kind !== 'symlink' && (chowned || createdWith !== perm || (perm & this.umask) !== 0)) fs.chmodSync(abs, perm);
         this.overrides.delete(rel);
         return;
       } catch { /* fall through to an override */ }
     }
     // Keep what we need to read and write the tree ourselves; record the rest.
     const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
-    if (kind !== 'symlink' && (createdWith !== actual || (actual & UMASK) !== 0)) fs.chmodSync(abs, actual & 0o7777);
+    if (kind !== 'symlink' && (createdWith !== actual || (actual & this.umask) !== 0)) fs.chmodSync(abs, actual & 0o7777);
     if (uid !== this.euid || gid !== this.egid || actual !== perm) {
       this.overrides.set(rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
     } else this.overrides.delete(rel);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO } from './binary.js';
+import { REPO, ensureBuilt } from './binary.js';
 import { freePort } from '../harness/registry.js';
 
 const execFileP = promisify(execFile);
@@ -39,5 +39,17 @@ describe('offline demo', () => {
     const again = await demo(port);
     expect(again).toContain(`served at ${host}`);
     expect(again).toContain(`Status: Image is up to date for ${host}/demo/hello:latest`);
+
+    // The closing hint's commands work exactly as printed, right after `npm ci` (which builds dist/).
+    const hint = /Done\. The image stays in the store: try (.*)\.\n/.exec(again)?.[1];
+    const commands = [...(hint ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    expect(commands.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual(['npx stowage images', 'npx stowage system', 'npx stowage rmi']);
+    await ensureBuilt();
+    const env = { ...process.env, STOWAGE_ROOT: path.join(tmp, 'root') };
+    const outputs = [];
+    for (const c of commands) outputs.push((await execFileP('sh', ['-c', c], { cwd: REPO, env, timeout: 60_000 })).stdout);
+    expect(outputs[0]).toMatch(/demo\/hello +latest/);
+    expect(outputs[1]).toMatch(/^TYPE +TOTAL/);
+    expect(outputs[2]).toContain('Untagged:');
   });
 });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStowage, type Stowage } from '../../src/index.js';
 import { openMetadata } from '../../src/metadata/index.js';
 import { chainID } from '../../src/snapshots/index.js';
+import { assertSameTree } from '../../src/testing/index.js';
 import { makeTestImage, makeTestIndex, pushWithSkopeo, skopeo, writeOciLayout as writeHarnessLayout } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { filesFor, findIdPrefixCollision, writeOciLayout } from './gen.js';
@@ -487,24 +488,7 @@ describe('peers: skopeo and umoci see the same image', () => {
       execFileSync('umoci', ['unpack', '--image', `${oci}:v2`, bundle], { stdio: 'ignore' });
       const mine = path.join(tmp(), 'checkout');
       await s.checkout(name, mine);
-      expect(treeOf(mine)).toEqual(treeOf(path.join(bundle, 'rootfs')));
+      assertSameTree(mine, path.join(bundle, 'rootfs'), { directoryModes: true });
     } finally { await s.close(); }
   });
 });
-
-/** Paths, types, modes, sizes, link targets and contents of a tree. */
-function treeOf(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
-      const p = rel ? `${rel}/${name}` : name;
-      const st = fs.lstatSync(path.join(root, p));
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) { out[p] = `dir ${mode}`; walk(p); }
-      else if (st.isSymbolicLink()) out[p] = `link ${fs.readlinkSync(path.join(root, p))}`;
-      else out[p] = `file ${mode} ${st.size} ${fs.readFileSync(path.join(root, p)).toString('base64').slice(0, 64)}`;
-    }
-  };
-  walk('');
-  return out;
-}
