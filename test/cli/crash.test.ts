@@ -39,13 +39,16 @@ interface Outcome { killed: boolean; code: number | null; ms: number; out: strin
 function run(root: string, args: string[], killAfterMs?: number): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, '--root', root, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: whatever it started (a helper that inherited its pipes) goes with it
+    // once it has exited, so 'close' cannot wait on a straggler.
+    const child = spawn(process.execPath, [BIN, '--root', root, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
     let sent = false;
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => { sent = child.kill('SIGKILL'); }, killAfterMs);
     child.on('error', reject);
+    child.on('exit', () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* the group is gone */ } });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ killed: sent && signal === 'SIGKILL', code, ms: performance.now() - t0, out });
