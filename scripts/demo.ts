@@ -13,8 +13,11 @@ import { isStowageError, openStowage } from '../src/index.js';
 import { startRegistryServer, type RegistryServer } from '../src/server/index.js';
 import { makeDemoImage } from './demo-image.js';
 
-/** The demo registry's port when free: the same image name on every run, so a second run is "up to date". */
-const DEMO_PORT = 50505;
+/**
+ * The demo registry's port when free: the same image name on every run, so a second run is "up to date".
+ * STOWAGE_DEMO_PORT picks another (the tests give it a free port of their own).
+ */
+const DEMO_PORT = Number(process.env.STOWAGE_DEMO_PORT || 50505);
 
 /** Global options given to the demo (`--root DIR`) go in front of every command. */
 function globalArgs(argv: string[]): string[] {

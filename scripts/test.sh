@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Debian packages, npm packages), builds, runs the whole suite,
-# and ends with one line "N passed, N failed". Safe to run again: installed pieces are skipped.
+# and ends with the skipped tests and why, the failing tests (file > title), and one line
+# "N passed, N failed, N skipped". Safe to run again: installed pieces are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in docker-registry:docker-registry skopeo:skopeo umoci:umoci ctr:containerd busybox:busybox-static htpasswd:apache2-utils setfattr:attr openssl:openssl fuse-overlayfs:fuse-overlayfs dockerd:docker.io xz:xz-utils bzip2:bzip2 zstd:zstd buildah:buildah podman:podman; do
+for bin in docker-registry:docker-registry skopeo:skopeo umoci:umoci ctr:containerd busybox:busybox-static htpasswd:apache2-utils setfattr:attr openssl:openssl fuse-overlayfs:fuse-overlayfs dockerd:docker.io xz:xz-utils bzip2:bzip2 zstd:zstd buildah:buildah podman:podman jq:jq; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || need+=("${bin#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,15 +28,14 @@ fi
 npm run -s build
 npm run -s typecheck
 
-rm -f .vitest.json
 set +e
-npx vitest run --reporter=default --reporter=json --outputFile=.vitest.json "$@"
-status=$?
+npx vitest run --reporter=default --reporter=./scripts/summary-reporter.ts "$@" 2>&1 | tee .vitest.log
+status=${PIPESTATUS[0]}
 set -e
-if [ -f .vitest.json ]; then
-  node -e "const r=require('./.vitest.json');const f=r.numFailedTests+(r.numRuntimeErrorTestSuites||0)+(r.testResults||[]).filter(t=>t.status==='failed'&&(!t.assertionResults||t.assertionResults.length===0)).length;console.log(r.numPassedTests+' passed, '+f+' failed')"
-else
-  echo "0 passed, 1 failed"
-  exit 1
+# vitest itself failed before the summary reporter could speak (a config or startup error).
+if ! tail -n 1 .vitest.log | grep -Eq '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'; then
+  echo "vitest ended (exit $status) without its summary"
+  echo "0 passed, 1 failed, 0 skipped"
+  [ "$status" -ne 0 ] || status=1
 fi
 exit $status

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { promises as fsp } from 'node:fs';
 import { UnavailableError, fromSystemError } from '../errors/index.js';
+import { currentProcess, ownerState } from '../owners/index.js';
 
 /**
  * A per-ref lock shared by every process that opens the same store root.
@@ -39,32 +39,12 @@ export class RefLock {
   }
 }
 
-/** Process start time from /proc/<pid>/stat (field 22), or undefined where /proc is missing. */
-function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-const selfStart = procStartTime(process.pid);
-const host = hostname();
+const self = currentProcess();
+const host = self.host;
 
 /** True when the holder's process is known to be gone. */
 export function isStale(holder: LockHolder): boolean {
-  if (holder.hostname !== host) return false;
-  if (holder.pid === process.pid) return holder.procStart !== undefined && selfStart !== undefined && holder.procStart !== selfStart;
-  try {
-    process.kill(holder.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    return false; // EPERM: alive, owned by someone else
-  }
-  const start = procStartTime(holder.pid);
-  return holder.procStart !== undefined && start !== undefined && start !== holder.procStart;
+  return ownerState({ pid: holder.pid, host: holder.hostname, ...(holder.procStart !== undefined ? { start: holder.procStart } : {}) }) === 'dead';
 }
 
 /** A lock file that is empty or torn (its creator died between open and write) counts as stale after this age. */
@@ -86,7 +66,7 @@ export async function acquireRefLock(path: string, ref: string, lastActivityMs?:
   const holder: LockHolder = {
     pid: process.pid,
     hostname: host,
-    ...(selfStart !== undefined ? { procStart: selfStart } : {}),
+    ...(self.start !== undefined ? { procStart: self.start } : {}),
     heldSince: new Date().toISOString(),
     ref,
     token: randomBytes(12).toString('hex'),

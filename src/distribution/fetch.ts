@@ -43,7 +43,12 @@ export function makeRefKey(desc: Pick<Descriptor, 'mediaType' | 'digest'>): stri
   return `${kind}-${desc.digest}`;
 }
 
-const WRITE_CHUNK = 1 << 20;
+/**
+ * Arriving bytes are written in batches of this size: big enough for the content store to hash a batch
+ * while it is written (its overlap starts at 64 KiB), small enough that a process killed mid-download
+ * loses little of what had arrived (at most one batch per download; the resumed pull fetches it again).
+ */
+const WRITE_CHUNK = 128 << 10;
 
 /**
  * Streams one blob into the content store's ingest: resumes a partial ingest with `Range`, retries

@@ -19,6 +19,7 @@ import { bestManifest, matcherFor, platformMissing, resolveRecord } from './reso
 import { scratchPath } from './scratch-dirs.js';
 import { ensureUnpacked } from './unpack.js';
 import type { ContainerConfig, PlatformManifest } from './types.js';
+import { operationLease } from './op-lease.js';
 
 
 export interface BuildStepCommit {
@@ -125,7 +126,7 @@ export type LayerRegistry = Set<ReleasableLayer>;
 /** GetImageAndReleasableLayer: '' (or `scratch`) is scratch; the caller must release the layer. */
 export async function getImageAndReleasableLayer(ctx: Ctx, registry: LayerRegistry, ref: string, opts: ReleasableLayerOptions = {}): Promise<ImageAndLayer> {
   const scratch = ref === '' || ref === 'scratch';
-  const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `build layer ${ref || 'scratch'}` } });
+  const lease = operationLease(ctx, `build layer ${ref || 'scratch'}`, 3600_000);
   let dir: string | undefined;
   let released = false;
   let top: Digest | undefined;

@@ -28,7 +28,7 @@ async function verifyBlob(ctx: Ctx, digest: Digest, hash: boolean): Promise<'ok'
  */
 export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boolean } = {}): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
-  const add = (kind: string, subject: string, message: string, repaired = false) => problems.push({ kind, subject, message, repaired });
+  const add = (kind: string, subject: string, message: string, repaired = false, cls: CheckProblem['class'] = 'damage') => problems.push({ kind, class: cls, subject, message, repaired });
   const records = ctx.md.images.list();
   const blobs = ctx.blobs();
   const verified = new Map<Digest, 'ok' | 'missing' | 'corrupt'>();
@@ -45,7 +45,7 @@ export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boo
     if (isDanglingRecord(r) && records.some((o) => o !== r && o.target.digest === r.target.digest && !isDanglingRecord(o))) {
       let repaired = false;
       if (opts.repair) { try { ctx.md.images.delete(r.name, { target: r.target.digest }); repaired = true; } catch { /* raced */ } }
-      add('redundant-dangling', r.name, `dangling record kept although ${r.target.digest} still has a name`, repaired);
+      add('redundant-dangling', r.name, `dangling record kept although ${r.target.digest} still has a name`, repaired, 'reclaimable');
     }
   }
   for (const digest of new Set(records.map((r) => r.target.digest))) {
@@ -74,5 +74,5 @@ export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boo
       add('container-snapshot-missing', c.id, `container ${c.id} has no snapshot ${c.snapshotKey}`, repaired);
     }
   }
-  return { ok: problems.every((p) => p.repaired), problems };
+  return { ok: problems.every((p) => p.repaired || p.class !== 'damage'), problems };
 }

@@ -13,6 +13,7 @@ import { bestManifest, matcherFor, platformMissing, resolveRecord } from './reso
 import { parseTagTarget } from './tag.js';
 import type { CreateImageOptions } from './types.js';
 import { unpackManifest } from './unpack.js';
+import { operationLease } from './op-lease.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
 
@@ -30,7 +31,7 @@ export interface BaseImage {
 
 /** Runs `fn` under a fresh lease that holds everything it writes until the image record does. */
 export async function underLease<T>(ctx: Ctx, purpose: string, fn: (lease: string) => Promise<T>): Promise<T> {
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': purpose } });
+  const lease = operationLease(ctx, purpose, LEASE_TTL_MS);
   try {
     return await fn(lease.id);
   } finally {

@@ -1,6 +1,6 @@
-import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
-  familiarName, familiarString, isAttestation, isIndexType, isLayerType, isUnknownPlatform, parseImageConfig, parseManifest,
+  familiarName, familiarString, isAttestation, requireMediaType, isIndexType, isLayerType, isUnknownPlatform, parseImageConfig, parseManifest,
   parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
   type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
 } from '../oci/index.js';
@@ -17,6 +17,7 @@ import { setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { PullOptions, PullResult } from './types.js';
 import { setLabel, snapshotRefLabel, unpackLayer } from './unpack.js';
+import { operationLease } from './op-lease.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
 const DOWNLOAD_CONCURRENCY = 3;
@@ -56,11 +57,28 @@ async function addSource(content: TrackedContent, digest: Digest, key: string, r
 }
 
 /** Fetches a small document (manifest, index, config) into the store unless present; returns its bytes. */
+/**
+ * The platform an index entry claims must be the one its config describes (os and architecture; the
+ * variant is left out, configs often omit it): else the store would keep, say, arm64 layers under an
+ * amd64 name. docker checks the config's os against the requested one; this extends that to the index.
+ */
+function checkIndexPlatform(entry: Descriptor, config: ImageConfig): void {
+  const p = entry.platform;
+  if (!p || isUnknownPlatform(p)) return;
+  if (p.os !== config.os || p.architecture !== config.architecture) {
+    throw new InvalidArgumentError(`manifest ${entry.digest}: the index lists it as ${formatPlatform(p)} but its config says ${formatPlatform(config)}`,
+      { digest: entry.digest, indexPlatform: p, configPlatform: { os: config.os, architecture: config.architecture } });
+  }
+}
+
 async function fetchDocument(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, desc: Descriptor, kind: 'index' | 'manifest' | 'config', signal?: AbortSignal): Promise<{ bytes: Buffer; fetched: boolean }> {
   const blobs = ctx.blobs();
   if (await blobs.has(desc.digest)) {
+    const bytes = await blobs.bytes(desc, Math.max(desc.size, 1));
+    // The registry path checks the size on the wire; a local copy is held to the descriptor too.
+    if (bytes.length !== desc.size) throw new SizeMismatchError(`${desc.digest}: the descriptor says ${desc.size} bytes, the stored blob has ${bytes.length}`, { digest: desc.digest, size: bytes.length, expected: desc.size });
     content.record(desc.digest, desc.size);
-    return { bytes: await blobs.bytes(desc, Math.max(desc.size, 1)), fetched: false };
+    return { bytes, fetched: false };
   }
   const bytes = await remote.fetchBytes(desc, signal);
   try {
@@ -120,7 +138,8 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
 
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': `pull ${canonical}` } });
+  // A pull of the same image that died part-way is adopted: nothing it fetched is fetched again.
+  const lease = operationLease(ctx, `pull ${canonical}`, LEASE_TTL_MS);
   const content = ctx.content.withLease(lease.id);
   const [srcKey, srcRepo] = sourceLabel(ref);
   let downloaded = 0;
@@ -164,9 +183,12 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
       if (m.fetched && md !== target) downloaded++;
       const pm = parseManifest(m.bytes, md.mediaType);
       if (pm.kind !== 'manifest') throw new InvalidArgumentError(`${md.digest}: nested indexes are not supported`);
+      // Nothing is fetched for a config this store cannot read (docker: "unsupported media type").
+      requireMediaType(pm.manifest.config.mediaType, ['config'], `config of manifest ${md.digest}`);
       const c = await fetchDocument(ctx, content, remote, pm.manifest.config, 'config', signal);
       if (c.fetched) downloaded++;
       const config = parseImageConfig(c.bytes);
+      checkIndexPlatform(md, config);
       if (platform && !opts.all && parsed.kind === 'manifest') {
         // A single-manifest image must still be what was asked for.
         if (!onlyPlatform(platform).match({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })) {

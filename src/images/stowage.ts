@@ -56,6 +56,7 @@ import type {
   Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
 import { ensureUnpacked } from './unpack.js';
+import { operationLease } from './op-lease.js';
 
 /** Layers transferred at once by default (docker's default is 3 downloads and 5 uploads; one number here). */
 const DEFAULT_TRANSFERS = 3;
@@ -250,10 +251,10 @@ export class Stowage implements ImageService, AsyncDisposable {
     throwIfAborted(opts.signal);
     const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false });
     const problems = [
-      ...store.problems.map((p) => ({ kind: p.kind, subject: p.subject, message: p.detail, repaired: p.repaired })),
+      ...store.problems.map((p) => ({ kind: p.kind, class: p.class, subject: p.subject, message: p.detail, repaired: p.repaired })),
       ...images.problems,
     ];
-    return { ok: problems.every((p) => p.repaired), problems };
+    return { ok: problems.every((p) => p.repaired || p.class !== 'damage'), problems };
   }
 
   async checkout(refOrID: string, dir: string, opts: CheckoutOptions = {}): Promise<void> {
@@ -262,7 +263,7 @@ export class Stowage implements ImageService, AsyncDisposable {
     const { record } = resolveRecord(ctx, refOrID);
     const m = await bestManifest(ctx, ctx.blobs(), record.target, matcherFor(ctx, platform), false);
     if (!m) throw platformMissing(refOrID, platform);
-    const lease = ctx.md.leases.create({ expiresInMs: 3600_000, labels: { 'io.stowage.purpose': `checkout ${refOrID}` } });
+    const lease = operationLease(ctx, `checkout ${refOrID}`, 3600_000);
     try {
       const progress = new ProgressSink(opts.onProgress);
       const top = await ensureUnpacked(ctx, m, lease.id, opts.signal, progress);

@@ -280,12 +280,19 @@ export interface GcReport {
 
 export interface CheckProblem {
   kind: string;
+  /**
+   * 'damage': something an image or root needs is missing or corrupt, or a record points at nothing
+   * (only these make `ok` false). 'reclaimable': leftovers of an interrupted operation gc removes.
+   * 'in-progress': the work of a live operation.
+   */
+  class: 'damage' | 'reclaimable' | 'in-progress';
   subject: string;
   message: string;
   repaired: boolean;
 }
 
 export interface CheckReport {
+  /** No unrepaired damage. */
   ok: boolean;
   problems: CheckProblem[];
 }

@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
-import { DigestMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
-import type { Descriptor, Digest } from '../oci/index.js';
+import { DigestMismatchError, NotImplementedError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { layerCompression, type Descriptor, type Digest } from '../oci/index.js';
 import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
 import type { ContentStore } from '../content/index.js';
 import type { Ctx } from './context.js';
@@ -39,6 +39,12 @@ function counting(src: Readable, total: number, report: (n: number, total: numbe
  */
 export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ chainId: Digest; applied: boolean }> {
   throwIfAborted(input.signal);
+  // containerd refuses to unpack what it cannot name the compression of: so do we, before any work.
+  const compression = layerCompression(input.layer.mediaType);
+  if (compression === undefined) {
+    throw new NotImplementedError(`failed to unpack layer ${input.layer.digest}: unsupported layer media type ${JSON.stringify(input.layer.mediaType)}`,
+      { mediaType: input.layer.mediaType, digest: input.layer.digest, role: 'layer' });
+  }
   const chainId = chainID(input.parent, input.diffId);
   if (await ctx.sizes.exists(chainId)) {
     // Keep it from vanishing before the image record exists.
@@ -59,6 +65,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       ...(input.parent ? { parentChainId: input.parent } : {}),
       layerStream: stream,
       expectedDiffID: input.diffId,
+      compression,
       labels: { 'containerd.io/snapshot.ref': chainId },
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),

@@ -1,7 +1,11 @@
 import type { Readable } from 'node:stream';
 import { isStowageError, throwIfAborted } from '../errors/index.js';
 import { Digester, parseDigest, type Digest } from '../oci/index.js';
+import { ownerState } from '../owners/index.js';
+import { DEAD_LEASE_GRACE_MS } from './gc.js';
 import { Graph, keeps, splitNode, type GraphData, type Node } from './gcgraph.js';
+import { expiryOf } from './labels.js';
+import { ownerOf } from './leases.js';
 import { internalsOf } from './store.js';
 import type { Metadata } from './types.js';
 
@@ -27,12 +31,22 @@ export type ProblemKind =
   | 'snapshot-missing'          // a reachable reference names a snapshot record that does not exist
   | 'digest-mismatch'           // the bytes on disk do not hash to their name
   | 'blob-record-without-file'  // a blob record (labels) with no bytes
-  | 'lease-resource-dangling'   // a lease lists something that does not exist
+  | 'lease-resource-dangling'   // a lease lists something that does not exist (yet: work in progress)
+  | 'lease-holder-dead'         // a lease whose owner process is gone (adopted by the next pull, released by gc)
+  | 'lease-expired'             // a lease past its containerd.io/gc.expire (gc removes it)
   | 'foreign-key-violation'     // e.g. a snapshot whose parent record is gone
   | 'snapshot-directory-missing' // a snapshot record whose directory is gone
   | 'snapshot-directory-orphan'; // a snapshot directory with no record
 
-export interface Problem { kind: ProblemKind; subject: string; detail: string; repaired: boolean }
+/**
+ * How serious a finding is. Only 'damage' is a problem (check exits non-zero for it): something an
+ * image or root needs is missing or corrupt, or a record points at nothing. 'reclaimable': leftovers
+ * of an interrupted operation that gc removes (a dead holder's lease, an orphan directory).
+ * 'in-progress': work a live operation is doing right now.
+ */
+export type FindingClass = 'damage' | 'reclaimable' | 'in-progress';
+
+export interface Problem { kind: ProblemKind; class: FindingClass; subject: string; detail: string; repaired: boolean }
 
 export interface CheckOptions {
   /** Fix what is safe: drop dangling records, remove corrupted blobs (bytes and record) so a re-pull fixes them. */
@@ -61,7 +75,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   const minAge = opts.minAgeMs ?? 10 * 60_000;
   const problems: Problem[] = [];
   const report: CheckReport = { problems, blobsChecked: 0, bytesHashed: 0 };
-  const add = (kind: ProblemKind, subject: string, detail: string, repaired = false) => problems.push({ kind, subject, detail, repaired });
+  const add = (kind: ProblemKind, subject: string, detail: string, repaired = false, cls: FindingClass = 'damage') => problems.push({ kind, class: cls, subject, detail, repaired });
 
   const integrity = db.pragma('quick_check', { simple: true });
   if (integrity !== 'ok') add('database-corrupt', 'metadata.db', String(integrity));
@@ -117,9 +131,12 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   for (const b of data.blobRecords) {
     if (onDisk.has(b.digest)) continue;
     const old = now - b.updatedAt >= minAge;
-    const repaired = repair && old && !keeps(marked).blob(b.digest);
+    const needed = keeps(marked).blob(b.digest);
+    const repaired = repair && old && !needed;
     if (repaired) store.content.forget(b.digest);
-    add('blob-record-without-file', b.digest, old ? 'record has no bytes' : 'record has no bytes (recent: maybe mid-pull)', repaired);
+    // Needed by an image or root: damage. Otherwise garbage gc removes, or (recent) a pull mid-way.
+    add('blob-record-without-file', b.digest, old ? 'record has no bytes' : 'record has no bytes (recent: maybe mid-pull)', repaired,
+      needed ? 'damage' : old ? 'reclaimable' : 'in-progress');
   }
 
   // Lease resources naming nothing. Ingests are only reported: a live pull may not have created its ingest yet.
@@ -127,6 +144,18 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   const imageNames = new Set(data.graph.images.map((i) => i.name));
   const recorded = new Set(data.blobRecords.map((b) => b.digest));
   for (const l of data.graph.leases) {
+    // A live holder's (or an ownerless lease's) missing resources are work in progress; a dead
+    // holder's or an expired lease's are leftovers gc reclaims. Neither is damage.
+    const owner = data.leaseOwners.get(l.id);
+    const dead = owner !== undefined && ownerState(owner) === 'dead';
+    const expiry = expiryOf(l.labels);
+    const expired = expiry !== undefined && expiry <= now;
+    if (dead) {
+      add('lease-holder-dead', l.id, `lease ${l.id}${l.labels['io.stowage.purpose'] ? ` (${l.labels['io.stowage.purpose']})` : ''} belongs to process ${owner.pid} on ${owner.host}, which is gone: the next pull of the same image adopts its work, gc releases it ${Math.round(DEAD_LEASE_GRACE_MS / 60_000)} min after it was made`, false, 'reclaimable');
+    } else if (expired) {
+      add('lease-expired', l.id, `lease ${l.id} expired at ${new Date(expiry).toISOString()}: gc removes it`, false, 'reclaimable');
+    }
+    const cls: FindingClass = dead || expired ? 'reclaimable' : 'in-progress';
     for (const r of l.resources) {
       let missing: boolean;
       if (r.type === 'content') missing = !onDisk.has(r.id as Digest) && !recorded.has(r.id as Digest);
@@ -137,7 +166,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
       const old = now - (data.leaseCreated.get(l.id) ?? now) >= minAge;
       const repaired = repair && old && r.type !== 'ingests';
       if (repaired) store.leases.deleteResource(l.id, r);
-      add('lease-resource-dangling', `${l.id}/${r.type}/${r.id}`, `lease ${l.id} lists a ${r.type} that does not exist`, repaired);
+      add('lease-resource-dangling', `${l.id}/${r.type}/${r.id}`, `lease ${l.id} lists a ${r.type} that does not exist`, repaired, cls);
     }
   }
   // Snapshot records against directories. Records are made before directories, so list the disk
@@ -158,7 +187,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
       for (const id of onDiskIds) {
         if (known.has(id)) continue;
         if (repair) await sb.removeDirectory(sn, id);
-        add('snapshot-directory-orphan', `${sn}/${id}`, 'a directory no record names', repair);
+        add('snapshot-directory-orphan', `${sn}/${id}`, 'a directory no record names (gc removes it)', repair, 'reclaimable');
       }
     }
   }
@@ -196,7 +225,8 @@ function loadForCheck(store: ReturnType<typeof internalsOf>) {
   const imageLabels = labelsOf('image_labels');
   const snapLabels = labelsOf('snapshot_labels');
   const ctrLabels = labelsOf('container_labels');
-  const leaseRows = all<{ id: string; created_at: number }>('SELECT id, created_at FROM leases');
+  const leaseRows = all<{ id: string; created_at: number; owner_pid: number | null; owner_start: string | null; owner_host: string | null }>(
+    'SELECT id, created_at, owner_pid, owner_start, owner_host FROM leases');
   const resources = all<{ lease: string; type: GraphData['leases'][number]['resources'][number]['type']; id: string }>('SELECT lease, type, id FROM lease_resources');
   const graph: GraphData = {
     now: Date.now(),
@@ -214,6 +244,7 @@ function loadForCheck(store: ReturnType<typeof internalsOf>) {
     graph,
     blobRecords: all<{ digest: Digest; updated_at: number }>('SELECT digest, updated_at FROM blobs').map((b) => ({ digest: b.digest, updatedAt: b.updated_at })),
     leaseCreated: new Map(leaseRows.map((l) => [l.id, l.created_at])),
+    leaseOwners: new Map(leaseRows.flatMap((l) => { const o = ownerOf(l).owner; return o ? [[l.id, o] as const] : []; })),
     snapshotIds: all<{ snapshotter: string }>('SELECT DISTINCT snapshotter FROM snapshots'),
   };
 }

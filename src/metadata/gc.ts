@@ -5,7 +5,10 @@ import { isStowageError, throwIfAborted, UnavailableError } from '../errors/inde
 import type { Digest } from '../oci/index.js';
 import type { MetadataDB } from './db.js';
 import { Graph, keeps, type GraphData, type Node } from './gcgraph.js';
+import { GC_EXPIRE } from './labels.js';
+import { ownerOf } from './leases.js';
 import { internalsOf } from './store.js';
+import { ownerState } from '../owners/index.js';
 import type { Labels, LeaseResource, Metadata } from './types.js';
 
 /**
@@ -35,6 +38,13 @@ export interface GcOptions {
   gracePeriodMs?: number;
   /** An ingest untouched for this long, outside any live lease, is aborted. Default 24 h. */
   abandonIngestsAfterMs?: number;
+  /**
+   * A lease whose owner process is proven dead (same host, pid gone or reused) stops protecting its
+   * resources once it is this old, so a crashed pull's committed blobs and snapshots are released.
+   * Until then the next pull of the same image adopts it. Its ingests stay resumable regardless: an
+   * ingest outside any lease is kept for `abandonIngestsAfterMs`. Default 1 h.
+   */
+  deadLeaseGraceMs?: number;
   /** Records deleted per write transaction. Default 500. */
   batchSize?: number;
   /** Compute and report, delete nothing. */
@@ -59,6 +69,8 @@ export interface GcReport {
 }
 
 const MINUTE = 60_000;
+/** See GcOptions.deadLeaseGraceMs. */
+export const DEAD_LEASE_GRACE_MS = 60 * MINUTE;
 
 interface SnapshotRow { id: number; snapshotter: string; key: string; parent?: string; labels: Labels }
 
@@ -113,7 +125,7 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
 
   // 2. Mark on one consistent read snapshot.
   const tm = performance.now();
-  const loader = new Loader(m.db);
+  const loader = new Loader(m.db, opts.deadLeaseGraceMs ?? DEAD_LEASE_GRACE_MS);
   const now = Date.now();
   const ingestData = ingests.map((s) => ({ ref: s.ref, expected: s.expected, expiresAt: s.updatedAt.getTime() + abandonAfter }));
   let state = m.read(() => {
@@ -255,6 +267,8 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
   return report;
 }
 
+interface LeaseRow { id: string; created_at: number; owner_pid: number | null; owner_start: string | null; owner_host: string | null }
+
 /** Reads the graph's records. Only `containerd.io/gc.` labels matter to GC, so only those are read. */
 class Loader {
   private readonly q: Record<string, Database.Statement>;
@@ -262,10 +276,10 @@ class Loader {
   tombstones: Digest[] = [];
   snapshotRows: SnapshotRow[] = [];
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, private readonly deadLeaseGrace: number) {
     const gcLabels = (t: string) => db.prepare(`SELECT owner, key, value FROM ${t} WHERE key >= 'containerd.io/gc.' AND key < 'containerd.io/gc/'`);
     this.q = {
-      leases: db.prepare('SELECT id FROM leases'),
+      leases: db.prepare('SELECT id, created_at, owner_pid, owner_start, owner_host FROM leases'),
       leaseLabels: gcLabels('lease_labels'),
       resources: db.prepare('SELECT lease, type, id FROM lease_resources'),
       images: db.prepare('SELECT name, target_digest FROM images'),
@@ -306,7 +320,13 @@ class Loader {
       .map((r) => ({ id: r.id, snapshotter: r.snapshotter, key: r.key, parent: r.parent ?? undefined, labels: snapshotLabels.get(r.id) ?? {} }));
     return {
       now,
-      leases: (q.leases!.all() as { id: string }[]).map((r) => ({ id: r.id, labels: leaseLabels.get(r.id) ?? {}, resources: resources.get(r.id) ?? [] })),
+      leases: (q.leases!.all() as LeaseRow[]).map((r) => {
+        const labels = leaseLabels.get(r.id) ?? {};
+        const { owner } = ownerOf(r);
+        // A dead holder's lease past its grace period counts as expired: it protects nothing and goes.
+        const released = owner && now - r.created_at >= this.deadLeaseGrace && ownerState(owner) === 'dead';
+        return { id: r.id, labels: released ? { ...labels, [GC_EXPIRE]: new Date(0).toISOString() } : labels, resources: resources.get(r.id) ?? [] };
+      }),
       images: (q.images!.all() as { name: string; target_digest: Digest }[]).map((r) => ({ name: r.name, target: r.target_digest, labels: imageLabels.get(r.name) ?? {} })),
       // Only blobs with GC labels matter as graph nodes with edges; every recorded digest is a candidate.
       blobs: [...blobLabels].map(([digest, labels]) => ({ digest: digest as Digest, labels })),

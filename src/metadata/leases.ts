@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors/index.js';
 import { isDigest } from '../oci/index.js';
+import { ownerState, type ProcessOwner } from '../owners/index.js';
 import type { MetadataDB } from './db.js';
 import { labelField, matchFilters, parseFilters } from '../filters/index.js';
 import { GC_EXPIRE, LabelTable, validateLabels } from './labels.js';
@@ -49,18 +50,20 @@ export class Leases implements LeaseManager {
   private readonly insert: Database.Statement;
   private readonly remove: Database.Statement;
   private readonly resources: Database.Statement;
+  private readonly moveResources: Database.Statement;
 
   constructor(private readonly m: MetadataDB, readonly book: LeaseBook) {
     const db = m.db;
     this.labels = new LabelTable(db, 'lease_labels');
     this.byId = db.prepare('SELECT id, created_at FROM leases WHERE id = ?');
-    this.all = db.prepare('SELECT id, created_at FROM leases ORDER BY id');
-    this.insert = db.prepare('INSERT INTO leases (id, created_at) VALUES (?, ?)');
+    this.all = db.prepare('SELECT id, created_at, owner_pid, owner_start, owner_host FROM leases ORDER BY id');
+    this.insert = db.prepare('INSERT INTO leases (id, created_at, owner_pid, owner_start, owner_host) VALUES (?, ?, ?, ?, ?)');
+    this.moveResources = db.prepare('INSERT OR IGNORE INTO lease_resources (lease, type, id) SELECT ?, type, id FROM lease_resources WHERE lease = ?');
     this.remove = db.prepare('DELETE FROM leases WHERE id = ?');
     this.resources = db.prepare('SELECT type, id FROM lease_resources WHERE lease = ? ORDER BY type, id');
   }
 
-  create(opts: { id?: string; labels?: Labels; expiresInMs?: number } = {}): Lease {
+  create(opts: { id?: string; labels?: Labels; expiresInMs?: number; owner?: ProcessOwner } = {}): Lease {
     const id = opts.id ?? `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
     if (id.length > MAX_ID || !ID_RE.test(id)) throw new InvalidArgumentError(`invalid lease id ${JSON.stringify(id)}`, { id });
     const labels: Labels = { ...(opts.labels ?? {}) };
@@ -72,9 +75,10 @@ export class Leases implements LeaseManager {
     return this.m.write(() => {
       if (this.byId.get(id)) throw new AlreadyExistsError(`lease ${JSON.stringify(id)}: already exists`, { id });
       const now = Date.now();
-      this.insert.run(id, now);
+      const o = opts.owner;
+      this.insert.run(id, now, o?.pid ?? null, o?.start ?? null, o?.host ?? null);
       this.labels.replace(id, labels);
-      return { id, createdAt: new Date(now), labels: this.labels.get(id) };
+      return { id, createdAt: new Date(now), labels: this.labels.get(id), ...(o ? { owner: { ...o } } : {}) };
     });
   }
 
@@ -87,9 +91,27 @@ export class Leases implements LeaseManager {
 
   list(...filters: string[]): Lease[] {
     const filter = parseFilters(...filters);
-    const rows = this.m.read(() => (this.all.all() as { id: string; created_at: number }[])
-      .map((r) => ({ id: r.id, createdAt: new Date(r.created_at), labels: this.labels.get(r.id) })));
+    const rows = this.m.read(() => (this.all.all() as LeaseRow[])
+      .map((r) => ({ id: r.id, createdAt: new Date(r.created_at), labels: this.labels.get(r.id), ...ownerOf(r) })));
     return rows.filter((l) => matchFilters(filter, (p) => (p[0] === 'id' && p.length === 1 ? l.id : p[0] === 'labels' ? labelField(l.labels, p.slice(1)) : undefined)));
+  }
+
+  adoptDead(into: string, match: Labels): string[] {
+    // Probing owners (kill(pid, 0), /proc) happens before the transaction; a dead process stays dead.
+    const dead = this.list().filter((l) => l.id !== into && l.owner && ownerState(l.owner) === 'dead'
+      && Object.entries(match).every(([k, v]) => l.labels[k] === v)).map((l) => l.id);
+    if (dead.length === 0) return [];
+    return this.m.write(() => {
+      this.book.requireLive(into);
+      const taken: string[] = [];
+      for (const id of dead) {
+        if (!this.byId.get(id)) continue; // adopted or collected by someone else meanwhile
+        this.moveResources.run(into, id);
+        this.remove.run(id);
+        taken.push(id);
+      }
+      return taken;
+    });
   }
 
   addResource(lease: string, r: LeaseResource): void {
@@ -116,6 +138,14 @@ export class Leases implements LeaseManager {
       return this.resources.all(lease) as LeaseResource[];
     });
   }
+}
+
+interface LeaseRow { id: string; created_at: number; owner_pid: number | null; owner_start: string | null; owner_host: string | null }
+
+/** The owner columns of a lease row, as the Lease's `owner` (absent when the lease has none). */
+export function ownerOf(r: Pick<LeaseRow, 'owner_pid' | 'owner_start' | 'owner_host'>): { owner?: ProcessOwner } {
+  if (r.owner_pid === null || r.owner_host === null) return {};
+  return { owner: { pid: r.owner_pid, host: r.owner_host, ...(r.owner_start !== null ? { start: r.owner_start } : {}) } };
 }
 
 export function validateResource(r: LeaseResource): void {

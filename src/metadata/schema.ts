@@ -136,6 +136,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'lease owners: the process that holds a lease (pid, its start time, host)',
+    up(db) {
+      db.exec(`
+        -- NULL for leases without an owner (library users): those live until containerd.io/gc.expire.
+        ALTER TABLE leases ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE leases ADD COLUMN owner_start TEXT;
+        ALTER TABLE leases ADD COLUMN owner_host TEXT;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,4 +1,5 @@
 import type { Descriptor, Digest } from '../oci/index.js';
+import type { ProcessOwner } from '../owners/index.js';
 
 /**
  * Contracts of the metadata database. One SQLite file per store root holds them all;
@@ -31,13 +32,20 @@ export interface ImageStore {
   delete(name: string, opts?: { target?: Digest }): void;
 }
 
-export interface Lease { id: string; createdAt: Date; labels: Labels }
+/** `owner`: the process holding the lease; absent for leases made without one (they live until their expiry). */
+export interface Lease { id: string; createdAt: Date; labels: Labels; owner?: ProcessOwner }
 export type LeaseResourceType = 'content' | 'ingests' | 'images' | `snapshots/${string}`;
 export interface LeaseResource { type: LeaseResourceType; id: string }
 
 export interface LeaseManager {
   /** `expiresInMs` sets `containerd.io/gc.expire`; a lease whose process died expires and stops protecting. */
-  create(opts?: { id?: string; labels?: Labels; expiresInMs?: number }): Lease;  // AlreadyExists
+  create(opts?: { id?: string; labels?: Labels; expiresInMs?: number; owner?: ProcessOwner }): Lease;  // AlreadyExists
+  /**
+   * Takes over the work of dead holders: every lease whose owner is proven dead and whose labels
+   * include all of `match` has its resources moved into `into` and is deleted, in one transaction.
+   * Returns the ids taken over.
+   */
+  adoptDead(into: string, match: Labels): string[];
   delete(id: string): void;                                                       // NotFound
   list(...filters: string[]): Lease[];
   addResource(lease: string, r: LeaseResource): void;

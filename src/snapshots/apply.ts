@@ -28,6 +28,8 @@ export interface ApplyOptions {
   rootless?: boolean;
   /** Do not use xattrs for overrides (sidecar only). */
   noXattrs?: boolean;
+  /** The compression the layer's media type declares; the bytes must agree. Default: sniff them. */
+  compression?: Compression | 'detect';
 }
 
 export interface ApplyResult {
@@ -232,8 +234,19 @@ export async function applyLayer(stream: Readable, targetDir: string, opts: Appl
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(sidecarPath(root), { force: true });
     }
-    throw e instanceof StowageError ? e : fromSystemError(e, `apply layer to ${targetDir}`);
+    throw e instanceof StowageError ? e : applyError(e, targetDir);
   }
+}
+
+/** Errors the archive's own shape causes (a path through a file, a name too long...): InvalidArgument. */
+const ARCHIVE_FAULTS = new Set(['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR', 'ENOENT', 'EEXIST', 'EINVAL', 'ENOTEMPTY']);
+
+function applyError(e: unknown, targetDir: string): StowageError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== undefined && ARCHIVE_FAULTS.has(code)) {
+    return new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive', syscallCode: code }, { cause: e });
+  }
+  return fromSystemError(e, `apply layer to ${targetDir}`);
 }
 
 type Kind = 'dir' | 'file' | 'symlink' | 'other';
@@ -309,7 +322,7 @@ class Applier {
   }
 
   async run(stream: Readable): Promise<ApplyResult> {
-    const dec = decompressStream(stream);
+    const dec = decompressStream(stream, this.opts.compression);
     void dec.detected.then((c) => { this.compression = c; });
     const tap = new TarTap({ highWaterMark: 1 << 20 });
     const extract = tar.extract();
@@ -330,7 +343,7 @@ class Applier {
       if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|zstd|unexpected end/i.test((e as Error).message)) {
         throw new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive' }, { cause: e });
       }
-      throw fromSystemError(e, 'apply layer');
+      throw applyError(e, this.root);
     }
     this.compression = await dec.detected;
     return { diffID: tap.digester.digest(), size: tap.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };

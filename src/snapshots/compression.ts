@@ -1,6 +1,7 @@
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
+import { InvalidArgumentError } from '../errors/index.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -19,10 +20,12 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 /**
- * Returns a stream of the decompressed bytes of `input`, whatever its compression (sniffed from the
- * first bytes, never from a media type). `detected` resolves once the format is known.
+ * Returns a stream of the decompressed bytes of `input`. `declared` is the compression the layer's
+ * media type says ('detect' or absent: sniff it); the first bytes are only a cross-check, and a
+ * disagreement fails the stream with InvalidArgument (`data.reason` 'compression-mismatch').
+ * `detected` resolves once the format is known.
  */
-export function decompressStream(input: Readable): Readable & { detected: Promise<Compression> } {
+export function decompressStream(input: Readable, declared: Compression | 'detect' = 'detect'): Readable & { detected: Promise<Compression> } {
   const out = new PassThrough({ highWaterMark: ZLIB_CHUNK }) as PassThrough & { detected: Promise<Compression> };
   let resolveDetected!: (c: Compression) => void;
   out.detected = new Promise((r) => { resolveDetected = r; });
@@ -38,6 +41,12 @@ export function decompressStream(input: Readable): Readable & { detected: Promis
     input.removeListener('data', onData);
     input.removeListener('end', onEnd);
     input.removeListener('error', onError);
+    if (declared !== 'detect' && kind !== declared) {
+      out.destroy(new InvalidArgumentError(`layer media type says ${declared === 'none' ? 'uncompressed' : declared}, but its bytes are ${kind === 'none' ? 'not compressed' : kind}`,
+        { reason: 'compression-mismatch', declared, detected: kind }));
+      input.destroy();
+      return;
+    }
     const decoder: Transform | null =
       kind === 'gzip' ? zlib.createGunzip({ chunkSize: ZLIB_CHUNK })
         : kind === 'zstd' ? new DecompressStream() : null;

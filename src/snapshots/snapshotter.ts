@@ -333,6 +333,8 @@ export interface ApplyToSnapshotInput {
   signal?: AbortSignal;
   onUnsupported?: ApplyOptions['onUnsupported'];
   rootless?: boolean;
+  /** The compression the layer's media type declares (see ApplyOptions.compression). */
+  compression?: ApplyOptions['compression'];
 }
 
 export interface ApplyToSnapshotResult extends ApplyResult { chainID: Digest }
@@ -359,6 +361,7 @@ export async function applyLayerToSnapshot(sn: Snapshotter, input: ApplyToSnapsh
     if (input.signal) applyOpts.signal = input.signal;
     if (input.onUnsupported) applyOpts.onUnsupported = input.onUnsupported;
     if (input.rootless !== undefined) applyOpts.rootless = input.rootless;
+    if (input.compression !== undefined) applyOpts.compression = input.compression;
     res = await applyLayer(input.layerStream, layers[0]!, applyOpts);
     if (input.expectedDiffID !== undefined && res.diffID !== input.expectedDiffID) {
       throw new DigestMismatchError(`layer diffID ${res.diffID} does not match expected ${input.expectedDiffID}`, { expected: input.expectedDiffID, actual: res.diffID });

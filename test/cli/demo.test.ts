@@ -6,23 +6,26 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO, ensureBuilt } from './binary.js';
+import { freePort } from '../harness/registry.js';
 
 const execFileP = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-demo-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function demo(): Promise<string> {
+async function demo(port: number): Promise<string> {
   const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
-    cwd: REPO, env: { ...process.env, STOWAGE_ROOT: path.join(tmp, 'root') }, timeout: 120_000,
+    cwd: REPO, env: { ...process.env, STOWAGE_ROOT: path.join(tmp, 'root'), STOWAGE_DEMO_PORT: String(port) }, timeout: 120_000,
   });
   return stdout;
 }
 
 describe('offline demo', () => {
   it('pulls a generated image from a loopback registry, lists it, and checks it out with the whiteout applied', async () => {
-    const out = await demo();
+    // A port of this test's own (not the demo's default 50505, which another run may hold).
+    const port = await freePort();
+    const out = await demo(port);
     const host = /served at (127\.0\.0\.1:\d+)/.exec(out)?.[1];
-    expect(host).toBeDefined();
+    expect(host).toBe(`127.0.0.1:${port}`);
     expect(out).toContain(`$ stowage pull ${host}/demo/hello:latest\nlatest: Pulling from demo/hello\n`);
     expect(out).toContain(`Status: Downloaded newer image for ${host}/demo/hello:latest\n${host}/demo/hello:latest\n`);
     expect(out).toMatch(new RegExp(`${host!.replace(/\./g, '\\.')}/demo/hello +latest +[0-9a-f]{12} +`));
@@ -32,9 +35,10 @@ describe('offline demo', () => {
     expect(out).toContain('/usr/share/demo/old.txt (deleted by a whiteout in layer 2): absent, as it should be');
     expect(fs.existsSync(path.join(tmp, 'root'))).toBe(true);
 
-    // Same registry address on a second run (when its port was free both times): the image is up to date.
-    const again = await demo();
-    if (again.includes(`served at ${host}`)) expect(again).toContain(`Status: Image is up to date for ${host}/demo/hello:latest`);
+    // The same registry address on a second run: the image is up to date.
+    const again = await demo(port);
+    expect(again).toContain(`served at ${host}`);
+    expect(again).toContain(`Status: Image is up to date for ${host}/demo/hello:latest`);
 
     // The closing hint's commands work exactly as printed, right after `npm ci` (which builds dist/).
     const hint = /Done\. The image stays in the store: try (.*)\.\n/.exec(again)?.[1];

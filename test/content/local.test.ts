@@ -218,7 +218,7 @@ describe('local content store', () => {
       // Needs root to switch to uid 65534, and a project that uid can read (not a clone in a 0700 dir).
       const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e',
         `require('fs').accessSync(${JSON.stringify(path.join(here, 'child-writer.ts'))}, require('fs').constants.R_OK)`]);
-      if (probe.status !== 0) { ctx.skip(); return; }
+      if (probe.status !== 0) { ctx.skip('needs root and a project uid 65534 can read (setpriv)'); return; }
       fs.chmodSync(root, 0o777);
       const { file, data, digest } = srcFile(200_000, 8);
       fs.chmodSync(file, 0o644);
@@ -393,7 +393,7 @@ describe('local content store', () => {
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]).status === 0;
     if (!mounted) {
       fs.rmSync(mnt, { recursive: true, force: true });
-      ctx.skip();
+      ctx.skip('cannot mount a tmpfs (needs root)');
       return;
     }
     try {

@@ -8,6 +8,7 @@ import { MediaType, digestOf, parsePlatform, onlyPlatform, type Descriptor } fro
 import { RegistryClient, progressChannel, type ProgressEvent } from '../../src/distribution/index.js';
 import { registryLines } from './log-lines.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
+import { startFaultProxy } from '../harness/proxy.js';
 import { makeTestImage, makeTestIndex, pushRaw, pushWithSkopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -71,11 +72,20 @@ describe('pull from a real docker-registry', () => {
     expect(heads(await registryLines(anon, 0, (lines) => heads(lines).length > 0)).length).toBeGreaterThan(0);
   });
 
-  it('resolve: unknown tag is NotFound; a tampered digest reference is refused', async () => {
+  it('resolve: unknown tag is NotFound, malformed digest InvalidArgument; bytes that do not match a digest reference are refused', async () => {
     const client = new RegistryClient();
     expect(await codeOf(client.resolve(`${anon.host}/app:nope`))).toBe('NotFound');
     expect(await codeOf(client.resolve(`${anon.host}/nothere:v1`))).toBe('NotFound');
     expect(await codeOf(client.resolve(`${anon.host}/app@sha256:${'0'.repeat(64)}`))).toBe('NotFound');
+    expect(await codeOf(client.resolve(`${anon.host}/app@sha256:${'0'.repeat(63)}`))).toBe('InvalidArgument');
+    // A registry answering a digest reference with other bytes (one flipped by a proxy): refused.
+    const proxy = await startFaultProxy(anon.url);
+    try {
+      proxy.addFault({ method: 'GET', path: `/manifests/${img.manifest.digest}`, fault: { kind: 'flip', at: 20 }, times: 100 });
+      const ref = `${proxy.host}/app@${img.manifest.digest}`;
+      // resolve takes the digest from the reference (a HEAD); the bytes are checked when fetched.
+      expect(await codeOf(new RegistryClient().pull(ref, await newStore()))).toBe('DigestMismatch');
+    } finally { await proxy.stop(); }
   });
 
   it('pulls an image into a real content store, verified, labelled, with progress', async () => {

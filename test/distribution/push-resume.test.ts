@@ -73,12 +73,13 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
         if (rec.reqBytes >= action.afterBytes) return;
         const part = c.subarray(0, action.afterBytes - rec.reqBytes);
         rec.reqBytes += part.length;
-        if (action.forwardPartial) out.write(part);
-        if (rec.reqBytes >= action.afterBytes) {
-          rec.status = -1;
-          // Let the partial body reach the registry before the connection goes, as on a real network.
-          setTimeout(() => { out.destroy(); req.socket.destroy(); }, action.forwardPartial ? 200 : 0);
-        }
+        const cut = rec.reqBytes >= action.afterBytes;
+        const drop = () => { out.destroy(); req.socket.destroy(); };
+        if (cut) rec.status = -1;
+        // The partial body reaches the registry before the connection goes, as on a real network: the
+        // write's callback says it is in the kernel, and a close sends what is queued before the FIN.
+        if (action.forwardPartial) out.write(part, cut ? drop : undefined);
+        else if (cut) drop();
       });
       return;
     }

@@ -7,6 +7,7 @@ import { isStowageError } from '../../src/errors/index.js';
 import { RegistryClient, isLoopback, nodeTransport, type HttpRequest, type Transport } from '../../src/distribution/index.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTestImage, pushRaw, type TestImage } from '../harness/images.js';
+import { skipUnless } from '../harness/skip.js';
 
 /**
  * Docker's insecure-registry behaviour for loopback (and listed insecure) hosts: HTTPS first without
@@ -70,7 +71,7 @@ describe('loopback registries: HTTPS first, HTTP fallback, remembered per host',
     }
   });
 
-  it('pulls from a plain-HTTP registry on 127.0.0.1 with one HTTPS probe per host, also under concurrency; the probe costs little', async () => {
+  it('pulls from a plain-HTTP registry on 127.0.0.1 with one HTTPS probe per host, also under concurrency; the probe costs one attempt, never a retry', async () => {
     const { transport, seen } = recording();
     const client = new RegistryClient({ transport, credentials: {}, concurrency: 4 });
     const t0 = performance.now();
@@ -98,9 +99,9 @@ describe('loopback registries: HTTPS first, HTTP fallback, remembered per host',
     const t1 = performance.now();
     await Promise.all(Array.from({ length: 5 }, () => noProbe.resolve(`${plainReg.host}/app:v1`)));
     const noProbeMs = performance.now() - t1;
-    // One failed handshake on loopback: a few ms. Reported for the record; bounded generously.
+    // The cost is the one HTTPS attempt counted above (no retry, no backoff). The times are reported
+    // for the record only: wall-clock differences on a shared machine prove nothing.
     console.log(`scheme probe: first resolves ${firstMs.toFixed(1)} ms with the HTTPS probe, ${noProbeMs.toFixed(1)} ms without`);
-    expect(firstMs - noProbeMs).toBeLessThan(250);
   });
 
   it('Basic credentials work on a TLS loopback registry, sent over the settled https origin only', async () => {
@@ -144,10 +145,12 @@ describe('loopback registries: HTTPS first, HTTP fallback, remembered per host',
 // A non-loopback address of this machine: not insecure unless listed, so HTTPS with verification only.
 const external = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 
-describe.skipIf(!external)('non-loopback registries: verified HTTPS only, unless listed insecure', () => {
+describe('non-loopback registries: verified HTTPS only, unless listed insecure', () => {
+  const it = skipUnless(!!external, 'this machine has no non-loopback IPv4 address');
   let tlsReg: Registry;
   let plainReg: Registry;
   beforeAll(async () => {
+    if (!external) return;
     [tlsReg, plainReg] = await Promise.all([startRegistry({ tls: true, listenHost: external! }), startRegistry({ listenHost: external! })]);
   });
   afterAll(async () => { await Promise.all([tlsReg?.stop(), plainReg?.stop()]); });

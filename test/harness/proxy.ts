@@ -22,7 +22,11 @@ export type Fault =
   | { kind: 'ignoreRange' }
   | { kind: 'delay'; ms: number }
   /** Sends the first `afterBytes` of the body, then nothing more until the client goes away. */
-  | { kind: 'stall'; afterBytes: number };
+  | { kind: 'stall'; afterBytes: number }
+  /** Never answers, not even the headers: the request hangs until the client goes away (`clientClosed`). */
+  | { kind: 'hang' }
+  /** Holds the request until `until` settles, then forwards it (an ordering a test controls, not a delay). */
+  | { kind: 'hold'; until: Promise<unknown> };
 
 export interface FaultRule {
   method?: string;
@@ -44,6 +48,8 @@ export interface ProxyRecord {
   range?: string;
   authorization?: string;
   fault?: Fault['kind'];
+  /** A hung request whose client closed the connection. */
+  clientClosed?: boolean;
 }
 
 export interface StorageRecord {
@@ -153,6 +159,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault) rec.fault = fault.kind;
     try {
       if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+      if (fault?.kind === 'hold') await fault.until.catch(() => undefined);
+      if (fault?.kind === 'hang') {
+        req.resume();
+        res.on('close', () => { rec.clientClosed = true; });
+        return;
+      }
       if (fault?.kind === 'status') {
         rec.status = fault.status;
         req.resume();

@@ -210,8 +210,10 @@ async function interruptBigPull(s: Stowage) {
   const bigId = id12(bigLayer.digest);
   const smallId = id12(smallLayer.digest);
   // Interrupt once the small layer is downloaded (its unpack waits for the big one) and the big one is
-  // partway; the big one's answer is held back a little so that the small one is surely complete first.
-  proxy.addFault({ method: 'GET', path: bigLayer.digest, fault: { kind: 'delay', ms: 300 } });
+  // partway; the big one's answer is held back until the small one is complete.
+  let releaseBig!: () => void;
+  const smallComplete = new Promise<void>((r) => { releaseBig = r; });
+  proxy.addFault({ method: 'GET', path: bigLayer.digest, fault: { kind: 'hold', until: smallComplete } });
   const ctrl = new AbortController();
   let smallDone = false;
   let bigAt = 0;
@@ -221,7 +223,7 @@ async function interruptBigPull(s: Stowage) {
     signal: ctrl.signal,
     onProgress: (e) => {
       first.onProgress(e);
-      if (e.id === smallId && e.status === 'Download complete') smallDone = true;
+      if (e.id === smallId && e.status === 'Download complete') { smallDone = true; releaseBig(); }
       const cur = e.progressDetail?.current ?? 0;
       if (e.id === bigId && e.status === 'Downloading' && cur > 0 && cur < bigLayer.size) bigAt = cur;
       maybeAbort();

@@ -11,6 +11,7 @@ import {
 } from '../../src/snapshots/index.js';
 import type { Digest } from '../../src/oci/index.js';
 import { buildTar, describeTree, dir, file, isRoot, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
+import { skipUnless } from '../harness/skip.js';
 
 function hasFuseOverlayfs(): boolean {
   try { execFileSync('fuse-overlayfs', ['--version'], { stdio: 'ignore' }); } catch { return false; }
@@ -18,7 +19,7 @@ function hasFuseOverlayfs(): boolean {
 }
 const fuseReady = hasFuseOverlayfs();
 const skipReason = !isRoot ? 'not root: cannot mount' : !fuseReady ? 'fuse-overlayfs or /dev/fuse missing (apt-get install fuse-overlayfs)' : '';
-if (skipReason) console.warn(`mounts.test.ts: real-mount tests skipped: ${skipReason}`);
+const itMounting = skipUnless(!skipReason, skipReason);
 
 let root: string;
 let sn: Snapshotter;
@@ -122,7 +123,7 @@ describe('mounts(): the description matches the merged tree', () => {
     expect(await sn.mounts('v2')).toEqual([{ type: 'bind', source: sn.layerDir(one), options: ['ro', 'rbind'] }]);
   });
 
-  it.skipIf(!!skipReason)('a view of one layer holding markers mounts without showing them', async () => {
+  itMounting('a view of one layer holding markers mounts without showing them', async () => {
     const one = await chain([file('a', '1'), whiteout('.wh.x'), dir('o'), whiteout('o/.wh..wh..opq'), file('o/f', 'f')]);
     await sn.view('v', one);
     const m = (await sn.mounts('v'))[0]!;
@@ -146,7 +147,7 @@ describe('mounts(): the description matches the merged tree', () => {
     expect(rec.markers).toBe(true); // the middle layer holds the whiteouts
   });
 
-  it.skipIf(!!skipReason)('a chain with whiteouts and opaque dirs: the fuse-overlayfs mount equals the checkout; writes land in the upperdir', async () => {
+  itMounting('a chain with whiteouts and opaque dirs: the fuse-overlayfs mount equals the checkout; writes land in the upperdir', async () => {
     const id = await chain(base, middle, top);
     await sn.prepare('work', id);
     const m = (await sn.mounts('work'))[0]!;
@@ -183,7 +184,7 @@ describe('mounts(): the description matches the merged tree', () => {
     } finally { unmount(vt); }
   });
 
-  it.skipIf(!!skipReason)('an active snapshot whose own layer gains markers through captureTree switches to fuse-overlayfs', async () => {
+  itMounting('an active snapshot whose own layer gains markers through captureTree switches to fuse-overlayfs', async () => {
     const clean = await chain([file('a', '1'), dir('d'), file('d/x', 'x'), file('d/y', 'y')], [file('b', '2')]);
     await sn.prepare('w', clean);
     expect((await sn.mounts('w'))[0]!.type).toBe('overlay');
@@ -201,7 +202,7 @@ describe('mounts(): the description matches the merged tree', () => {
     } finally { unmount(target); }
   });
 
-  it.skipIf(!!skipReason)('a chain without markers: the kernel overlay mount equals the checkout', async () => {
+  itMounting('a chain without markers: the kernel overlay mount equals the checkout', async () => {
     const id = await chain([file('a', '1'), dir('d'), file('d/x', 'x'), symlink('a', 's')], [file('b', '2'), file('d/x', 'y')], [dir('e'), file('e/z', 'z')]);
     await sn.prepare('w', id);
     const m = (await sn.mounts('w'))[0]!;

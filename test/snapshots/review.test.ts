@@ -7,6 +7,7 @@ import { applyLayer, checkout, diffDirs, diffTarStream, treeSource, writeDiffLay
 import { isStowageError } from '../../src/errors/index.js';
 import { openContentStore } from '../../src/content/index.js';
 import { buildTar, describeTree, dir, file, isRoot, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
+import { skipUnless } from '../harness/skip.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -130,7 +131,8 @@ const pad = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.leng
 const CAP = Buffer.from('01000002c0000000000000000000000000000000', 'hex');
 const getCap = (p: string): string => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'security.capability', p]).toString('hex');
 
-describe.runIf(isRoot)('binary xattr values (security.capability) survive apply, checkout and diff', () => {
+describe('binary xattr values (security.capability) survive apply, checkout and diff', () => {
+  const it = skipUnless(isRoot, 'needs root: security.* xattrs');
   it('apply keeps the exact bytes of a SCHILY.xattr record', async () => {
     const rec = paxRecord('SCHILY.xattr.security.capability', CAP);
     const t = Buffer.concat([rawHeader('PaxHeaders/f', 'x', rec.length), pad(rec), await buildTar([file('f', 'bin', 0o755)])]);
@@ -181,7 +183,8 @@ describe('hardlinks to files of lower layers (copy-up)', () => {
   }
 });
 
-describe.runIf(isRoot)('diff compares security.capability (continuity sameFile step 3)', () => {
+describe('diff compares security.capability (continuity sameFile step 3)', () => {
+  const it = skipUnless(isRoot, 'needs root: security.* xattrs');
   it('a capability removed from an otherwise unchanged file is a modification', async () => {
     const cap = '\x01\x00\x00\x02\x00\x20\x00\x00' + '\x00'.repeat(12); // cap_net_raw=ep (valid UTF-8)
     const l1 = path.join(scratch(), 'l1');

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import tar from 'tar-stream';
 import { applyLayer, checkout, diffDirs, diffTarStream, loadOverrides, OVERRIDE_XATTR, sidecarPath, treeSource } from '../../src/snapshots/index.js';
 import { buildTar, dir, file, hardlink, isRoot, streamOf, symlink, tmpdir, type TEntry } from './helpers.js';
+import { skipUnless } from '../harness/skip.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -79,8 +80,7 @@ describe('rootless ownership overrides (forced unprivileged mode)', () => {
     });
   }
 
-  it('a privileged checkout of a rootless layer applies the recorded owners for real', async () => {
-    if (!isRoot) return;
+  skipUnless(isRoot, 'needs root: a privileged checkout chowns')('a privileged checkout of a rootless layer applies the recorded owners for real', async () => {
     const dest = path.join(scratch(), 'fs');
     await applyLayer(streamOf(await buildTar(layer)), dest, { mode: 'overlay', rootless: true });
     const co = path.join(scratch(), 'co');
@@ -95,7 +95,8 @@ describe('rootless ownership overrides (forced unprivileged mode)', () => {
 
 const canDrop = isRoot && spawnSync('setpriv', ['--version']).status === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;
 
-describe.skipIf(!canDrop)('a real unprivileged process (setpriv --reuid=65534)', () => {
+describe('a real unprivileged process (setpriv --reuid=65534)', () => {
+  const it = skipUnless(canDrop, 'needs root, setpriv and unshare to run a process as uid 65534');
   it('applies, keeps overrides and exports the original owners and modes', async () => {
     const base = scratch();
     fs.chmodSync(base, 0o755);

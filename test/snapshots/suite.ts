@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStowageError, type ErrorCode } from '../../src/errors/index.js';
 import { captureTree, checkout, type Snapshotter, type SnapshotInfo } from '../../src/snapshots/index.js';
 import { describeTree, isRoot, tmpdir } from './helpers.js';
+import { skipUnless } from '../harness/skip.js';
 
 export interface SuiteContext { sn: Snapshotter; root: string; close(): Promise<void> }
 export type SnapshotterFactory = (root: string) => Promise<SuiteContext>;
@@ -243,14 +244,14 @@ export function snapshotterSuite(name: string, factory: SnapshotterFactory): voi
       ]);
     });
 
-    it.skipIf(!isRoot)('Chown', async () => {
+    skipUnless(isRoot, 'needs root: chown')('Chown', async () => {
       await checkSnapshots([
         seq(mkdir('opt'), mkdir('opt/a'), mkdir('opt/a/b'), w('opt/a/b/file.txt', 'hello')),
         seq(chown('opt', 1, 1), chown('opt/a', 1, 1), chown('opt/a/b', 1, 1), chown('opt/a/b/file.txt', 1, 1)),
       ]);
     });
 
-    it.skipIf(!isRoot)('DirectoryPermissionOnCommit', async () => {
+    skipUnless(isRoot, 'needs root: chown')('DirectoryPermissionOnCommit', async () => {
       await checkSnapshots([
         seq(mkdir('dir1', 0o700), mkdir('dir2', 0o700), mkdir('dir3', 0o700), chown('dir2', 1, 1), chown('dir3', 1, 1)),
         seq(mkdir('dir4', 0o700), chown('dir4', 2, 2), rmAll('dir2'), mkdir('dir2', 0o700), chown('dir2', 2, 2)),
@@ -395,7 +396,7 @@ export function snapshotterSuite(name: string, factory: SnapshotterFactory): voi
         expect(mv.options.some((o) => o.startsWith('upperdir='))).toBe(false);
       });
 
-      it.skipIf(!isRoot)('the overlay description mounts for real and shows the merged tree (no deletions in the chain)', async () => {
+      skipUnless(isRoot, 'needs root: mount')('the overlay description mounts for real and shows the merged tree (no deletions in the chain)', async () => {
         await sn.prepare('p0', undefined); await edit('p0', seq(w('a', 'A'), mkdir('d'), w('d/x', '1'))); await sn.commit('c0', 'p0');
         await sn.prepare('p1', 'c0'); await edit('p1', seq(w('b', 'B'), w('d/x', '2'))); await sn.commit('c1', 'p1');
         await sn.prepare('p2', 'c1');

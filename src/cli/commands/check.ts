@@ -14,14 +14,20 @@ export const check: CommandSpec = {
     if (p.string('format') === 'json') {
       ctx.io.stdout.write(JSON.stringify(report) + '\n');
     } else {
-      for (const problem of report.problems) {
-        ctx.io.stdout.write(`${problem.repaired ? 'repaired' : 'problem'}: ${problem.kind} ${problem.subject}: ${problem.message}\n`);
+      // Damage first; then what gc reclaims and what a live operation is doing (information only).
+      const order = { damage: 0, reclaimable: 1, 'in-progress': 2 } as const;
+      const findings = [...report.problems].sort((a, b) => order[a.class] - order[b.class]);
+      for (const f of findings) {
+        const label = f.repaired ? 'repaired' : f.class === 'damage' ? 'problem' : f.class;
+        ctx.io.stdout.write(`${label}: ${f.kind} ${f.subject}: ${f.message}\n`);
       }
-      const open = report.problems.filter((x) => !x.repaired).length;
-      const fixed = report.problems.length - open;
-      if (report.problems.length === 0) ctx.io.stdout.write('Store is consistent.\n');
-      else ctx.io.stdout.write(`${report.problems.length} problem(s) found, ${fixed} repaired.\n`);
+      const damage = report.problems.filter((x) => x.class === 'damage');
+      const fixed = damage.filter((x) => x.repaired).length;
+      const info = report.problems.length - damage.length;
+      const note = info > 0 ? ` (${info} finding(s) for information: not damage)` : '';
+      if (damage.length === 0) ctx.io.stdout.write(`Store is consistent.${note}\n`);
+      else ctx.io.stdout.write(`${damage.length} problem(s) found, ${fixed} repaired.${note}\n`);
     }
-    return report.problems.some((x) => !x.repaired) ? 1 : 0;
+    return report.ok ? 0 : 1;
   },
 };

@@ -1,0 +1,17 @@
+import type { Lease } from '../metadata/index.js';
+import { currentProcess } from '../owners/index.js';
+import type { Ctx } from './context.js';
+
+/**
+ * The lease of one operation of this process (pull, load, import, commit, checkout...). It records the
+ * process, so that once the process dies the lease is known to be a leftover (`check` reports it as
+ * reclaimable, `gc` releases it after DEAD_LEASE_GRACE_MS). And it takes over the leases of the same
+ * operation (same purpose) whose process died: their finished blobs and snapshots are kept and their
+ * ingests resume, so a re-run fetches or writes nothing twice, and no leftover lease stays behind.
+ */
+export function operationLease(ctx: Ctx, purpose: string, expiresInMs: number): Lease {
+  const labels = { 'io.stowage.purpose': purpose };
+  const lease = ctx.md.leases.create({ expiresInMs, owner: currentProcess(), labels });
+  ctx.md.leases.adoptDead(lease.id, labels);
+  return lease;
+}
