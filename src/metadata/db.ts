@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ResourceExhaustedError, StowageError, UnavailableError } from '../errors/index.js';
@@ -22,6 +23,7 @@ export class MetadataDB {
   private readonly tx: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly bump: Database.Statement;
   private readonly tombstone: Database.Statement;
+  private readonly gcHolder: Database.Statement;
 
   constructor(root: string, opts: { migrate?: boolean } = {}) {
     fs.mkdirSync(root, { recursive: true });
@@ -44,6 +46,7 @@ export class MetadataDB {
     this.tx = this.db.transaction((fn: () => unknown) => fn());
     this.bump = this.db.prepare('UPDATE gc_state SET generation = generation + 1 WHERE id = 1');
     this.tombstone = this.db.prepare('SELECT created_at FROM blob_tombstones WHERE digest = ?');
+    this.gcHolder = this.db.prepare('SELECT pid, host FROM gc_lock WHERE id = 1');
   }
 
   /** A write transaction (BEGIN IMMEDIATE) that also bumps the GC generation. */
@@ -80,9 +83,23 @@ export class MetadataDB {
    */
   assertNotCollecting(digest: string): void {
     const t = this.tombstone.get(digest) as { created_at: number } | undefined;
-    if (t && Date.now() - t.created_at < TOMBSTONE_TTL_MS) {
+    if (t && Date.now() - t.created_at < TOMBSTONE_TTL_MS && this.collectorMayBeRunning()) {
       throw new UnavailableError(`blob ${digest} is being garbage collected; write it again`, { digest, retry: true });
     }
+  }
+
+  /**
+   * Whether the GC lock's holder may still be deleting files. A collector killed mid-sweep leaves its
+   * tombstones standing; nobody deletes anything for them until the next collector, which re-judges
+   * every inherited tombstone against a fresh mark (and the generation counter that this write
+   * bumps), so writers need not wait for it. A holder on another host, or one whose liveness cannot
+   * be told, counts as running.
+   */
+  private collectorMayBeRunning(): boolean {
+    const row = this.gcHolder.get() as { pid: number; host: string } | undefined;
+    if (!row) return false;
+    if (row.host !== os.hostname() || row.pid === process.pid) return true;
+    try { process.kill(row.pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
   }
 
   generation(): number {

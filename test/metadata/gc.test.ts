@@ -233,15 +233,24 @@ describe('collectGarbage', () => {
   it('finishes the work of a collector that died with tombstones standing', async () => {
     const young = await putBlob(cs, 'condemned but young');
     const wanted = await putBlob(cs, 'condemned, then wanted');
+    const rewritten = await putBlob(cs, 'condemned, then written again');
     const raw = (md as unknown as { db: { db: import('better-sqlite3').Database } }).db.db;
-    raw.prepare('INSERT INTO blob_tombstones (digest, created_at) VALUES (?, ?), (?, ?)').run(young.digest, Date.now(), wanted.digest, Date.now());
-    raw.prepare(`INSERT INTO gc_lock VALUES (1, 'dead', 2147483646, ?, ?)`).run((await import('node:os')).hostname(), Date.now());
-    expect(() => md.content.recordBlob(young.digest, young.size)).toThrow(/garbage collected/);
+    const now = Date.now();
+    raw.prepare('INSERT INTO blob_tombstones (digest, created_at) VALUES (?, ?), (?, ?), (?, ?)').run(young.digest, now, wanted.digest, now, rewritten.digest, now);
+    const hostname = (await import('node:os')).hostname();
+    // While the holder lives, its tombstones turn writers away (it may be deleting those files now)...
+    raw.prepare(`INSERT INTO gc_lock VALUES (1, 'live', ?, ?, ?)`).run(process.pid, hostname, now);
+    expect(() => md.content.recordBlob(rewritten.digest, rewritten.size)).toThrow(/garbage collected/);
+    // ...once it is dead nobody deletes anything until the next collector, which re-judges each one.
+    raw.prepare(`UPDATE gc_lock SET owner = 'dead', pid = 2147483646 WHERE id = 1`).run();
+    md.content.recordBlob(rewritten.digest, rewritten.size);
     md.images.create({ name: 'wants-it', target: { mediaType: INDEX, ...wanted } });
+    md.images.create({ name: 'wants-the-rewritten', target: { mediaType: INDEX, ...rewritten } });
     const r = await collectGarbage(md, { content: cs }, { gracePeriodMs: HOUR }); // the dead holder's lock is taken over
     expect(r.removed.blobs).toBe(1);
     expect(exists(blobPath(md, young.digest))).toBe(false);
     expect(exists(blobPath(md, wanted.digest))).toBe(true);
+    expect(exists(blobPath(md, rewritten.digest))).toBe(true);
     md.content.recordBlob(wanted.digest, wanted.size); // its tombstone was lifted
     expect(raw.prepare('SELECT COUNT(*) AS n FROM blob_tombstones').get()).toEqual({ n: 0 });
   });
