@@ -16,22 +16,11 @@ import { describeTree, isRoot, linkGroups } from '../snapshots/helpers.js';
 import { BIN, REPO, ensureBuilt } from './binary.js';
 import { runCli } from './in-process.js';
 import { skipUnless } from '../harness/skip.js';
+import { prng } from '../harness/prng.js';
 
 const SEED = 0x5eed_0009;
 const MIN_KILLS = 100;
 const hasUmoci = spawnSync('umoci', ['--version']).status === 0;
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Outcome { killed: boolean; code: number | null; ms: number; out: string }
 

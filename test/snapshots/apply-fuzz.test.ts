@@ -8,21 +8,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StowageError } from '../../src/errors/index.js';
 import { applyLayer } from '../../src/snapshots/index.js';
 import { buildTar, compressBuf, describeTree, linkGroups, sha256, streamOf, tmpdir, type TEntry } from './helpers.js';
+import { prng } from '../harness/prng.js';
 
 const SEED = 0x7a12_0009;
 const base = tmpdir('stowage-fuzz-');
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let cases = 0;
 /** A fresh case dir: `root` (the target, absent), `host` (must never change) beside it. */
