@@ -18,6 +18,7 @@
  * - ENOSPC/EDQUOT → ResourceExhausted (a failed write is rolled back so data and digest agree).
  */
 export type * from './types.js';
+export * from './label-keys.js';
 export { openContentStore, validateRef, type LocalStoreOptions } from './local.js';
 export type { ResumeReport } from './checkpoint.js';
 export {

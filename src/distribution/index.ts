@@ -16,7 +16,7 @@ export { login, logout, type LoginOptions } from './login.js';
 export { TransferLimit, limitValue } from './limit.js';
 export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
 export {
-  DISTRIBUTION_SOURCE_PREFIX, appendSource, childGcLabels, pullGraph, pullImage,
+  pullGraph, pullImage,
   type PullOptions, type PullResult, type PullSink, type PulledManifest,
 } from './pull.js';
 export {

@@ -1,4 +1,4 @@
-import type { Info, Manager } from '../content/index.js';
+import { DISTRIBUTION_SOURCE_PREFIX, appendSource, childGcLabels, distributionSourceKey, type Info, type Manager } from '../content/index.js';
 import { NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
   formatPlatform, hostPlatform, onlyPlatform, selectPlatformManifests, type Descriptor, type Digest, type ImageConfig,
@@ -8,9 +8,6 @@ import type { RegistryClient, Repository } from './client.js';
 import { fetchBlobInto, makeRefKey, type BlobSink } from './fetch.js';
 import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
-
-/** Label containerd puts on every pulled blob: the repositories it came from, per registry. */
-export const DISTRIBUTION_SOURCE_PREFIX = 'containerd.io/distribution.source.';
 
 export type PullSink = BlobSink & Partial<Pick<Manager, 'info' | 'update'>>;
 
@@ -42,28 +39,8 @@ export interface PullResult {
   stats: { bytesDownloaded: number; blobsFetched: number; blobsExisting: number; rangeIgnored: number };
 }
 
-/** containerd's child labels (gc.ref.content.m.<i>, .config, .l.<i>): what keeps children alive in GC. */
-export function childGcLabels(parsed: ParsedManifest, fetchedChildren: readonly Descriptor[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  if (parsed.kind === 'index') {
-    fetchedChildren.forEach((d, i) => { labels[`containerd.io/gc.ref.content.m.${i}`] = d.digest; });
-  } else {
-    labels['containerd.io/gc.ref.content.config'] = parsed.manifest.config.digest;
-    parsed.manifest.layers.forEach((d, i) => { labels[`containerd.io/gc.ref.content.l.${i}`] = d.digest; });
-  }
-  return labels;
-}
-
-/** Adds `path` to a comma-separated, sorted, de-duplicated source list (≤ 4096 bytes, else unchanged). */
-export function appendSource(existing: string | undefined, path: string): string {
-  const set = new Set((existing ?? '').split(',').filter(Boolean));
-  set.add(path);
-  const v = [...set].sort().join(',');
-  return v.length > 4096 ? (existing ?? path) : v;
-}
-
 function sourceLabelKey(repo: Repository): string {
-  return `${DISTRIBUTION_SOURCE_PREFIX}${repo.domain}`;
+  return distributionSourceKey(repo.domain);
 }
 
 /** Records the pull origin on a blob that was already present. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { readBlob, type Provider, type ReaderAt } from '../content/index.js';
+import { distributionSourceKey, readBlob, type Provider, type ReaderAt } from '../content/index.js';
 import { DigestMismatchError, InvalidArgumentError, NotFoundError, UnavailableError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, formatPlatform, isDigest, isManifestOrIndexType, parseManifest, parseNormalizedNamed, referenceString,
@@ -10,7 +10,6 @@ import type { RegistryClient, Repository } from './client.js';
 import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
 import { formatChunkRange, parseUploadRange } from './protocol.js';
-import { DISTRIBUTION_SOURCE_PREFIX } from './pull.js';
 import { discard, header, type HttpResponse } from './transport.js';
 import { UploadStateStore } from './upload-state.js';
 
@@ -47,7 +46,7 @@ export interface PushResult {
 
 /** The repo to mount from: a source on the same registry, not the target, the longest common path prefix. */
 export function mountSource(labels: Record<string, string>, repo: Pick<Repository, 'domain' | 'path'>): string | undefined {
-  const value = labels[`${DISTRIBUTION_SOURCE_PREFIX}${repo.domain}`];
+  const value = labels[distributionSourceKey(repo.domain)];
   if (!value) return undefined;
   const common = (a: string, b: string): number => {
     const x = a.split('/');

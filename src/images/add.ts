@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DigestMismatchError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
-import { writeBlob } from '../content/index.js';
+import { GC_REF_CONFIG, gcRefLayer, gcRefManifest, LEASE_PURPOSE, writeBlob } from '../content/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, isIndexType, parseImageConfig, parseManifest, familiarString, parseNormalizedNamed,
   type Descriptor, type Digest,
@@ -73,8 +73,8 @@ async function addManifest(ctx: Ctx, content: TrackedContent, source: ImageSourc
   }
   await copyBlob(content, source, m.config, configBytes, progress, signal);
   await copyBlob(content, source, desc, bytes, progress, signal);
-  await setLabel(ctx.content, desc.digest, 'containerd.io/gc.ref.content.config', m.config.digest);
-  for (let i = 0; i < m.layers.length; i++) await setLabel(ctx.content, desc.digest, `containerd.io/gc.ref.content.l.${i}`, m.layers[i]!.digest);
+  await setLabel(ctx.content, desc.digest, GC_REF_CONFIG, m.config.digest);
+  for (let i = 0; i < m.layers.length; i++) await setLabel(ctx.content, desc.digest, gcRefLayer(i), m.layers[i]!.digest);
   return config.config?.Labels ?? {};
 }
 
@@ -88,7 +88,7 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
   const name = opts.ref !== undefined ? parseTagTarget(opts.ref) : undefined;
   const progress = new ProgressSink(opts.onProgress);
   const target = source.target;
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': `add ${name ?? target.digest}` } });
+  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: `add ${name ?? target.digest}` } });
   const content = ctx.content.withLease(lease.id);
   try {
     let labels: Record<string, string> = {};
@@ -112,7 +112,7 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
       if (copied.length === 0) throw new NotFoundError(`index ${target.digest}: the source holds none of its manifests`, { digest: target.digest });
       await copyBlob(content, source, target, bytes, progress, signal);
       for (let i = 0; i < copied.length; i++) {
-        await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.m.${i}`, copied[i]!.digest);
+        await setLabel(ctx.content, target.digest, gcRefManifest(i), copied[i]!.digest);
       }
     } else {
       labels = await addManifest(ctx, content, source, target, progress, signal);

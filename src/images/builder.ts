@@ -13,13 +13,13 @@ import { findContainer } from './containers.js';
 import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage } from './create.js';
 import { builderLabels } from './image-cache.js';
-import { CONTAINER_IMAGE_ID, PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, type StoredLayer } from './layer-blob.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
 import { scratchPath } from './scratch-dirs.js';
 import { ensureUnpacked } from './unpack.js';
 import type { ContainerConfig, PlatformManifest } from './types.js';
 import { operationLease } from './op-lease.js';
+import { CONTAINER_IMAGE_ID, PARENT_IMAGE } from '../content/index.js';
 
 
 export interface BuildStepCommit {

@@ -6,11 +6,11 @@ import { applyChanges } from './changes.js';
 import { findContainer } from './containers.js';
 import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage } from './create.js';
-import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from './image-info.js';
 import { danglingName } from './names.js';
 import { squashImage } from './squash.js';
 import { parseTagTarget } from './tag.js';
 import type { CommitOptions, ContainerConfig } from './types.js';
+import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from '../content/index.js';
 
 /**
  * Docker's merge of a commit's config with the container's (moby daemon/commit.go): the user's values

@@ -4,13 +4,12 @@ import type { ContainerRecord } from '../metadata/index.js';
 import type { Digest } from '../oci/index.js';
 import { layerChanges, toApiChanges } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
-import { CONTAINER_IMAGE_ID, CONTAINER_MANIFEST, CONTAINER_NAME } from './image-info.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import type { ContainerLayer, CreateLayerOptions, FilesystemChange, LayerSize, Mount } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 import { operationLease } from './op-lease.js';
+import { CONTAINER_CHAIN, CONTAINER_IMAGE_ID, CONTAINER_MANIFEST, CONTAINER_NAME, CONTAINER_SNAPSHOT } from '../content/index.js';
 
-const CONTAINER_CHAIN = 'io.stowage.image.chain';
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 function toLayer(c: ContainerRecord): ContainerLayer {
@@ -55,7 +54,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
   try {
     const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
     const key = `container-${cid}`;
-    await ctx.snaps.prepare(key, top, { lease: lease.id, labels: { 'io.stowage.container': cid } });
+    await ctx.snaps.prepare(key, top, { lease: lease.id, labels: { [CONTAINER_SNAPSHOT]: cid } });
     const labels: Record<string, string> = { [CONTAINER_IMAGE_ID]: record.target.digest, [CONTAINER_MANIFEST]: m.digest };
     if (top) labels[CONTAINER_CHAIN] = top;
     if (opts.name !== undefined) labels[CONTAINER_NAME] = opts.name;
@@ -74,7 +73,7 @@ async function createScratchLayer(ctx: Ctx, cid: string, opts: CreateLayerOption
   const key = `container-${cid}`;
   const lease = operationLease(ctx, `container ${cid}`, 24 * 3600_000);
   try {
-    await ctx.snaps.prepare(key, undefined, { lease: lease.id, labels: { 'io.stowage.container': cid } });
+    await ctx.snaps.prepare(key, undefined, { lease: lease.id, labels: { [CONTAINER_SNAPSHOT]: cid } });
     const labels: Record<string, string> = {};
     if (opts.name !== undefined) labels[CONTAINER_NAME] = opts.name;
     try {

@@ -1,11 +1,10 @@
-import { writeBlob } from '../content/index.js';
+import { PARENT_IMAGE, writeBlob } from '../content/index.js';
 import { NotFoundError, throwIfAborted } from '../errors/index.js';
 import {
   MediaType, digestOf, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform,
 } from '../oci/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
-import { PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, storeLayerStream, type StoredLayer } from './layer-blob.js';
 import { PlatformManifestImpl } from './manifest.js';
 import { labelChildren, recordImage } from './record.js';
@@ -94,7 +93,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
   await labelChildren(content, target, manifest);
   await unpackManifest(ctx, new PlatformManifestImpl(target, ctx.blobs(), ctx.sizes), { lease: img.lease, ...(img.signal ? { signal: img.signal } : {}) });
 
-  const labels = { ...(img.labels ?? {}), ...(img.base ? { [PARENT_LABEL]: img.base.id } : {}) };
+  const labels = { ...(img.labels ?? {}), ...(img.base ? { [PARENT_IMAGE]: img.base.id } : {}) };
   const cfgLabels = { ...(config.config?.Labels ?? {}) };
   if (img.event) emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
   recordImage(ctx, target, img.ref, labels, cfgLabels);

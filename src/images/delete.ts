@@ -4,11 +4,12 @@ import { familiarString, referenceString, repositoryName, tagNameOnly, type Dige
 import type { DeleteResponse } from './api-types.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
-import { CONTAINER_MANIFEST, PARENT_LABEL, configLabels, containersByImage } from './image-info.js';
+import { configLabels, containersByImage } from './image-info.js';
 import { danglingName, familiarOf, isDanglingRecord, parseRecordName, repositoryOf, shortId } from './names.js';
 import { bestManifest, matcherFor, resolveRecord, toPlatform } from './resolve.js';
 import type { DeleteOptions } from './types.js';
 import { setLabel } from './unpack.js';
+import { CONTAINER_MANIFEST, GC_REF_CONTENT, PARENT_IMAGE } from '../content/index.js';
 
 /** Is this record a digest-only name (`repo@sha256:…`, no tag)? */
 function isDigestOnly(r: ImageRecord): boolean {
@@ -103,7 +104,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   out.push({ Deleted: digest });
 
   if (prune) {
-    let parent = record.labels[PARENT_LABEL] as Digest | undefined;
+    let parent = record.labels[PARENT_IMAGE] as Digest | undefined;
     while (parent) {
       const recs = ctx.md.images.list().filter((r) => r.target.digest === parent);
       if (recs.length !== 1 || !isDanglingRecord(recs[0]!)) break;
@@ -112,7 +113,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
       deleteRecord(ctx, p);
       emitImageEvent(ctx, 'delete', parent, parent);
       out.push({ Deleted: parent });
-      parent = p.labels[PARENT_LABEL] as Digest | undefined;
+      parent = p.labels[PARENT_IMAGE] as Digest | undefined;
     }
   }
   // As containerd's GC does right after a delete: free what nothing references any more.
@@ -138,7 +139,7 @@ async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNull
     // The index no longer keeps it (check would otherwise report a missing child).
     try {
       const labels = (await ctx.content.info(record.target.digest)).labels;
-      for (const [k, v] of Object.entries(labels)) if (v === m.digest && k.startsWith('containerd.io/gc.ref.content')) await setLabel(ctx.content, record.target.digest, k, '');
+      for (const [k, v] of Object.entries(labels)) if (v === m.digest && k.startsWith(GC_REF_CONTENT)) await setLabel(ctx.content, record.target.digest, k, '');
     } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
     out.push({ Deleted: m.digest });
   }

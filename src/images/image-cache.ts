@@ -11,12 +11,9 @@ import { MAX_LABEL_BYTES } from '../metadata/index.js';
 import { onlyPlatform, type Digest, type ImageConfig, type Platform } from '../oci/index.js';
 import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage, type BaseImage } from './create.js';
-import { PARENT_LABEL } from './image-info.js';
 import { bestManifest, matcherFor, resolveRecord } from './resolve.js';
 import type { ContainerConfig } from './types.js';
-
-export const CONTAINER_CONFIG_LABEL = 'org.mobyproject.image.containerconfig';
-export const FROM_SCRATCH_LABEL = 'org.mobyproject.image.fromscratch';
+import { BUILD_CONTAINER_CONFIG, BUILD_FROM_SCRATCH, PARENT_IMAGE } from '../content/index.js';
 
 /** The classic builder's image cache (MakeImageCache). */
 export interface ImageCache {
@@ -32,9 +29,9 @@ export interface ImageCacheOptions {
 /** The builder labels of a step's image: its run config (for the cache), and fromscratch without a parent. */
 export function builderLabels(runConfig: ContainerConfig, parent: Digest | undefined): Record<string, string> {
   const labels: Record<string, string> = {};
-  if (!parent) labels[FROM_SCRATCH_LABEL] = '1';
+  if (!parent) labels[BUILD_FROM_SCRATCH] = '1';
   const cc = JSON.stringify(runConfig);
-  if (Buffer.byteLength(cc) <= MAX_LABEL_BYTES) labels[CONTAINER_CONFIG_LABEL] = cc;
+  if (Buffer.byteLength(cc) <= MAX_LABEL_BYTES) labels[BUILD_CONTAINER_CONFIG] = cc;
   return labels;
 }
 
@@ -66,11 +63,11 @@ const platformOf = (c: ImageConfig): Platform => ({ os: c.os, architecture: c.ar
 
 /** The newest local child of `parent` made by a step with this run config. */
 async function localHit(ctx: Ctx, parent: Digest | undefined, runConfig: ContainerConfig, platform: Platform): Promise<Digest | undefined> {
-  const records = ctx.md.images.list().filter((r) => (parent ? r.labels[PARENT_LABEL] === parent : r.labels[FROM_SCRATCH_LABEL] === '1'));
+  const records = ctx.md.images.list().filter((r) => (parent ? r.labels[PARENT_IMAGE] === parent : r.labels[BUILD_FROM_SCRATCH] === '1'));
   const matcher = onlyPlatform(platform);
   let best: { id: Digest; created: string } | undefined;
   for (const r of records) {
-    const raw = r.labels[CONTAINER_CONFIG_LABEL];
+    const raw = r.labels[BUILD_CONTAINER_CONFIG];
     if (!raw) continue;
     let stored: ContainerConfig;
     try { stored = JSON.parse(raw) as ContainerConfig; } catch { continue; }
@@ -92,7 +89,7 @@ function descendsFrom(ctx: Ctx, id: Digest, ancestor: Digest): boolean {
   for (let hops = 0; cur && hops < 10_000; hops++) {
     if (cur === ancestor) return true;
     const rec = records.find((r) => r.target.digest === cur);
-    cur = rec?.labels[PARENT_LABEL] as Digest | undefined;
+    cur = rec?.labels[PARENT_IMAGE] as Digest | undefined;
   }
   return false;
 }

@@ -4,13 +4,8 @@ import type { Ctx } from './context.js';
 import type { BlobReader } from './manifest.js';
 import { platformManifests } from './manifest.js';
 import { bestManifest, matcherFor } from './resolve.js';
+import { CONTAINER_IMAGE_ID } from '../content/index.js';
 
-/** Labels a working container's record carries. */
-export const CONTAINER_IMAGE_ID = 'io.stowage.image.id';
-export const CONTAINER_MANIFEST = 'io.stowage.image.manifest';
-export const CONTAINER_NAME = 'io.stowage.container.name';
-/** Builder label naming the parent image (classic builder / commit). */
-export const PARENT_LABEL = 'org.mobyproject.image.parent';
 
 /** The image config labels of the best platform (docker's event attributes and label filters). */
 export async function configLabels(ctx: Ctx, blobs: BlobReader, target: ImageRecord['target']): Promise<Record<string, string>> {

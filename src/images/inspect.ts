@@ -2,12 +2,13 @@ import { InvalidArgumentError } from '../errors/index.js';
 import type { ImageConfig } from '../oci/index.js';
 import type { HistoryResponseItem, ImageConfigSection, InspectResponse } from './api-types.js';
 import type { Ctx } from './context.js';
-import { CONTAINER_MANIFEST, PARENT_LABEL, containersByImage, totalImageSize } from './image-info.js';
+import { containersByImage, totalImageSize } from './image-info.js';
 import { platformManifests } from './manifest.js';
 import { manifestSummary } from './list.js';
 import { familiarOf, isDanglingRecord, repoDigestOf } from './names.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import type { InspectOptions, PlatformOption } from './types.js';
+import { CONTAINER_MANIFEST, PARENT_IMAGE } from '../content/index.js';
 
 function configSection(c: ImageConfig): ImageConfigSection {
   const src = (c.config ?? {}) as Record<string, unknown>;
@@ -38,7 +39,7 @@ export async function inspectImage(ctx: Ctx, input: string, opts: InspectOptions
   const history = config?.history ?? [];
   const size = best ? await best.presentContentSize() + await best.snapshotUsage() : await totalImageSize(ctx, blobs, record.target);
   // Field order as docker prints it (Go struct order), optional fields only when they have a value.
-  const parent = record.labels[PARENT_LABEL];
+  const parent = record.labels[PARENT_IMAGE];
   const comment = history.length ? history[history.length - 1]!.comment : undefined;
   const dockerVersion = typeof config?.docker_version === 'string' ? config.docker_version : '';
   const diffIds = config?.rootfs.diff_ids ?? [];
@@ -109,7 +110,7 @@ export async function imageHistory(ctx: Ctx, input: string, opts: PlatformOption
     row.Id = current.target.digest;
     const names = ctx.md.images.list().filter((r) => r.target.digest === current!.target.digest && !isDanglingRecord(r)).map((r) => familiarOf(r.name));
     row.Tags = names.length ? names : null;
-    const parent: string | undefined = current.labels[PARENT_LABEL];
+    const parent: string | undefined = current.labels[PARENT_IMAGE];
     current = parent ? ctx.md.images.list().find((r) => r.target.digest === parent) : undefined;
   }
   return rows;

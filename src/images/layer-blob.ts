@@ -6,7 +6,7 @@ import { Digester, MediaType, type Descriptor, type Digest } from '../oci/index.
 import { compressStream, decompressStream } from '../snapshots/index.js';
 import { externalDecompress, peek, sniff } from './decompress.js';
 import type { TrackedContent } from './tracked-content.js';
-import { UNCOMPRESSED_LABEL } from './unpack.js';
+import { UNCOMPRESSED } from '../content/index.js';
 
 /** Diff ID of the empty layer docker's builder leaves out: a tar of no entries (1024 zero bytes). */
 export const EMPTY_TAR_DIFF_ID: Digest = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
@@ -49,7 +49,7 @@ export async function storeLayerStream(content: TrackedContent, input: Readable,
     const digest = writer.digest();
     const size = writer.status().offset;
     try {
-      await writer.commit(size, digest, { labels: { [UNCOMPRESSED_LABEL]: diffId } });
+      await writer.commit(size, digest, { labels: { [UNCOMPRESSED]: diffId } });
     } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
     return { descriptor: { mediaType, digest, size }, diffId };
   } catch (e) {

@@ -3,12 +3,13 @@ import { familiarName, familiarString, parseNormalizedNamed, referenceString, ty
 import type { ImageManifestSummary, ImageSummary } from './api-types.js';
 import type { Ctx } from './context.js';
 import { FilterArgs, globToRegExp, parseUntil } from './filters.js';
-import { CONTAINER_MANIFEST, PARENT_LABEL, containersByImage, imageUsage } from './image-info.js';
+import { containersByImage, imageUsage } from './image-info.js';
 import type { BlobReader, PlatformManifestImpl } from './manifest.js';
 import { platformManifests } from './manifest.js';
 import { familiarOf, isDanglingRecord, repoDigestOf } from './names.js';
 import { bestManifest, matcherFor, resolveRecord } from './resolve.js';
 import type { ListOptions } from './types.js';
+import { CONTAINER_MANIFEST, PARENT_IMAGE } from '../content/index.js';
 
 export const LIST_FILTERS = ['before', 'dangling', 'label', 'label!', 'reference', 'since', 'until'] as const;
 
@@ -80,7 +81,7 @@ export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<Imag
 
   const records = ctx.md.images.list();
   // Builder parents (hidden intermediates when !all).
-  const parents = new Set(records.map((r) => r.labels[PARENT_LABEL]).filter((p): p is string => !!p));
+  const parents = new Set(records.map((r) => r.labels[PARENT_IMAGE]).filter((p): p is string => !!p));
   const groups = new Map<Digest, ImageRecord[]>();
   for (const r of records) {
     if (dangling !== undefined && isDanglingRecord(r) !== dangling) continue;
@@ -127,7 +128,7 @@ export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<Imag
     const usage = await imageUsage(ctx, blobs, target);
     const summary: ImageSummary = {
       Id: digest,
-      ParentId: chosen.labels[PARENT_LABEL] ?? '',
+      ParentId: chosen.labels[PARENT_IMAGE] ?? '',
       RepoTags: tags.map(familiarOf),
       RepoDigests: [],
       Created: created,

@@ -1,6 +1,7 @@
 import type { Lease } from '../metadata/index.js';
 import { currentProcess } from '../owners/index.js';
 import type { Ctx } from './context.js';
+import { LEASE_PURPOSE } from '../content/index.js';
 
 /**
  * The lease of one operation of this process (pull, load, import, commit, checkout...). It records the
@@ -10,7 +11,7 @@ import type { Ctx } from './context.js';
  * ingests resume, so a re-run fetches or writes nothing twice, and no leftover lease stays behind.
  */
 export function operationLease(ctx: Ctx, purpose: string, expiresInMs: number): Lease {
-  const labels = { 'io.stowage.purpose': purpose };
+  const labels = { [LEASE_PURPOSE]: purpose };
   const lease = ctx.md.leases.create({ expiresInMs, owner: currentProcess(), labels });
   ctx.md.leases.adoptDead(lease.id, labels);
   return lease;

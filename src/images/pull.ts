@@ -4,7 +4,7 @@ import {
   parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
   type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
 } from '../oci/index.js';
-import { writeBlob } from '../content/index.js';
+import { GC_REF_CONFIG, addedManifestLabels, appendSource, distributionSourceKey, gcRefLayer, gcRefSnapshot, writeBlob } from '../content/index.js';
 import { limitValue, type TransferLimit } from '../distribution/index.js';
 import { chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
@@ -16,13 +16,11 @@ import { toPlatform } from './resolve.js';
 import { setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { PullOptions, PullResult } from './types.js';
-import { setLabel, snapshotRefLabel, unpackLayer } from './unpack.js';
+import { setLabel, unpackLayer } from './unpack.js';
 import { operationLease } from './op-lease.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
 const DOWNLOAD_CONCURRENCY = 3;
-
-export const DISTRIBUTION_SOURCE = 'containerd.io/distribution.source.';
 
 /** Ingest refs are stable per digest so that a pull interrupted anywhere resumes where it stopped. */
 export function ingestRef(kind: 'index' | 'manifest' | 'config' | 'layer', digest: Digest): string { return `${kind}-${digest}`; }
@@ -41,19 +39,15 @@ function parsePullRef(input: string): NamedReference {
 
 /** A descriptor's registry host as the distribution.source label key wants it. */
 function sourceLabel(ref: NamedReference): [string, string] {
-  return [`${DISTRIBUTION_SOURCE}${ref.domain}`, ref.path];
+  return [distributionSourceKey(ref.domain), ref.path];
 }
 
 /** Adds `repo` to the blob's distribution.source label (sorted, de-duplicated, capped at 4 KiB as containerd). */
 async function addSource(content: TrackedContent, digest: Digest, key: string, repo: string): Promise<void> {
-  let existing = '';
-  try { existing = (await content.info(digest)).labels[key] ?? ''; } catch { return; }
-  const repos = new Set(existing ? existing.split(',') : []);
-  if (repos.has(repo)) return;
-  repos.add(repo);
-  const value = [...repos].sort().join(',');
-  if (value.length > 4096) return;
-  await setLabel(content, digest, key, value);
+  let existing: string | undefined;
+  try { existing = (await content.info(digest)).labels[key]; } catch { return; }
+  const value = appendSource(existing, repo);
+  if (value !== existing) await setLabel(content, digest, key, value);
 }
 
 /** Fetches a small document (manifest, index, config) into the store unless present; returns its bytes. */
@@ -161,16 +155,8 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
       }
       // GC labels on the index: one per kept child; filtered-out platforms are never fetched nor kept.
       // Children kept by an earlier pull of another platform keep their labels.
-      const existing = (await content.info(target.digest)).labels;
-      const kept = new Set<string>();
-      let next = 0;
-      for (const [k, v] of Object.entries(existing)) {
-        const m = /^containerd\.io\/gc\.ref\.content\.m\.(\d+)$/.exec(k);
-        if (!m) continue;
-        kept.add(v);
-        next = Math.max(next, Number(m[1]) + 1);
-      }
-      for (const d of chosen) if (!kept.has(d.digest)) await setLabel(ctx.content, target.digest, `containerd.io/gc.ref.content.m.${next++}`, d.digest);
+      const added = addedManifestLabels((await content.info(target.digest)).labels, chosen);
+      for (const [k, v] of Object.entries(added)) await setLabel(ctx.content, target.digest, k, v);
       platforms.push(...chosen);
     } else {
       platforms.push(target);
@@ -198,9 +184,9 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
       if (config.rootfs.diff_ids.length !== pm.manifest.layers.length) {
         throw new InvalidArgumentError(`manifest ${md.digest} has ${pm.manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff ids`);
       }
-      await setLabel(ctx.content, md.digest, 'containerd.io/gc.ref.content.config', pm.manifest.config.digest);
+      await setLabel(ctx.content, md.digest, GC_REF_CONFIG, pm.manifest.config.digest);
       for (let i = 0; i < pm.manifest.layers.length; i++) {
-        await setLabel(ctx.content, md.digest, `containerd.io/gc.ref.content.l.${i}`, pm.manifest.layers[i]!.digest);
+        await setLabel(ctx.content, md.digest, gcRefLayer(i), pm.manifest.layers[i]!.digest);
       }
       pulls.push({ manifestDesc: md, manifest: pm.manifest, config });
     }
@@ -285,7 +271,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   if (!show && layers.length > 0) {
     const top = chains[chains.length - 1]!;
     ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: top });
-    await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), top);
+    await setLabel(ctx.content, p.manifest.config.digest, gcRefSnapshot(ctx.snaps.name), top);
     return 0;
   }
 
@@ -381,7 +367,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
       if (last[i] === i && !existed[i]) progress.status('Pull complete', id);
       parent = chains[i];
     }
-    if (parent) await setLabel(ctx.content, p.manifest.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
+    if (parent) await setLabel(ctx.content, p.manifest.config.digest, gcRefSnapshot(ctx.snaps.name), parent);
   } catch (e) {
     ctrl.abort(e);
     queue.length = 0;

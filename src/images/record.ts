@@ -6,6 +6,7 @@ import { danglingName } from './names.js';
 import { parseTagTarget, setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import { setLabel } from './unpack.js';
+import { GC_REF_CONFIG, gcRefLayer, gcRefManifest } from '../content/index.js';
 
 /**
  * Gives a new target its record: under `ref` (docker's `tag` event) or, without one, as a dangling record
@@ -30,10 +31,10 @@ export function recordImage(ctx: Ctx, target: Descriptor, ref: string | undefine
 export async function labelChildren(content: TrackedContent, desc: Descriptor, doc: Manifest | Index): Promise<void> {
   if (isIndexType(desc.mediaType) || 'manifests' in doc) {
     const manifests = (doc as Index).manifests;
-    for (let i = 0; i < manifests.length; i++) await setLabel(content, desc.digest, `containerd.io/gc.ref.content.m.${i}`, manifests[i]!.digest);
+    for (let i = 0; i < manifests.length; i++) await setLabel(content, desc.digest, gcRefManifest(i), manifests[i]!.digest);
     return;
   }
   const m = doc as Manifest;
-  await setLabel(content, desc.digest, 'containerd.io/gc.ref.content.config', m.config.digest);
-  for (let i = 0; i < m.layers.length; i++) await setLabel(content, desc.digest, `containerd.io/gc.ref.content.l.${i}`, m.layers[i]!.digest);
+  await setLabel(content, desc.digest, GC_REF_CONFIG, m.config.digest);
+  for (let i = 0; i < m.layers.length; i++) await setLabel(content, desc.digest, gcRefLayer(i), m.layers[i]!.digest);
 }

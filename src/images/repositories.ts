@@ -32,16 +32,12 @@ import {
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { isDanglingName } from './names.js';
-import { DISTRIBUTION_SOURCE } from './pull.js';
 import { setName } from './tag.js';
 import { setLabel } from './unpack.js';
+import { LEASE_PURPOSE, REGISTRY_MEDIA_TYPE, REGISTRY_SUBJECT, childGcLabels, distributionSourceKey, gcRefManifest } from '../content/index.js';
 
 /** How long an uploaded blob or a manifest pushed by digest is kept before something must name it. */
 export const LEASE_TTL_MS = 24 * 3600_000;
-/** Blob label: the subject of a manifest that has one (the referrers API looks it up). */
-export const SUBJECT_LABEL = 'io.stowage.registry.subject';
-/** Blob label: the Content-Type a manifest was pushed with, when its document has no `mediaType`. */
-export const MEDIA_TYPE_LABEL = 'io.stowage.registry.media-type';
 
 const UPLOAD_LEASE = 'registry-upload-';
 const BLOB_LEASE = 'registry-blob-';
@@ -133,7 +129,7 @@ export class RepositoryView {
     if (size === undefined || size > MAX_MANIFEST_SIZE) return undefined;
     const bytes = await this.ctx.blobs().bytes({ digest, size }, MAX_MANIFEST_SIZE);
     let declared: string | undefined;
-    try { declared = (await this.ctx.content.info(digest)).labels[MEDIA_TYPE_LABEL]; } catch { /* gone meanwhile */ }
+    try { declared = (await this.ctx.content.info(digest)).labels[REGISTRY_MEDIA_TYPE]; } catch { /* gone meanwhile */ }
     let parsed: ParsedManifest;
     try { parsed = parseManifest(bytes, declared); } catch { return undefined; }
     return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length }, bytes, parsed };
@@ -153,7 +149,7 @@ export class RepositoryView {
   /** Starts an upload session; returns its id. */
   startUpload(): string {
     const id = randomUUID();
-    this.ctx.md.leases.create({ id: `${UPLOAD_LEASE}${id}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry upload' } });
+    this.ctx.md.leases.create({ id: `${UPLOAD_LEASE}${id}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry upload' } });
     return id;
   }
 
@@ -212,13 +208,13 @@ export class RepositoryView {
 
   /** Keeps a blob for LEASE_TTL_MS under a lease of its own. */
   private holdBlob(digest: Digest, size: number): void {
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry blob' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry blob' } });
     this.ctx.content.withLease(lease.id).record(digest, size);
   }
 
   /** Adds `repo` to the blob's distribution.source label for this registry (push mounts use it). */
   private async addSource(digest: Digest, repo: string): Promise<void> {
-    const key = `${DISTRIBUTION_SOURCE}${this.registry}`;
+    const key = distributionSourceKey(this.registry);
     let existing = '';
     try { existing = (await this.ctx.content.info(digest)).labels[key] ?? ''; } catch { return; }
     const repos = new Set(existing ? existing.split(',') : []);
@@ -262,7 +258,7 @@ export class RepositoryView {
     const m = await this.manifest(parent);
     if (!m || m.parsed.kind !== 'index') return;
     const positions = m.parsed.index.manifests.map((d, i) => (d.digest === child ? i : -1)).filter((i) => i >= 0);
-    for (const i of positions) await setLabel(this.ctx.content, parent, `containerd.io/gc.ref.content.m.${i}`, child);
+    for (const i of positions) await setLabel(this.ctx.content, parent, gcRefManifest(i), child);
   }
 
   private async storeManifest(repo: string, reference: string, bytes: Buffer, contentType: string | undefined, opts: { fetched: boolean }): Promise<PutManifestResult> {
@@ -286,18 +282,13 @@ export class RepositoryView {
       }
     }
     const descriptor: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
-    const labels: Record<string, string> = {};
-    if (parsed.kind === 'index') {
-      if (!opts.fetched) parsed.index.manifests.forEach((d, i) => { labels[`containerd.io/gc.ref.content.m.${i}`] = d.digest; });
-    } else {
-      labels['containerd.io/gc.ref.content.config'] = parsed.manifest.config.digest;
-      parsed.manifest.layers.forEach((d, i) => { labels[`containerd.io/gc.ref.content.l.${i}`] = d.digest; });
-    }
+    // A fetched (mirrored) index keeps only the children fetched later (adoptChild).
+    const labels = childGcLabels(parsed, parsed.kind === 'index' && !opts.fetched ? parsed.index.manifests : []);
     const subject = parsed.kind === 'index' ? parsed.index.subject : parsed.manifest.subject;
-    if (subject) labels[SUBJECT_LABEL] = subject.digest;
-    if (typeof docType !== 'string' && declared) labels[MEDIA_TYPE_LABEL] = parsed.mediaType;
+    if (subject) labels[REGISTRY_SUBJECT] = subject.digest;
+    if (typeof docType !== 'string' && declared) labels[REGISTRY_MEDIA_TYPE] = parsed.mediaType;
 
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry manifest' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry manifest' } });
     const content = this.ctx.content.withLease(lease.id);
     const ref = `registry-manifest-${digest}`;
     try {
@@ -359,7 +350,7 @@ export class RepositoryView {
    */
   async referrers(digest: Digest, artifactType?: string): Promise<Descriptor[]> {
     const found: Digest[] = [];
-    await this.ctx.content.walk((info) => { found.push(info.digest); }, `labels."${SUBJECT_LABEL}"==${digest}`);
+    await this.ctx.content.walk((info) => { found.push(info.digest); }, `labels."${REGISTRY_SUBJECT}"==${digest}`);
     const out: Descriptor[] = [];
     for (const d of found.sort()) {
       const m = await this.manifest(d);
@@ -383,7 +374,7 @@ export class RepositoryView {
    * before its commit keeps its ingest (the next fetch resumes it) and the lease's hold on it.
    */
   async fetchedBlobWriter(desc: Pick<Descriptor, 'digest' | 'size'>, signal?: AbortSignal): Promise<Writer> {
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { 'io.stowage.purpose': 'registry mirror' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry mirror' } });
     const ref = `registry-fetch-${desc.digest}`;
     let w: Writer;
     try {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
-import { openContentStore, type ContentStore } from '../content/index.js';
+import { CONTAINER_IMAGE_ID, CONTAINER_NAME, type ContentStore, openContentStore, PARENT_IMAGE } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type EventAction, type Metadata } from '../metadata/index.js';
 import { TransferLimit } from '../distribution/index.js';
 import { hostPlatform, parseNormalizedNamed, type Digest, type ImageConfig } from '../oci/index.js';
@@ -25,7 +25,7 @@ import * as containers from './containers.js';
 import { snapshotSizes, type Ctx } from './context.js';
 import { deleteImage } from './delete.js';
 import { emitImageEvent, streamEvents } from './events.js';
-import { CONTAINER_IMAGE_ID, CONTAINER_NAME, PARENT_LABEL, configLabels, presentBlobs, presentSnapshots } from './image-info.js';
+import { configLabels, presentBlobs, presentSnapshots } from './image-info.js';
 import { imageHistory, inspectImage } from './inspect.js';
 import { listImages } from './list.js';
 import { BlobReader } from './manifest.js';
@@ -231,7 +231,7 @@ export class Stowage implements ImageService, AsyncDisposable {
   async children(refOrID: string, opts?: OperationOptions): Promise<Digest[]> {
     const ctx = this.op(opts);
     const { record } = resolveRecord(ctx, refOrID);
-    const kids = ctx.md.images.list().filter((r) => r.labels[PARENT_LABEL] === record.target.digest).map((r) => r.target.digest);
+    const kids = ctx.md.images.list().filter((r) => r.labels[PARENT_IMAGE] === record.target.digest).map((r) => r.target.digest);
     return [...new Set(kids)];
   }
 

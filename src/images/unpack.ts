@@ -2,13 +2,10 @@ import { Transform, type Readable } from 'node:stream';
 import { DigestMismatchError, NotImplementedError, isStowageError, throwIfAborted } from '../errors/index.js';
 import { layerCompression, type Descriptor, type Digest } from '../oci/index.js';
 import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
-import type { ContentStore } from '../content/index.js';
+import { SNAPSHOT_REF, UNCOMPRESSED, gcRefSnapshot, type ContentStore } from '../content/index.js';
 import type { Ctx } from './context.js';
 import type { PlatformManifestImpl } from './manifest.js';
 import { progressId, type ProgressSink } from './progress.js';
-
-export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
-export const snapshotRefLabel = (snapshotter: string) => `containerd.io/gc.ref.snapshot.${snapshotter}`;
 
 export interface UnpackLayerInput {
   parent?: Digest;
@@ -66,7 +63,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       layerStream: stream,
       expectedDiffID: input.diffId,
       compression,
-      labels: { 'containerd.io/snapshot.ref': chainId },
+      labels: { [SNAPSHOT_REF]: chainId },
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
     });
@@ -80,7 +77,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     stream.destroy();
     await reader?.close().catch(() => undefined);
   }
-  await setLabel(ctx.content, input.layer.digest, UNCOMPRESSED_LABEL, input.diffId);
+  await setLabel(ctx.content, input.layer.digest, UNCOMPRESSED, input.diffId);
   return { chainId, applied: true };
 }
 
@@ -111,7 +108,7 @@ export async function unpackManifest(ctx: Ctx, m: PlatformManifestImpl, opts: { 
     progress?.status(r.applied ? 'Unpacked' : 'Already unpacked', id);
     parent = r.chainId;
   }
-  if (parent) await setLabel(ctx.content, doc.config.digest, snapshotRefLabel(ctx.snaps.name), parent);
+  if (parent) await setLabel(ctx.content, doc.config.digest, gcRefSnapshot(ctx.snaps.name), parent);
   return parent;
 }
 

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isStowageError, throwIfAborted } from '../errors/index.js';
+import { LEASE_PURPOSE } from '../content/index.js';
 import { Digester, parseDigest, type Digest } from '../oci/index.js';
 import { ownerState } from '../owners/index.js';
 import { DEAD_LEASE_GRACE_MS } from './gc.js';
@@ -151,7 +152,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
     const expiry = expiryOf(l.labels);
     const expired = expiry !== undefined && expiry <= now;
     if (dead) {
-      add('lease-holder-dead', l.id, `lease ${l.id}${l.labels['io.stowage.purpose'] ? ` (${l.labels['io.stowage.purpose']})` : ''} belongs to process ${owner.pid} on ${owner.host}, which is gone: the next pull of the same image adopts its work, gc releases it ${Math.round(DEAD_LEASE_GRACE_MS / 60_000)} min after it was made`, false, 'reclaimable');
+      add('lease-holder-dead', l.id, `lease ${l.id}${l.labels[LEASE_PURPOSE] ? ` (${l.labels[LEASE_PURPOSE]})` : ''} belongs to process ${owner.pid} on ${owner.host}, which is gone: the next pull of the same image adopts its work, gc releases it ${Math.round(DEAD_LEASE_GRACE_MS / 60_000)} min after it was made`, false, 'reclaimable');
     } else if (expired) {
       add('lease-expired', l.id, `lease ${l.id} expired at ${new Date(expiry).toISOString()}: gc removes it`, false, 'reclaimable');
     }

@@ -5,7 +5,7 @@ import { isStowageError, throwIfAborted, UnavailableError } from '../errors/inde
 import type { Digest } from '../oci/index.js';
 import type { MetadataDB } from './db.js';
 import { Graph, keeps, type GraphData, type Node } from './gcgraph.js';
-import { GC_EXPIRE } from './labels.js';
+import { GC_EXPIRE, GC_LABEL_PREFIX } from '../content/index.js';
 import { ownerOf } from './leases.js';
 import { internalsOf } from './store.js';
 import { ownerState } from '../owners/index.js';
@@ -269,7 +269,7 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
 
 interface LeaseRow { id: string; created_at: number; owner_pid: number | null; owner_start: string | null; owner_host: string | null }
 
-/** Reads the graph's records. Only `containerd.io/gc.` labels matter to GC, so only those are read. */
+/** Reads the graph's records. Only GC labels (GC_LABEL_PREFIX) matter to GC, so only those are read. */
 class Loader {
   private readonly q: Record<string, Database.Statement>;
   recordedDigests: Digest[] = [];
@@ -277,7 +277,9 @@ class Loader {
   snapshotRows: SnapshotRow[] = [];
 
   constructor(db: Database.Database, private readonly deadLeaseGrace: number) {
-    const gcLabels = (t: string) => db.prepare(`SELECT owner, key, value FROM ${t} WHERE key >= 'containerd.io/gc.' AND key < 'containerd.io/gc/'`);
+    // The keys with the GC prefix, as an index range: from the prefix up to the prefix with its last character incremented.
+    const end = GC_LABEL_PREFIX.slice(0, -1) + String.fromCharCode(GC_LABEL_PREFIX.charCodeAt(GC_LABEL_PREFIX.length - 1) + 1);
+    const gcLabels = (t: string) => db.prepare(`SELECT owner, key, value FROM ${t} WHERE key >= ? AND key < ?`).bind(GC_LABEL_PREFIX, end);
     this.q = {
       leases: db.prepare('SELECT id, created_at, owner_pid, owner_start, owner_host FROM leases'),
       leaseLabels: gcLabels('lease_labels'),

@@ -1,5 +1,6 @@
 import type { Digest } from '../oci/index.js';
-import { expiryOf, GC_FLAT, GC_ROOT } from './labels.js';
+import { GC_BREF_PREFIX, GC_FLAT, GC_REF_PREFIX, GC_ROOT } from '../content/index.js';
+import { expiryOf } from './labels.js';
 import type { Labels, LeaseResource } from './types.js';
 
 /**
@@ -30,8 +31,8 @@ export function splitNode(n: Node): { type: NodeType; key: string } {
   return { type: n.slice(0, i) as NodeType, key: n.slice(i + 1) };
 }
 
-const REF = 'containerd.io/gc.ref.';
-const BREF = 'containerd.io/gc.bref.';
+const REF = GC_REF_PREFIX;
+const BREF = GC_BREF_PREFIX;
 
 /** `key` is `prefix` exactly, or `prefix` followed by `.` or `/` (so `gc.ref.contentbad` is not a content ref). */
 export function isKeyOf(key: string, prefix: string): boolean {

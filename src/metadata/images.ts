@@ -3,7 +3,8 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../erro
 import { parseDigest, type Descriptor, type Digest } from '../oci/index.js';
 import type { MetadataDB } from './db.js';
 import { labelField, matchFilters, parseFilters } from '../filters/index.js';
-import { applyLabelPath, GC_EXPIRE, LabelTable, validateLabels } from './labels.js';
+import { GC_EXPIRE } from '../content/index.js';
+import { applyLabelPath, LabelTable, validateLabels } from './labels.js';
 import type { LeaseBook } from './leases.js';
 import type { ImageRecord, ImageStore, Labels, LeaseOption } from './types.js';
 

@@ -4,7 +4,7 @@ import type { Metadata } from './types.js';
 
 export type * from './types.js';
 export { labelStoreFor } from './content.js';
-export { MAX_LABEL_BYTES, GC_EXPIRE, GC_FLAT, GC_ROOT } from './labels.js';
+export { MAX_LABEL_BYTES } from './labels.js';
 export { migrate, SCHEMA_VERSION } from './schema.js';
 export { DB_FILE } from './db.js';
 export {

@@ -1,13 +1,10 @@
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from '../errors/index.js';
+import { GC_EXPIRE } from '../content/index.js';
 import type { Labels } from './types.js';
 
 /** containerd's limit: key plus value of one label, in bytes. */
 export const MAX_LABEL_BYTES = 4096;
-
-export const GC_EXPIRE = 'containerd.io/gc.expire';
-export const GC_FLAT = 'containerd.io/gc.flat';
-export const GC_ROOT = 'containerd.io/gc.root';
 
 export function validateLabels(labels: Labels | undefined): void {
   if (labels === undefined) return;

@@ -5,7 +5,8 @@ import { isDigest } from '../oci/index.js';
 import { ownerState, type ProcessOwner } from '../owners/index.js';
 import type { MetadataDB } from './db.js';
 import { labelField, matchFilters, parseFilters } from '../filters/index.js';
-import { GC_EXPIRE, LabelTable, validateLabels } from './labels.js';
+import { GC_EXPIRE } from '../content/index.js';
+import { LabelTable, validateLabels } from './labels.js';
 import type { Labels, Lease, LeaseManager, LeaseResource, LeaseResourceType } from './types.js';
 
 const ID_RE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidArgumentError, throwIfAborted } from '../errors/index.js';
 import { Digester, MediaType, type Digest } from '../oci/index.js';
-import type { Writer } from '../content/index.js';
+import { UNCOMPRESSED, type Writer } from '../content/index.js';
 import { compressStream, type Compression } from './compression.js';
 import { isMarker, mergedChildren, WH_OPAQUE, WH_PREFIX, type MergedEntry } from './merged.js';
 import { loadCarriedXattrs, loadOverrides, treeHasXattrs, type OwnerOverride } from './ownership.js';
@@ -358,7 +358,7 @@ const MEDIA: Record<Compression, string> = { gzip: MediaType.OciLayerGzip, zstd:
 /**
  * Streams the layer for `changes` through compression into `out` (a content Writer, or any sink),
  * hashing the uncompressed tar for the diffID. A plain stream is ended and flushed before this returns; with a content Writer the blob is committed with the
- * `containerd.io/uncompressed` label (AlreadyExists on commit is harmless and swallowed), and closed
+ * UNCOMPRESSED label (AlreadyExists on commit is harmless and swallowed), and closed
  * if the layer cannot be written.
  */
 export async function writeDiffLayer(changes: readonly Change[], upper: string | TreeSource, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
@@ -384,7 +384,7 @@ export async function writeDiffLayer(changes: readonly Change[], upper: string |
   const digest = packed.digest();
   if (isWriter) {
     try {
-      await (out as Writer).commit(packed.size, digest, { labels: { 'containerd.io/uncompressed': diffID } });
+      await (out as Writer).commit(packed.size, digest, { labels: { [UNCOMPRESSED]: diffID } });
     } catch (e) {
       if ((e as { code?: string }).code !== 'AlreadyExists') throw e;
     }

@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { openContentStore } from '../../src/content/index.js';
+import { appendSource, openContentStore } from '../../src/content/index.js';
 import { isStowageError } from '../../src/errors/index.js';
 import { digestOf, MediaType } from '../../src/oci/index.js';
 import {
-  RegistryClient, apiHost, appendSource, errorFromResponse, isLoopback, makeRefKey, mountSource, parseChallenges, redactUrl, schemeFor,
+  RegistryClient, apiHost, errorFromResponse, isLoopback, makeRefKey, mountSource, parseChallenges, redactUrl, schemeFor,
   scopeKey, type HttpRequest, type HttpResponse, type Transport,
 } from '../../src/distribution/index.js';
 
