@@ -88,7 +88,7 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
   const name = opts.ref !== undefined ? parseTagTarget(opts.ref) : undefined;
   const progress = new ProgressSink(opts.onProgress);
   const target = source.target;
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: `add ${name ?? target.digest}` } });
+  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: `add ${name ?? target.digest}` } });
   const content = ctx.content.withLease(lease.id);
   try {
     let labels: Record<string, string> = {};

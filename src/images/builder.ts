@@ -19,7 +19,7 @@ import { scratchPath } from './scratch-dirs.js';
 import { ensureUnpacked } from './unpack.js';
 import type { ContainerConfig, PlatformManifest } from './types.js';
 import { operationLease } from './op-lease.js';
-import { CONTAINER_IMAGE_ID, PARENT_IMAGE } from '../content/index.js';
+import { CONTAINER_IMAGE_ID } from '../content/index.js';
 
 
 export interface BuildStepCommit {

@@ -149,7 +149,7 @@ export class RepositoryView {
   /** Starts an upload session; returns its id. */
   startUpload(): string {
     const id = randomUUID();
-    this.ctx.md.leases.create({ id: `${UPLOAD_LEASE}${id}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry upload' } });
+    this.ctx.md.leases.create({ id: `${UPLOAD_LEASE}${id}`, expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: 'registry upload' } });
     return id;
   }
 
@@ -208,7 +208,7 @@ export class RepositoryView {
 
   /** Keeps a blob for LEASE_TTL_MS under a lease of its own. */
   private holdBlob(digest: Digest, size: number): void {
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry blob' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: 'registry blob' } });
     this.ctx.content.withLease(lease.id).record(digest, size);
   }
 
@@ -288,7 +288,7 @@ export class RepositoryView {
     if (subject) labels[REGISTRY_SUBJECT] = subject.digest;
     if (typeof docType !== 'string' && declared) labels[REGISTRY_MEDIA_TYPE] = parsed.mediaType;
 
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry manifest' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: 'registry manifest' } });
     const content = this.ctx.content.withLease(lease.id);
     const ref = `registry-manifest-${digest}`;
     try {
@@ -374,7 +374,7 @@ export class RepositoryView {
    * before its commit keeps its ingest (the next fetch resumes it) and the lease's hold on it.
    */
   async fetchedBlobWriter(desc: Pick<Descriptor, 'digest' | 'size'>, signal?: AbortSignal): Promise<Writer> {
-    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { LEASE_PURPOSE: 'registry mirror' } });
+    const lease = this.ctx.md.leases.create({ id: `${BLOB_LEASE}${randomUUID()}`, expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: 'registry mirror' } });
     const ref = `registry-fetch-${desc.digest}`;
     let w: Writer;
     try {
