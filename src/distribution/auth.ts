@@ -2,7 +2,9 @@ import { AbortedError, UnauthorizedError } from '../errors/index.js';
 import { parseChallenges } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
 import { errorFromResponse } from './errors.js';
-import { discard, header, readBody, type HttpResponse, type Transport } from './transport.js';
+import { MAX_AUTH_RETRIES, TOKEN_EXPIRY_MARGIN_MS } from './defaults.js';
+import type { HostSchemes } from './hosts.js';
+import { discard, header, readBody, type HttpResponse, type RoundTripper, type Transport } from './transport.js';
 
 /**
  * Per-host authorisation as containerd/docker do it: requests go out anonymously (or with a cached token)
@@ -208,7 +210,7 @@ export class Authorizer {
     const issued = v.issued_at ? Date.parse(v.issued_at) : NaN;
     const start = Number.isFinite(issued) && issued <= Date.now() ? issued : Date.now();
     // No expires_in: containerd keeps the token until a 401 drops it.
-    const expiresAt = typeof v.expires_in === 'number' && v.expires_in > 0 ? start + v.expires_in * 1000 - 5000 : Infinity;
+    const expiresAt = typeof v.expires_in === 'number' && v.expires_in > 0 ? start + v.expires_in * 1000 - TOKEN_EXPIRY_MARGIN_MS : Infinity;
     return { token, expiresAt };
   }
 }
@@ -232,4 +234,35 @@ function waitShared(f: InflightToken, signal: AbortSignal | undefined, forget: (
 
 export function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/**
+ * The credential layer, closest to the wire: every hop gets the user agent, and the registry's
+ * Authorization only when the hop's URL is the registry's own origin (never a storage host, a foreign
+ * upload Location or a token realm). It hands the wire transport a plain HttpRequest.
+ */
+export function withCredentials(wire: Transport, authorizer: Authorizer, schemes: HostSchemes, userAgent: string): RoundTripper {
+  return async (req) => {
+    const headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
+    if (req.url.origin === (req.credentialOrigin ?? schemes.origin(req.registry))) {
+      const auth = await authorizer.header(req.registry.host, req.scopes, req.signal);
+      if (auth) headers.authorization = auth;
+    }
+    return wire({ method: req.method, url: req.url, headers, body: req.body, signal: req.signal, ...(req.skipTlsVerify ? { skipTlsVerify: true } : {}) });
+  };
+}
+
+/**
+ * The challenge layer: a 401 from the registry's origin is answered (Basic, or a Bearer token for the
+ * request's scopes) and the request sent again, a few times at most; a 401 it cannot answer goes back to
+ * the caller, who words it.
+ */
+export function withChallenges(next: RoundTripper, authorizer: Authorizer, schemes: HostSchemes): RoundTripper {
+  return async (req) => {
+    for (let retries = 0; ; retries++) {
+      const res = await next(req);
+      if (res.status !== 401 || new URL(res.url).origin !== schemes.origin(req.registry)) return res;
+      if (retries >= MAX_AUTH_RETRIES || !(await authorizer.unauthorized(req.registry.host, res, req.scopes, retries > 0))) return res;
+    }
+  };
 }

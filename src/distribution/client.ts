@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AbortedError, DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError,
-  StowageError, UnauthorizedError, UnavailableError, isStowageError, throwIfAborted,
+  DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError,
+  UnauthorizedError, UnavailableError, isStowageError,
 } from '../errors/index.js';
 import {
   MANIFEST_ACCEPT, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, MediaType, baseMediaType, digestOf, isDigest, parseDigest, parseImageConfig,
@@ -9,39 +8,23 @@ import {
   type NamedReference, type ParsedManifest, type Reference,
 } from '../oci/index.js';
 import type { Provider } from '../content/index.js';
+import type { ManifestAccess, Repository, RequestOptions, TransferSettings } from './access.js';
 import { Authorizer, pullScope } from './auth.js';
 import { chainCredentials, dockerConfigCredentials, staticCredentials, type CredentialSource, type Credentials } from './credentials.js';
-import { errorFromResponse } from './errors.js';
-import { HostSchemes, apiHost, isCertificateError } from './hosts.js';
-import { manifestAcceptHeader, parseNextLink } from './protocol.js';
+import {
+  DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MONOLITHIC_THRESHOLD, DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BASE_DELAY_MS,
+  DEFAULT_RETRY_MAX_DELAY_MS, DEFAULT_USER_AGENT, MANIFEST_CACHE_ENTRIES,
+} from './defaults.js';
+import { failResponse } from './errors.js';
+import { HostSchemes, apiHost } from './hosts.js';
+import { jsonPages } from './pages.js';
+import { manifestAcceptHeader } from './protocol.js';
 import { fetchBlobInto, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
-import { pullGraph, pullImage, type PullOptions, type PullResult, type PullSink } from './pull.js';
-import { pushBlob, pushImage, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
-import { BODY_READ_FAILED, discard, header, nodeTransport, readBody, redactUrl, type HttpRequest, type HttpResponse, type Transport } from './transport.js';
-
-/** A repository on a registry: what every API path is built from. */
-export interface Repository {
-  /** The reference's domain (`docker.io`, `127.0.0.1:5000`). */
-  domain: string;
-  /** The API host (`registry-1.docker.io` for docker.io). */
-  host: string;
-  /** The repository path (`library/alpine`). */
-  path: string;
-  /**
-   * The scheme known for the host when this was made. Loopback and insecure hosts are settled by their
-   * first request (HTTPS, else HTTP); request() and baseUrl() always use the client's settled scheme.
-   */
-  scheme: 'http' | 'https';
-}
-
-export interface RetryOptions {
-  /** Attempts per request, first included. Default 5. */
-  attempts?: number;
-  /** First backoff delay; doubled each time, with jitter. Default 200 ms. */
-  baseDelayMs?: number;
-  /** Cap for one backoff delay (and for Retry-After). Default 10 s. */
-  maxDelayMs?: number;
-}
+import { pullGraph, type PullOptions, type PullResult, type PullSink } from './pull.js';
+import { pushBlob, pushGraph, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
+import { backoffMs, pause, type RetryOptions } from './retry.js';
+import { registryStack } from './stack.js';
+import { BODY_READ_FAILED, discard, header, nodeTransport, readBody, type HttpResponse, type RoundTripper, type Transport } from './transport.js';
 
 export interface RegistryClientOptions {
   /** A credential lookup, or fixed credentials by host. Default: docker's config file. */
@@ -51,7 +34,7 @@ export interface RegistryClientOptions {
    * always may: HTTPS without certificate checks first, plain HTTP when that fails (docker's behaviour).
    */
   insecureRegistries?: string[];
-  /** Blobs transferred at once by pull and push. Default 3. */
+  /** Blobs transferred at once by pull and push. Default DEFAULT_CONCURRENCY (3). */
   concurrency?: number;
   userAgent?: string;
   /** Replaces the HTTP layer (tests, proxies). */
@@ -63,26 +46,6 @@ export interface RegistryClientOptions {
   chunkSize?: number;
 }
 
-export interface RequestOptions {
-  method: string;
-  /** An absolute URL (upload Locations) or a path below the registry root (`/v2/...`). */
-  url: string | URL;
-  headers?: Record<string, string>;
-  body?: HttpRequest['body'];
-  /** Scopes the request needs (`repository:x:pull`). */
-  scopes: string[];
-  signal?: AbortSignal;
-  /** Follow redirects (GET/HEAD); default true for GET/HEAD. */
-  followRedirects?: boolean;
-  /** Statuses returned to the caller instead of being retried (e.g. 416 for a Range probe). */
-  noRetryStatuses?: number[];
-}
-
-const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-const MAX_REDIRECTS = 10;
-
-export const DEFAULT_USER_AGENT = 'stowage/0.1';
-
 export interface Resolved {
   /** Canonical reference string (`docker.io/library/alpine:latest`). */
   name: string;
@@ -91,53 +54,40 @@ export interface Resolved {
   descriptor: Descriptor;
 }
 
-/** Is this a network-level failure worth retrying (connection reset, refused, timed out…)? */
-export function isTransientNetworkError(e: unknown): boolean {
-  if (isStowageError(e)) return e.code === 'Unavailable';
-  const code = (e as NodeJS.ErrnoException)?.code ?? '';
-  return ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)
-    || /socket hang up|aborted|premature close/i.test((e as Error)?.message ?? '');
-}
-
-function retryAfterMs(res: HttpResponse): number | undefined {
-  const v = header(res, 'retry-after');
-  if (!v) return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v) * 1000;
-  const t = Date.parse(v);
-  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : undefined;
-}
-
 /**
- * The registry client: references to repositories, an authorised request with retries and safe
- * redirects, resolve, and verified manifest/config fetches. Blob transfer, pull and push are small
- * functions over this (fetch.ts, pull.ts, push.ts), also exposed as methods here.
+ * The registry client, the friendly face over the distribution floor: references to repositories, one
+ * request through the composed HTTP layers (stack.ts), resolve, verified manifest and config fetches with a
+ * small cache, tags and the login check. Blob transfer, the pull graph and push are functions over the
+ * narrow RegistryAccess / ManifestAccess interfaces it implements (fetch.ts, pull.ts, push.ts), also
+ * offered here as methods.
  */
-export class RegistryClient {
+export class RegistryClient implements ManifestAccess {
   readonly transport: Transport;
   readonly authorizer: Authorizer;
   readonly userAgent: string;
-  readonly concurrency: number;
   readonly insecureRegistries: readonly string[];
-  readonly retry: Required<RetryOptions>;
-  readonly monolithicThreshold: number;
-  readonly chunkSize: number;
+  readonly settings: TransferSettings;
   /** The scheme settled per host (one HTTPS probe per loopback/insecure host for the client's lifetime). */
   readonly schemes: HostSchemes;
+  private readonly roundTrip: RoundTripper;
   private readonly manifestCache = new Map<Digest, Buffer>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = opts.transport ?? nodeTransport();
     this.userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
-    this.concurrency = Number.isFinite(opts.concurrency) ? Math.max(1, Math.floor(opts.concurrency!)) : 3;
     this.insecureRegistries = opts.insecureRegistries ?? [];
     this.schemes = new HostSchemes(this.insecureRegistries, this.transport.reportsTlsFailures === true);
-    this.retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...opts.retry };
-    this.monolithicThreshold = opts.monolithicThreshold ?? 32 * 1024 * 1024;
-    this.chunkSize = opts.chunkSize ?? 16 * 1024 * 1024;
+    this.settings = {
+      concurrency: Number.isFinite(opts.concurrency) ? Math.max(1, Math.floor(opts.concurrency!)) : DEFAULT_CONCURRENCY,
+      retry: { attempts: DEFAULT_RETRY_ATTEMPTS, baseDelayMs: DEFAULT_RETRY_BASE_DELAY_MS, maxDelayMs: DEFAULT_RETRY_MAX_DELAY_MS, ...opts.retry },
+      monolithicThreshold: opts.monolithicThreshold ?? DEFAULT_MONOLITHIC_THRESHOLD,
+      chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    };
     const creds = opts.credentials;
     const source: CredentialSource = creds === undefined ? dockerConfigCredentials()
       : typeof creds === 'function' ? creds : chainCredentials(staticCredentials(creds));
     this.authorizer = new Authorizer({ credentials: source, transport: this.transport, userAgent: this.userAgent });
+    this.roundTrip = registryStack({ transport: this.transport, authorizer: this.authorizer, schemes: this.schemes, userAgent: this.userAgent, retry: this.settings.retry });
   }
 
   /** The repository a reference names, with the API host and scheme settled. */
@@ -149,122 +99,26 @@ export class RegistryClient {
   }
 
   baseUrl(repo: Pick<Repository, 'host' | 'scheme'>): string {
-    return `${this.schemes.isInsecure(repo.host) ? this.schemes.current(repo.host) : repo.scheme}://${repo.host}`;
+    return this.schemes.baseUrl(repo);
   }
 
   /**
-   * The origin credentials go to: the registry host over the scheme settled for it. For a loopback or
-   * insecure host that may be http: docker sends an insecure registry its credentials over whichever scheme
-   * answered, and it is the same registry. The other scheme of the same host is another origin and gets
-   * none (a redirect from https to http on the registry host travels without credentials).
+   * One logical request through the layers: credentials only for the registry's origin, redirects
+   * followed without them to other hosts, 401 challenges answered, transient failures (network errors,
+   * 408/429/5xx with Retry-After) retried with backoff. Non-2xx answers that are not retried are returned
+   * to the caller, who decides what they mean.
    */
-  private registryOrigin(repo: Pick<Repository, 'host' | 'scheme'>): string {
-    return new URL(this.baseUrl(repo)).origin;
-  }
-
-  /** Backoff before attempt `n` (1-based retry count): exponential with full jitter, capped. */
-  backoffMs(n: number, hint?: number): number {
-    if (hint !== undefined) return Math.min(hint, this.retry.maxDelayMs);
-    const exp = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (n - 1));
-    return exp / 2 + Math.random() * (exp / 2);
-  }
-
-  /**
-   * One logical request: adds credentials only for the registry host, follows redirects without them
-   * when the target is another host, answers 401 challenges, and retries transient failures (network
-   * errors, 408/429/5xx with Retry-After) with exponential backoff. Non-2xx answers that are not retried
-   * are returned to the caller, who decides what they mean.
-   */
-  async request(repo: Repository, o: RequestOptions): Promise<HttpResponse> {
-    const method = o.method.toUpperCase();
+  request(repo: Repository, o: RequestOptions): Promise<HttpResponse> {
     // A path below the registry root takes the host's scheme, which its first request may still have to settle.
-    const path = typeof o.url === 'string' && o.url.startsWith('/') ? o.url : undefined;
-    const start = path !== undefined ? new URL(`${this.baseUrl(repo)}${path}`) : new URL(String(o.url));
-    const follow = o.followRedirects ?? (method === 'GET' || method === 'HEAD');
-    let authRetries = 0;
-    for (let attempt = 1; ; attempt++) {
-      throwIfAborted(o.signal);
-      let res: HttpResponse;
-      try {
-        res = await this.sendFollowing(repo, method, path ?? start, o, follow);
-      } catch (e) {
-        if (isStowageError(e, 'Aborted') || o.signal?.aborted) throw e instanceof StowageError ? e : new AbortedError('request aborted', {}, { cause: e });
-        if (isStowageError(e) && e.code !== 'Unavailable') throw e;
-        if (isCertificateError(e)) {
-          // Retrying cannot make a certificate trusted: say so at once, typed, with Node's code.
-          throw new UnavailableError(`${method} ${redactUrl(start)}: TLS certificate not trusted: ${(e as Error).message}`,
-            { url: redactUrl(start), reason: 'tls-certificate', tlsCode: (e as NodeJS.ErrnoException).code }, { cause: e });
-        }
-        if (attempt >= this.retry.attempts || !isTransientNetworkError(e)) {
-          throw new UnavailableError(`${method} ${redactUrl(start)}: ${(e as Error).message}`, { url: redactUrl(start), attempts: attempt }, { cause: e });
-        }
-        await sleep(this.backoffMs(attempt), undefined, { signal: o.signal }).catch(() => { throwIfAborted(o.signal); });
-        continue;
-      }
-      if (res.status === 401 && new URL(res.url).origin === this.registryOrigin(repo)) {
-        // At most a few fresh credentials per request: a registry that keeps moving its realm gets no loop.
-        const again = authRetries < 3 && await this.authorizer.unauthorized(repo.host, res, o.scopes, authRetries > 0);
-        if (again) { authRetries++; attempt--; continue; }
-        return res; // the caller turns it into Unauthorized with its own words
-      }
-      if (RETRY_STATUSES.has(res.status) && !o.noRetryStatuses?.includes(res.status) && attempt < this.retry.attempts) {
-        const wait = this.backoffMs(attempt, retryAfterMs(res));
-        discard(res.body);
-        await sleep(wait, undefined, { signal: o.signal }).catch(() => { throwIfAborted(o.signal); });
-        continue;
-      }
-      return res;
-    }
-  }
-
-  /**
-   * `target` is a path below the registry root (its first hop settles the host's scheme if needed: only that
-   * hop is the probe, a redirect target's failure never is) or an absolute URL.
-   */
-  private async sendFollowing(repo: Repository, method: string, target: string | URL, o: RequestOptions, follow: boolean): Promise<HttpResponse> {
-    let current = typeof target === 'string' ? new URL(`${this.baseUrl(repo)}${target}`) : target;
-    const url = current;
-    for (let hop = 0; ; hop++) {
-      const res = typeof target === 'string' && hop === 0
-        ? await this.schemes.use(repo.host, (scheme) => {
-          current = new URL(`${scheme}://${repo.host}${target}`);
-          return this.exchange(repo, method, current, o, current.origin);
-        }, o.signal)
-        : await this.exchange(repo, method, current, o, this.registryOrigin(repo));
-      const loc = header(res, 'location');
-      if (follow && loc && [301, 302, 303, 307, 308].includes(res.status)) {
-        discard(res.body);
-        if (hop >= MAX_REDIRECTS) throw new UnavailableError(`too many redirects fetching ${redactUrl(url)}`, { url: redactUrl(url) });
-        // new URL keeps a presigned query byte for byte.
-        current = new URL(loc, current);
-        if (current.protocol !== 'http:' && current.protocol !== 'https:') throw new InvalidArgumentError(`refusing redirect to ${current.protocol} URL`);
-        continue;
-      }
-      return res;
-    }
-  }
-
-  /** One transport exchange; `registryOrigin` is the one origin that gets the registry's credentials. */
-  private async exchange(repo: Repository, method: string, url: URL, o: RequestOptions, registryOrigin: string): Promise<HttpResponse> {
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
-    // Credentials go to the registry origin only: never to storage hosts, foreign upload Locations or realms.
-    if (url.origin === registryOrigin) {
-      const auth = await this.authorizer.header(repo.host, o.scopes, o.signal);
-      if (auth) headers.authorization = auth;
-    }
-    // Unverified TLS only for a URL whose own host is loopback or listed insecure, never for others
-    // (a redirect from an insecure registry to a public storage host is verified).
-    const skipTlsVerify = url.protocol === 'https:' && this.schemes.isInsecure(url.host);
-    return this.transport({ method, url, headers, body: o.body, signal: o.signal, ...(skipTlsVerify ? { skipTlsVerify } : {}) });
-  }
-
-  /** Turns a non-2xx answer into a typed error, rewording 401s the way docker does for pulls. */
-  async fail(res: HttpResponse, what: string, repo?: Repository): Promise<never> {
-    const e = await errorFromResponse(res, what);
-    if (res.status === 401 && repo) {
-      throw new UnauthorizedError(`pull access denied for ${repo.domain}/${repo.path}, repository does not exist or may require authorization: ${e.message}`, e.data, { cause: e });
-    }
-    throw e;
+    const isPath = typeof o.url === 'string' && o.url.startsWith('/');
+    const url = isPath ? new URL(`${this.baseUrl(repo)}${o.url as string}`) : new URL(String(o.url));
+    return this.roundTrip({
+      method: o.method.toUpperCase(), url, headers: o.headers ?? {}, body: o.body, signal: o.signal,
+      registry: { host: repo.host, scheme: repo.scheme }, scopes: o.scopes,
+      ...(isPath ? { settleScheme: true } : {}),
+      ...(o.followRedirects !== undefined ? { followRedirects: o.followRedirects } : {}),
+      ...(o.noRetryStatuses ? { noRetryStatuses: o.noRetryStatuses } : {}),
+    });
   }
 
   /**
@@ -289,7 +143,7 @@ export class RegistryClient {
       if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
       throw new NotFoundError(`${name}: not found`, { reference: name });
     }
-    if (head.status === 401) await this.fail(head, `resolving ${name}`, repo);
+    if (head.status === 401) await failResponse(head, `resolving ${name}`, repo);
     if (head.status === 200) {
       const mt = baseMediaType(header(head, 'content-type'));
       const dcd = header(head, 'docker-content-digest');
@@ -314,7 +168,7 @@ export class RegistryClient {
       if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
       throw new NotFoundError(`${name}: not found`, { reference: name });
     }
-    if (get.status !== 200) await this.fail(get, `resolving ${name}`, repo);
+    if (get.status !== 200) await failResponse(get, `resolving ${name}`, repo);
     const bytes = await readBody(get.body, MAX_MANIFEST_SIZE);
     if (!bytes) throw new ResourceExhaustedError(`${name}: manifest over the ${MAX_MANIFEST_SIZE}-byte limit`, { reference: name });
     // Hash with the reference's algorithm (name@sha512:… is valid), sha256 for a tag.
@@ -355,7 +209,7 @@ export class RegistryClient {
       scopes: [pullScope(repo.path)], signal,
     });
     if (res.status === 404) { discard(res.body); return undefined; }
-    if (res.status !== 200) await this.fail(res, `fetching ${digest}`, repo);
+    if (res.status !== 200) await failResponse(res, `fetching ${digest}`, repo);
     const len = Number(header(res, 'content-length'));
     if (Number.isSafeInteger(len) && len > cap) {
       discard(res.body);
@@ -370,7 +224,7 @@ export class RegistryClient {
 
   private rememberManifest(digest: Digest, bytes: Buffer): void {
     this.manifestCache.set(digest, bytes);
-    if (this.manifestCache.size > 64) this.manifestCache.delete(this.manifestCache.keys().next().value!);
+    if (this.manifestCache.size > MANIFEST_CACHE_ENTRIES) this.manifestCache.delete(this.manifestCache.keys().next().value!);
   }
 
   /**
@@ -383,8 +237,8 @@ export class RegistryClient {
       try {
         return await this.fetchBytesOnce(repo, desc, cap, opts);
       } catch (e) {
-        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.retry.attempts || opts.signal?.aborted) throw e;
-        await sleep(this.backoffMs(attempt), undefined, { signal: opts.signal }).catch(() => { throwIfAborted(opts.signal); });
+        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.settings.retry.attempts || opts.signal?.aborted) throw e;
+        await pause(backoffMs(this.settings.retry, attempt), opts.signal);
       }
     }
   }
@@ -406,7 +260,7 @@ export class RegistryClient {
       this.rememberManifest(desc.digest, blob);
       return blob;
     }
-    if (res.status !== 200) await this.fail(res, `fetching ${desc.digest}`, repo);
+    if (res.status !== 200) await failResponse(res, `fetching ${desc.digest}`, repo);
     const bytes = await readBody(res.body, desc.size);
     if (!bytes) throw new SizeMismatchError(`${desc.digest}: registry sent more than the ${desc.size} bytes the descriptor says`, { digest: desc.digest, size: desc.size });
     if (bytes.length !== desc.size) throw new SizeMismatchError(`${desc.digest}: got ${bytes.length} bytes, expected ${desc.size}`, { digest: desc.digest, size: bytes.length, expected: desc.size });
@@ -432,23 +286,12 @@ export class RegistryClient {
   async listTags(repository: string | Repository, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
     const repo = typeof repository === 'string' ? this.repository(repository) : repository;
     const tags: string[] = [];
-    let url: string = `/v2/${repo.path}/tags/list`;
-    for (let page = 0; page < 1000; page++) {
-      const res = await this.request(repo, { method: 'GET', url, scopes: [pullScope(repo.path)], signal: opts.signal });
-      if (res.status !== 200) await this.fail(res, `listing tags of ${repo.path}`, repo);
-      const body = await readBody(res.body, 16 * 1024 * 1024);
-      if (!body) throw new ResourceExhaustedError(`tag list of ${repo.path} is over 16 MiB`, { repository: repo.path });
-      let v: { tags?: unknown };
-      try { v = JSON.parse(body.toString('utf8')) as { tags?: unknown }; } catch (e) {
-        throw new InvalidArgumentError(`tag list of ${repo.path}: invalid JSON: ${(e as Error).message}`, { repository: repo.path }, { cause: e });
-      }
+    for await (const page of jsonPages(this, repo, `/v2/${repo.path}/tags/list`, [pullScope(repo.path)], `listing tags of ${repo.path}`, opts.signal)) {
+      const v = page as { tags?: unknown };
       if (v.tags != null && !(Array.isArray(v.tags) && v.tags.every((t) => typeof t === 'string'))) {
         throw new InvalidArgumentError(`tag list of ${repo.path}: "tags" is not a list of strings`, { repository: repo.path });
       }
       tags.push(...((v.tags ?? []) as string[]));
-      const next = parseNextLink(header(res, 'link'));
-      if (!next) break;
-      url = new URL(next, this.baseUrl(repo)).toString();
     }
     return tags;
   }
@@ -470,7 +313,7 @@ export class RegistryClient {
     if (res.status !== 200) throw new UnavailableError(`login to ${host}: registry answered ${res.status}`, { host, status: res.status });
   }
 
-  // ---- transfers (small functions in fetch.ts, pull.ts, push.ts; methods here for convenience)
+  // ---- transfers: the functions of fetch.ts, pull.ts and push.ts over this client
 
   /** Streams one blob into the store's ingest (resume, retries, verified commit). */
   fetchBlobInto(store: BlobSink, repo: Repository, desc: Descriptor, opts?: FetchBlobOptions): Promise<FetchBlobResult> {
@@ -483,8 +326,10 @@ export class RegistryClient {
   }
 
   /** Resolve + pullGraph: `docker pull` without unpacking. */
-  pull(reference: string | Reference, store: PullSink, opts?: PullOptions): Promise<PullResult & { name: string; repository: Repository }> {
-    return pullImage(this, reference, store, opts);
+  async pull(reference: string | Reference, store: PullSink, opts: PullOptions = {}): Promise<PullResult & { name: string; repository: Repository }> {
+    const resolved = await this.resolve(reference, opts.signal ? { signal: opts.signal } : {});
+    const r = await pullGraph(this, resolved.repository, resolved.descriptor, store, opts);
+    return { ...r, name: resolved.name, repository: resolved.repository };
   }
 
   pushBlob(repo: Repository, provider: Provider, desc: Descriptor, opts?: PushBlobOptions): Promise<PushBlobStatus> {
@@ -497,6 +342,8 @@ export class RegistryClient {
 
   /** Pushes the graph under `root` from the provider to a tag or digest reference. */
   push(reference: string | Reference, provider: Provider, root: Descriptor, opts?: PushOptions): Promise<PushResult> {
-    return pushImage(this, reference, provider, root, opts);
+    const parsed = typeof reference === 'string' ? parseNormalizedNamed(reference) : reference;
+    const ref = tagNameOnly(parsed) as NamedReference;
+    return pushGraph(this, this.repository(ref), ref, provider, root, opts);
   }
 }

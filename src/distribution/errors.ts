@@ -3,6 +3,7 @@ import {
   UnauthorizedError, UnavailableError,
 } from '../errors/index.js';
 import { parseRegistryErrors } from './protocol.js';
+import { MAX_ERROR_BODY } from './defaults.js';
 import { readBody, redactUrl, type HttpResponse } from './transport.js';
 
 export { parseRegistryErrors, type RegistryErrorEntry } from './protocol.js';
@@ -13,7 +14,7 @@ export { parseRegistryErrors, type RegistryErrorEntry } from './protocol.js';
  * The message carries the registry's own words; `data` the status, codes and the redacted URL.
  */
 export async function errorFromResponse(res: HttpResponse, what: string): Promise<StowageError> {
-  const body = await readBody(res.body, 64 * 1024).catch(() => undefined);
+  const body = await readBody(res.body, MAX_ERROR_BODY).catch(() => undefined);
   const errors = parseRegistryErrors(body);
   const codes = errors.map((e) => e.code);
   const text = errors.length
@@ -30,4 +31,16 @@ export async function errorFromResponse(res: HttpResponse, what: string): Promis
   if (res.status >= 500) return new UnavailableError(message, data);
   if (res.status === 400 || res.status === 416) return new InvalidArgumentError(message, data);
   return new StowageError('Unknown', message, data);
+}
+
+/**
+ * Throws the typed error for an answer the caller cannot use. With the repository (pulls), a 401 is
+ * reworded as docker words it; pushes keep the registry's own words.
+ */
+export async function failResponse(res: HttpResponse, what: string, repo?: { domain: string; path: string }): Promise<never> {
+  const e = await errorFromResponse(res, what);
+  if (res.status === 401 && repo) {
+    throw new UnauthorizedError(`pull access denied for ${repo.domain}/${repo.path}, repository does not exist or may require authorization: ${e.message}`, e.data, { cause: e });
+  }
+  throw e;
 }

@@ -1,13 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { IngestManager, Ingester, Writer } from '../content/index.js';
 import {
   AbortedError, FailedPreconditionError, InvalidArgumentError, SizeMismatchError, UnavailableError, isStowageError, throwIfAborted,
 } from '../errors/index.js';
 import { EMPTY_SHA256, isConfigType, isIndexType, isLayerType, isManifestType, type Descriptor } from '../oci/index.js';
 import { pullScope } from './auth.js';
-import type { RegistryClient, Repository } from './client.js';
+import type { RegistryAccess, Repository } from './access.js';
+import { failResponse } from './errors.js';
 import type { ProgressFn } from './progress.js';
 import { formatRangeRequest, parseContentRange } from './protocol.js';
+import { backoffMs, pause } from './retry.js';
 import { discard, header } from './transport.js';
 
 /** Where fetched blobs go: an ingester, and (optionally) the ingest manager to drop a corrupt ingest. */
@@ -55,7 +56,7 @@ const WRITE_CHUNK = 128 << 10;
  * transient failures (resuming from the bytes already written), refuses bytes beyond the descriptor's
  * size, and commits with size and digest verified (a mismatch drops the ingest; nothing is committed).
  */
-export async function fetchBlobInto(client: RegistryClient, repo: Repository, store: BlobSink, desc: Descriptor, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
+export async function fetchBlobInto(client: RegistryAccess, repo: Repository, store: BlobSink, desc: Descriptor, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
   const { signal } = opts;
   if (desc.size === 0 && desc.digest !== EMPTY_SHA256) {
     throw new InvalidArgumentError(`${desc.digest}: descriptor reports content size of zero`, { digest: desc.digest });
@@ -92,7 +93,7 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
         discard(res.body);
         await writer.truncate(0);
         offset = 0;
-        if (++failuresWithoutProgress > client.retry.attempts) throw new UnavailableError(`${desc.digest}: registry refuses every range`, { digest: desc.digest });
+        if (++failuresWithoutProgress > client.settings.retry.attempts) throw new UnavailableError(`${desc.digest}: registry refuses every range`, { digest: desc.digest });
         continue;
       }
       if (res.status === 200 && offset > 0) {
@@ -111,7 +112,7 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
           throw new UnavailableError(`${desc.digest}: Content-Range ${JSON.stringify(header(res, 'content-range'))} does not start at ${offset}`, { digest: desc.digest, offset });
         }
       } else if (res.status !== 200) {
-        await client.fail(res, `fetching blob ${desc.digest}`, repo);
+        await failResponse(res, `fetching blob ${desc.digest}`, repo);
       }
 
       const before = offset;
@@ -148,11 +149,11 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
       }
       if (offset < desc.size) {
         failuresWithoutProgress = offset > before ? 0 : failuresWithoutProgress + 1;
-        if (failuresWithoutProgress >= client.retry.attempts) {
+        if (failuresWithoutProgress >= client.settings.retry.attempts) {
           throw new UnavailableError(`${desc.digest}: download keeps failing at byte ${offset} of ${desc.size}`, { digest: desc.digest, offset });
         }
         emit('downloading', offset, 'retrying');
-        if (failuresWithoutProgress > 0) await sleep(client.backoffMs(failuresWithoutProgress), undefined, { signal }).catch(() => throwIfAborted(signal));
+        if (failuresWithoutProgress > 0) await pause(backoffMs(client.settings.retry, failuresWithoutProgress), signal);
       }
     }
     emit('verifying', offset);
@@ -175,7 +176,7 @@ export async function fetchBlobInto(client: RegistryClient, repo: Repository, st
  * Opens the blob body at the current Range: the descriptor's foreign URLs in order (one that answers
  * anything but 200/206 is dropped from the list), then the registry.
  */
-async function openSource(client: RegistryClient, repo: Repository, desc: Descriptor, foreign: string[], headers: Record<string, string>, signal?: AbortSignal) {
+async function openSource(client: RegistryAccess, repo: Repository, desc: Descriptor, foreign: string[], headers: Record<string, string>, signal?: AbortSignal) {
   while (foreign.length > 0) {
     try {
       const res = await client.request(repo, { method: 'GET', url: foreign[0]!, headers, scopes: [], signal, noRetryStatuses: [416] });

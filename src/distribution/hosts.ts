@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { DEFAULT_DOMAIN } from '../oci/index.js';
+import type { RegistryRequest, RoundTripper } from './transport.js';
 
 /** Where Docker Hub's API really lives (docker.io is only the name in references). */
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
@@ -103,6 +104,21 @@ export class HostSchemes {
   }
 
   /**
+   * The origin a registry's credentials go to: its host over the scheme settled for it. For a loopback or
+   * insecure host that may be http: docker sends an insecure registry its credentials over whichever scheme
+   * answered, and it is the same registry. The other scheme of the same host is another origin and gets
+   * none (a redirect from https to http on the registry host travels without credentials).
+   */
+  origin(registry: RegistryRequest['registry']): string {
+    return new URL(this.baseUrl(registry)).origin;
+  }
+
+  /** `scheme://host` for a registry: the settled scheme for an insecure host, the Repository's own otherwise. */
+  baseUrl(registry: RegistryRequest['registry']): string {
+    return `${this.isInsecure(registry.host) ? this.current(registry.host) : registry.scheme}://${registry.host}`;
+  }
+
+  /**
    * Runs one exchange with `host` under its scheme, probing it first when not yet settled: `attempt`
    * is called with 'https' and, on a fallback error, again with 'http'.
    */
@@ -148,4 +164,23 @@ async function waitOrAbort(p: Promise<unknown>, signal?: AbortSignal): Promise<v
   let onAbort!: () => void;
   const aborted = new Promise<void>((_r, reject) => { onAbort = () => reject(signal.reason); signal.addEventListener('abort', onAbort, { once: true }); });
   try { await Promise.race([p.catch(() => {}), aborted]); } finally { signal.removeEventListener('abort', onAbort); }
+}
+
+/**
+ * The scheme layer: a request to a loopback or insecure host goes without certificate checks (never one
+ * to any other host, such as a redirect target), and the first hop of a registry path settles the host's
+ * scheme through `schemes` (HTTPS first, HTTP when the handshake fails). Only that hop is the probe: a
+ * redirect target's failure never is, and the probing hop's own origin gets the credentials.
+ */
+export function withSchemeFallback(next: RoundTripper, schemes: HostSchemes): RoundTripper {
+  const send = (req: RegistryRequest): ReturnType<RoundTripper> =>
+    next(req.url.protocol === 'https:' && schemes.isInsecure(req.url.host) ? { ...req, skipTlsVerify: true } : req);
+  return (req) => {
+    if (!req.settleScheme) return send(req);
+    const { settleScheme: _settle, ...rest } = req;
+    return schemes.use(req.registry.host, (scheme) => {
+      const url = new URL(`${scheme}://${req.registry.host}${req.url.pathname}${req.url.search}`);
+      return send({ ...rest, url, credentialOrigin: url.origin });
+    }, req.signal);
+  };
 }

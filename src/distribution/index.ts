@@ -1,28 +1,30 @@
 // The registry client: references to repositories, auth, resolve, verified fetches, pull and push.
-export {
-  RegistryClient, DEFAULT_USER_AGENT, isTransientNetworkError,
-  type Repository, type Resolved, type RegistryClientOptions, type RequestOptions, type RetryOptions,
-} from './client.js';
+export { RegistryClient, type Resolved, type RegistryClientOptions } from './client.js';
+export type { ManifestAccess, RegistryAccess, Repository, RequestOptions, TransferSettings } from './access.js';
+export * from './defaults.js';
+export { isTransientNetworkError, type RetryOptions, type RetrySettings } from './retry.js';
 export { Authorizer, basicHeader, pullScope, pushScope, scopeKey } from './auth.js';
 export { parseChallenges, type Challenge } from './challenge.js';
 export {
   chainCredentials, configKey, dockerConfigCredentials, dockerConfigDir, eraseCredentials, staticCredentials, storeCredentials,
   type CredentialSource, type Credentials,
 } from './credentials.js';
-export { errorFromResponse } from './errors.js';
+export { errorFromResponse, failResponse } from './errors.js';
 export { fetchBlobInto, makeRefKey, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
 export { apiHost, isLoopback, schemeFor, DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
 export { login, logout, type LoginOptions } from './login.js';
 export { TransferLimit, limitValue } from './limit.js';
 export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
 export {
-  pullGraph, pullImage,
-  type PullOptions, type PullResult, type PullSink, type PulledManifest,
+  pullGraph, registryDocuments, walkGraph,
+  type DocumentKind, type GraphWalk, type PullOptions, type PullResult, type PullSink, type PulledManifest, type ReadDocument, type WalkOptions, type WalkedDocument,
 } from './pull.js';
 export {
-  mountSource, pushBlob, pushImage, pushManifest,
+  mountSource, pushBlob, pushGraph, pushManifest,
   type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
 } from './push.js';
 export * from './protocol.js';
-export { nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type Transport } from './transport.js';
+export {
+  nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type RegistryRequest, type RoundTripper, type Transport,
+} from './transport.js';
 export { indexSearch, walkCatalog, type IndexSearchResult } from './search.js';

@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import { distributionSourceKey, readBlob, type Provider, type ReaderAt } from '../content/index.js';
 import { DigestMismatchError, InvalidArgumentError, NotFoundError, UnavailableError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
-  MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, formatPlatform, isDigest, isManifestOrIndexType, parseManifest, parseNormalizedNamed, referenceString,
-  tagNameOnly, type Descriptor, type Digest, type NamedReference, type Reference,
+  MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, formatPlatform, isDigest, isManifestOrIndexType, parseManifest, referenceString,
+  type Descriptor, type Digest, type NamedReference,
 } from '../oci/index.js';
+import type { RegistryAccess, Repository } from './access.js';
 import { pullScope, pushScope } from './auth.js';
-import type { RegistryClient, Repository } from './client.js';
+import { failResponse } from './errors.js';
 import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
 import { formatChunkRange, parseUploadRange } from './protocol.js';
@@ -82,9 +83,9 @@ function streamRange(ra: ReaderAt, start: number, end: number): () => Readable {
 }
 
 /** Push failures keep the registry's own words: `fail` without a repository (its 401 wording is for pulls). */
-async function expectStatus(client: RegistryClient, res: HttpResponse, ok: number[], what: string): Promise<void> {
+async function expectStatus(client: RegistryAccess, res: HttpResponse, ok: number[], what: string): Promise<void> {
   if (ok.includes(res.status)) return;
-  await client.fail(res, what);
+  await failResponse(res, what);
 }
 
 function checkDigestHeader(res: HttpResponse, digest: Digest): void {
@@ -114,7 +115,7 @@ function keepsSession(e: unknown): boolean {
  * began), else a plain POST (201 here also means the registry has the blob).
  */
 async function startUpload(
-  client: RegistryClient, repo: Repository, desc: Descriptor, from: string | undefined, scopes: string[], signal?: AbortSignal,
+  client: RegistryAccess, repo: Repository, desc: Descriptor, from: string | undefined, scopes: string[], signal?: AbortSignal,
 ): Promise<{ status: 'exists' | 'mounted' } | { status: 'upload'; session: Session; scopes: string[] }> {
   if (from) {
     const mountScopes = [...scopes, pullScope(from)];
@@ -130,7 +131,7 @@ async function startUpload(
   const res = await client.request(repo, { method: 'POST', url: `/v2/${repo.path}/blobs/uploads/`, scopes, signal });
   discard(res.body);
   if (res.status === 201) return { status: 'exists' };
-  if (res.status !== 202) await client.fail(res, `starting upload of ${desc.digest}`);
+  if (res.status !== 202) await failResponse(res, `starting upload of ${desc.digest}`);
   return { status: 'upload', scopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
 }
 
@@ -141,7 +142,7 @@ async function startUpload(
  * half a chunk from a killed process) are forgotten, and the caller starts over.
  */
 async function resumeSession(
-  client: RegistryClient, repo: Repository, desc: Descriptor, states: UploadStateStore, scopes: string[], signal?: AbortSignal,
+  client: RegistryAccess, repo: Repository, desc: Descriptor, states: UploadStateStore, scopes: string[], signal?: AbortSignal,
 ): Promise<Session | undefined> {
   const { state } = await states.load(repo.host, repo.path, desc.digest, desc.size);
   if (!state) return undefined;
@@ -160,13 +161,13 @@ async function resumeSession(
  * and, with `uploadStateDir`, across processes: the session is saved after every accepted chunk and a
  * later push of the same blob continues it. A session the registry no longer accepts is started over.
  */
-export async function pushBlob(client: RegistryClient, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
+export async function pushBlob(client: RegistryAccess, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
   const { signal } = opts;
   const emit: Emit = (phase, current, note) =>
     opts.onProgress?.({ digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size, ...(note ? { note } : {}) });
   const blobPath = `/v2/${repo.path}/blobs/${desc.digest}`;
   let scopes = [pushScope(repo.path)];
-  const chunked = desc.size > client.monolithicThreshold;
+  const chunked = desc.size > client.settings.monolithicThreshold;
   const states = opts.uploadStateDir ? new UploadStateStore(opts.uploadStateDir) : undefined;
   const forget = async (): Promise<void> => { await states?.remove(repo.host, repo.path, desc.digest); };
   const save = async (s: Session): Promise<void> => {
@@ -206,7 +207,7 @@ export async function pushBlob(client: RegistryClient, repo: Repository, provide
       await save(session);
       for (let restarted = false; ;) {
         // The registry's OCI-Chunk-Min-Length wins over a smaller configured chunk size.
-        const out = await patchChunks(client, repo, ra, desc, session, scopes, Math.max(client.chunkSize, session.minChunk), emit, save, signal);
+        const out = await patchChunks(client, repo, ra, desc, session, scopes, Math.max(client.settings.chunkSize, session.minChunk), emit, save, signal);
         if (!('lost' in out)) break;
         // The registry gave up the session (e.g. it kept half of a chunk whose connection dropped and now
         // refuses the session's state): start a fresh upload, once.
@@ -253,11 +254,11 @@ export async function pushBlob(client: RegistryClient, repo: Repository, provide
  * `known` settles `Range: 0-0`, which distribution also sends for an empty upload.
  */
 async function uploadStatus(
-  client: RegistryClient, repo: Repository, location: URL, scopes: string[], known: number, signal?: AbortSignal,
+  client: RegistryAccess, repo: Repository, location: URL, scopes: string[], known: number, signal?: AbortSignal,
 ): Promise<{ offset: number; location: URL } | undefined> {
   const res = await client.request(repo, { method: 'GET', url: location, scopes, signal, followRedirects: false });
   if ([400, 404, 410, 416].includes(res.status)) { discard(res.body); return undefined; }
-  if (res.status !== 204 && res.status !== 200) await client.fail(res, 'checking upload status');
+  if (res.status !== 204 && res.status !== 200) await failResponse(res, 'checking upload status');
   discard(res.body);
   const next = header(res, 'location') ? uploadUrl(header(res, 'location'), location) : location;
   const range = header(res, 'range');
@@ -272,7 +273,7 @@ async function uploadStatus(
  * Resolves with the final Location, or `lost` when the registry no longer knows the session.
  */
 async function patchChunks(
-  client: RegistryClient, repo: Repository, ra: ReaderAt, desc: Descriptor, session: Session, scopes: string[], chunkSize: number,
+  client: RegistryAccess, repo: Repository, ra: ReaderAt, desc: Descriptor, session: Session, scopes: string[], chunkSize: number,
   emit: Emit, save: (s: Session) => Promise<void>, signal?: AbortSignal,
 ): Promise<{ location: URL } | { lost: Error }> {
   let failures = 0;
@@ -302,8 +303,8 @@ async function patchChunks(
     }
     // A failed or refused chunk (416 out of order, 5xx, connection lost): ask where the upload stands.
     if (res) discard(res.body);
-    if (++failures > client.retry.attempts) {
-      if (res) await client.fail(res, `uploading ${desc.digest}`);
+    if (++failures > client.settings.retry.attempts) {
+      if (res) await failResponse(res, `uploading ${desc.digest}`);
       throw new UnavailableError(`uploading ${desc.digest}: chunk at ${offset} keeps failing`, { digest: desc.digest, offset });
     }
     const st = await uploadStatus(client, repo, session.location, scopes, offset, signal);
@@ -319,7 +320,7 @@ async function patchChunks(
 }
 
 /** PUTs a manifest or index by tag or digest; the registry's digest must equal ours. */
-export async function pushManifest(client: RegistryClient, repo: Repository, bytes: Buffer, mediaType: string, reference: string, opts: { signal?: AbortSignal } = {}): Promise<Descriptor> {
+export async function pushManifest(client: RegistryAccess, repo: Repository, bytes: Buffer, mediaType: string, reference: string, opts: { signal?: AbortSignal } = {}): Promise<Descriptor> {
   const digest = digestOf(bytes);
   const res = await client.request(repo, {
     method: 'PUT', url: `/v2/${repo.path}/manifests/${reference}`, scopes: [pushScope(repo.path)], signal: opts.signal,
@@ -332,15 +333,12 @@ export async function pushManifest(client: RegistryClient, repo: Repository, byt
 }
 
 /**
- * Pushes the graph under `root` from the provider to `reference` (a tag, or a digest that must equal the
- * root's): layers and configs, then manifests by digest, then the root by tag or digest.
+ * Pushes the graph under `root` from the provider to `repo` under `ref`'s tag (or its digest, which must
+ * equal the root's): layers and configs, then manifests by digest, then the root by tag or digest.
  */
-export async function pushImage(client: RegistryClient, reference: string | Reference, provider: Provider, root: Descriptor, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushGraph(client: RegistryAccess, repo: Repository, ref: NamedReference, provider: Provider, root: Descriptor, opts: PushOptions = {}): Promise<PushResult> {
   const { signal } = opts;
-  const parsed = typeof reference === 'string' ? parseNormalizedNamed(reference) : reference;
-  const ref = tagNameOnly(parsed) as NamedReference;
   if (ref.digest && ref.digest !== root.digest) throw new InvalidArgumentError(`push: reference digest ${ref.digest} is not the image's ${root.digest}`);
-  const repo = client.repository(ref);
   const result: PushResult = { name: referenceString(ref), root, blobs: { exists: 0, mounted: 0, uploaded: 0 }, bytesUploaded: 0 };
 
   const manifests: Array<{ desc: Descriptor; bytes: Buffer }> = [];
@@ -372,7 +370,7 @@ export async function pushImage(client: RegistryClient, reference: string | Refe
   };
   await walk(root, 0);
 
-  await runLimited([...blobs.values()], opts.concurrency ?? client.concurrency, async (d, blobSignal) => {
+  await runLimited([...blobs.values()], opts.concurrency ?? client.settings.concurrency, async (d, blobSignal) => {
     const status = await pushBlob(client, repo, provider, d, { ...opts, signal: blobSignal });
     result.blobs[status]++;
     if (status === 'uploaded') result.bytesUploaded += d.size;

@@ -3,6 +3,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { AbortedError, StowageError, UnavailableError } from '../errors/index.js';
+import { MAX_SOCKETS_PER_HOST } from './defaults.js';
 
 /**
  * One HTTP exchange, no redirects, no auth, no retries: the layers above decide all of that.
@@ -41,10 +42,33 @@ export interface Transport {
   readonly reportsTlsFailures?: boolean;
 }
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+/**
+ * A request as the registry client's layers see it (retry, auth, redirects, scheme fallback; composed in
+ * stack.ts): an HTTP exchange plus what those layers need to know. The innermost layer hands the wire
+ * transport a plain HttpRequest.
+ */
+export interface RegistryRequest extends HttpRequest {
+  /** The registry spoken to: its API host, and the scheme its Repository was made with. */
+  registry: { host: string; scheme: 'http' | 'https' };
+  /** Scopes the request needs (`repository:x:pull`); the auth layer asks for a token covering them. */
+  scopes: readonly string[];
+  /** `url` is a path on the registry host whose scheme this request may still have to settle (its first hop). */
+  settleScheme?: boolean;
+  /** The origin that gets credentials on this hop when it is not the registry's settled one (the probing hop). */
+  credentialOrigin?: string;
+  /** Follow redirects; default true for GET and HEAD. */
+  followRedirects?: boolean;
+  /** Statuses returned to the caller instead of being retried (e.g. 416 for a Range probe). */
+  noRetryStatuses?: readonly number[];
+}
+
+/** One round trip through the registry layers: each layer is a function of this shape wrapping the next. */
+export type RoundTripper = (req: RegistryRequest) => Promise<HttpResponse>;
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST });
 /** For skipTlsVerify requests only: a separate pool, so that no unverified socket serves a verified request. */
-const unverifiedAgent = new https.Agent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false });
+const unverifiedAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: false });
 
 export interface NodeTransportOptions {
   /** Extra trusted CA certificates (PEM), added to Node's defaults (a private registry's CA). */
@@ -58,7 +82,7 @@ export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
   const custom = opts.ca !== undefined || opts.rejectUnauthorized === false;
   const tlsAgent = custom
     ? new https.Agent({
-      keepAlive: true, maxSockets: 32, rejectUnauthorized: opts.rejectUnauthorized !== false,
+      keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: opts.rejectUnauthorized !== false,
       ...(opts.ca !== undefined ? { ca: [...tls.rootCertificates, ...[opts.ca].flat()] } : {}),
     })
     : httpsAgent;

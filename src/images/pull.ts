@@ -1,11 +1,13 @@
 import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
-  familiarName, familiarString, isAttestation, requireMediaType, isIndexType, isLayerType, isUnknownPlatform, parseImageConfig, parseManifest,
+  familiarName, familiarString, isAttestation, requireMediaType, isIndexType, isLayerType, isUnknownPlatform,
   parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
-  type Descriptor, type Digest, type ImageConfig, type Manifest, type NamedReference, type Platform,
+  type Descriptor, type Digest, type ImageConfig, type NamedReference, type Platform,
 } from '../oci/index.js';
-import { GC_REF_CONFIG, addedManifestLabels, appendSource, distributionSourceKey, gcRefLayer, gcRefSnapshot, writeBlob } from '../content/index.js';
-import { limitValue, type TransferLimit } from '../distribution/index.js';
+import { addedManifestLabels, appendSource, childGcLabels, distributionSourceKey, gcRefSnapshot, writeBlob } from '../content/index.js';
+import {
+  DEFAULT_CONCURRENCY, limitValue, walkGraph, type PulledManifest, type ReadDocument, type TransferLimit,
+} from '../distribution/index.js';
 import { chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
@@ -20,7 +22,7 @@ import { setLabel, unpackLayer } from './unpack.js';
 import { operationLease } from './op-lease.js';
 
 const LEASE_TTL_MS = 24 * 3600_000;
-const DOWNLOAD_CONCURRENCY = 3;
+
 
 /** Ingest refs are stable per digest so that a pull interrupted anywhere resumes where it stopped. */
 export function ingestRef(kind: 'index' | 'manifest' | 'config' | 'layer', digest: Digest): string { return `${kind}-${digest}`; }
@@ -84,15 +86,9 @@ async function fetchDocument(ctx: Ctx, content: TrackedContent, remote: RemoteRe
   return { bytes, fetched: true };
 }
 
-interface PlatformPull {
-  manifestDesc: Descriptor;
-  manifest: Manifest;
-  config: ImageConfig;
-}
-
 /** docker's pseudo image (spec §0.5): an attestation, `unknown/unknown`, or layers none of which is a filesystem layer. */
-function isPseudo(p: PlatformPull): boolean {
-  const d = p.manifestDesc;
+function isPseudo(p: PulledManifest): boolean {
+  const d = p.descriptor;
   return isAttestation(d) || isUnknownPlatform(d.platform) || (p.manifest.layers.length > 0 && !p.manifest.layers.some((l) => isLayerType(l.mediaType)));
 }
 
@@ -138,69 +134,59 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   const [srcKey, srcRepo] = sourceLabel(ref);
   let downloaded = 0;
   try {
-    const top = await fetchDocument(ctx, content, remote, target, isIndexType(target.mediaType) ? 'index' : 'manifest', signal);
-    if (top.fetched) downloaded++;
-    const parsed = parseManifest(top.bytes, target.mediaType);
-    const platforms: Descriptor[] = [];
-    if (parsed.kind === 'index') {
-      let chosen: Descriptor[];
-      if (opts.all) {
-        chosen = parsed.index.manifests.filter((d) => !isIndexType(d.mediaType));
-      } else {
+    // The graph walk (distribution's): documents come from the store when present, else from the registry.
+    const read: ReadDocument = async (desc, kind) => {
+      const d = await fetchDocument(ctx, content, remote, desc, kind, signal);
+      if (d.fetched) downloaded++;
+      return d.bytes;
+    };
+    const walk = await walkGraph(read, target, {
+      ...(signal ? { signal } : {}),
+      select: (index, desc) => {
+        if (desc.digest !== target.digest) throw new InvalidArgumentError(`${desc.digest}: nested indexes are not supported`);
+        if (opts.all) return index.manifests.filter((d) => !isIndexType(d.mediaType));
         const want = platform ?? hostPlatform();
-        chosen = selectPlatformManifests(parsed.index.manifests, onlyPlatform(want), 1);
+        const chosen = selectPlatformManifests(index.manifests, onlyPlatform(want), 1);
         if (chosen.length === 0) {
           throw new NotFoundError(`no matching manifest for ${formatPlatform(want)} in the manifest list entries`, { reference: canonical, platform: want });
         }
-      }
-      // GC labels on the index: one per kept child; filtered-out platforms are never fetched nor kept.
-      // Children kept by an earlier pull of another platform keep their labels.
-      const added = addedManifestLabels((await content.info(target.digest)).labels, chosen);
-      for (const [k, v] of Object.entries(added)) await setLabel(ctx.content, target.digest, k, v);
-      platforms.push(...chosen);
-    } else {
-      platforms.push(target);
-    }
-
-    // Fetch each platform's manifest and config (small), then its layers.
-    const pulls: PlatformPull[] = [];
-    for (const md of platforms) {
-      const m = md === target ? top : await fetchDocument(ctx, content, remote, md, 'manifest', signal);
-      if (m.fetched && md !== target) downloaded++;
-      const pm = parseManifest(m.bytes, md.mediaType);
-      if (pm.kind !== 'manifest') throw new InvalidArgumentError(`${md.digest}: nested indexes are not supported`);
+        return chosen;
+      },
       // Nothing is fetched for a config this store cannot read (docker: "unsupported media type").
-      requireMediaType(pm.manifest.config.mediaType, ['config'], `config of manifest ${md.digest}`);
-      const c = await fetchDocument(ctx, content, remote, pm.manifest.config, 'config', signal);
-      if (c.fetched) downloaded++;
-      const config = parseImageConfig(c.bytes);
-      checkIndexPlatform(md, config);
-      if (platform && !opts.all && parsed.kind === 'manifest') {
-        // A single-manifest image must still be what was asked for.
-        if (!onlyPlatform(platform).match({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })) {
-          throw new NotFoundError(`image with reference ${familiar} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(config)}`, { reference: canonical });
+      checkManifest: (desc, manifest) => requireMediaType(manifest.config.mediaType, ['config'], `config of manifest ${desc.digest}`),
+      checkImage: ({ descriptor: md, manifest, config }) => {
+        checkIndexPlatform(md, config);
+        if (platform && !opts.all && md.digest === target.digest) {
+          // A single-manifest image must still be what was asked for.
+          if (!onlyPlatform(platform).match({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })) {
+            throw new NotFoundError(`image with reference ${familiar} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(config)}`, { reference: canonical });
+          }
         }
-      }
-      if (config.rootfs.diff_ids.length !== pm.manifest.layers.length) {
-        throw new InvalidArgumentError(`manifest ${md.digest} has ${pm.manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff ids`);
-      }
-      await setLabel(ctx.content, md.digest, GC_REF_CONFIG, pm.manifest.config.digest);
-      for (let i = 0; i < pm.manifest.layers.length; i++) {
-        await setLabel(ctx.content, md.digest, gcRefLayer(i), pm.manifest.layers[i]!.digest);
-      }
-      pulls.push({ manifestDesc: md, manifest: pm.manifest, config });
+        if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+          throw new InvalidArgumentError(`manifest ${md.digest} has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff ids`);
+        }
+      },
+    });
+    // GC labels: an index keeps its pulled children (filtered-out platforms are never fetched nor kept, and
+    // children kept by an earlier pull of another platform keep theirs); a manifest its config and layers.
+    for (const doc of walk.documents) {
+      const labels = doc.parsed.kind === 'index'
+        ? addedManifestLabels((await content.info(doc.desc.digest)).labels, doc.children)
+        : childGcLabels(doc.parsed, []);
+      for (const [k, v] of Object.entries(labels)) await setLabel(ctx.content, doc.desc.digest, k, v);
     }
+    const pulls = walk.images;
 
     for (const p of pulls) {
       // Pseudo images (BuildKit attestations with in-toto JSON "layers") are kept, never unpacked.
       downloaded += isPseudo(p)
         ? await fetchBlobsOnly(content, remote, p, signal)
-        : await pullLayers(ctx, content, remote, p, lease.id, progress, signal, deps.concurrency ?? DOWNLOAD_CONCURRENCY);
+        : await pullLayers(ctx, content, remote, p, lease.id, progress, signal, deps.concurrency ?? DEFAULT_CONCURRENCY);
     }
 
     // Where every blob came from (cross-repository mounts on push).
-    const all = new Set<Digest>([target.digest]);
-    for (const p of pulls) { all.add(p.manifestDesc.digest); all.add(p.manifest.config.digest); for (const l of p.manifest.layers) all.add(l.digest); }
+    const all = new Set<Digest>(walk.documents.map((d) => d.desc.digest));
+    for (const p of pulls) { all.add(p.manifest.config.digest); for (const l of p.manifest.layers) all.add(l.digest); }
     for (const d of all) await addSource(content, d, srcKey, srcRepo);
 
     // The record: the name moves to the new target; the old target is kept dangling if nothing else names it.
@@ -218,7 +204,7 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
 }
 
 /** Fetches the missing blobs of a pseudo image into the store (no snapshots); returns how many it fetched. */
-async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository, p: PlatformPull, signal: AbortSignal | undefined): Promise<number> {
+async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository, p: PulledManifest, signal: AbortSignal | undefined): Promise<number> {
   let fetched = 0;
   const seen = new Set<string>();
   for (const l of p.manifest.layers) {
@@ -243,7 +229,7 @@ async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository,
  * ingest a previous pull left) and 'Download complete' (at once when the blob was already fetched),
  * 'Extracting', and 'Pull complete'. A blob that appears twice in the manifest is fetched and reported once.
  */
-async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PlatformPull, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number | TransferLimit): Promise<number> {
+async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, p: PulledManifest, lease: string, progress: ProgressSink, signal: AbortSignal | undefined, concurrency: number | TransferLimit): Promise<number> {
   const layers = p.manifest.layers;
   const diffIds = p.config.rootfs.diff_ids;
   const blobs = ctx.blobs();

@@ -5,7 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { CONTAINER_IMAGE_ID, CONTAINER_NAME, type ContentStore, openContentStore, PARENT_IMAGE } from '../content/index.js';
 import { checkStore, collectGarbage, labelStoreFor, openMetadata, type EventAction, type Metadata } from '../metadata/index.js';
-import { TransferLimit } from '../distribution/index.js';
+import { DEFAULT_CONCURRENCY, TransferLimit } from '../distribution/index.js';
 import { hostPlatform, parseNormalizedNamed, type Digest, type ImageConfig } from '../oci/index.js';
 import { checkout as checkoutTree, openSnapshotter, snapshotGcBackend, type Snapshotter } from '../snapshots/index.js';
 import type {
@@ -58,9 +58,6 @@ import type {
 import { ensureUnpacked } from './unpack.js';
 import { operationLease } from './op-lease.js';
 
-/** Layers transferred at once by default (docker's default is 3 downloads and 5 uploads; one number here). */
-const DEFAULT_TRANSFERS = 3;
-
 /** $STOWAGE_ROOT, else $XDG_DATA_HOME/stowage, else ~/.local/share/stowage. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STOWAGE_ROOT) return path.resolve(env.STOWAGE_ROOT);
@@ -97,7 +94,8 @@ export class Stowage implements ImageService, AsyncDisposable {
     this.root = ctx.root;
     this.ctx = ctx;
     this.temporary = opts.temporary === true;
-    const n = opts.concurrency ?? DEFAULT_TRANSFERS;
+    // docker's defaults are 3 downloads and 5 uploads; one number here.
+    const n = opts.concurrency ?? DEFAULT_CONCURRENCY;
     this.limits = { downloads: new TransferLimit(n), uploads: new TransferLimit(n) };
     this.clients = registryClients({
       ...(opts.insecureRegistries ? { insecureRegistries: opts.insecureRegistries } : {}),

@@ -275,7 +275,7 @@ describe('runLimited', () => {
       await runLimited([1, 2, 3], limit, async (n) => { seen.push(n); });
       expect(seen.sort()).toEqual([1, 2, 3]);
     }
-    expect(new RegistryClient({ concurrency: Number.NaN, credentials: {} }).concurrency).toBe(3);
+    expect(new RegistryClient({ concurrency: Number.NaN, credentials: {} }).settings.concurrency).toBe(3);
   });
 
   it('a failure aborts the siblings still running instead of waiting for them to finish', async () => {

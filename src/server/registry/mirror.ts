@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import {
-  Header, RegistryClient, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
+  Header, RegistryClient, failResponse, fetchBlobInto, pullScope, type BlobSink, type CredentialSource, type Repository, type Transport,
 } from '../../distribution/index.js';
 import type { Writer } from '../../content/index.js';
 import { isStowageError } from '../../errors/index.js';
@@ -172,7 +172,7 @@ export class Mirror {
       const res = await client.request(repository, { method: 'HEAD', url: `/v2/${repository.path}/blobs/${digest}`, scopes: [pullScope(repository.path)] });
       res.body.resume();
       if (res.status === 404) return undefined;
-      if (res.status !== 200) throw await client.fail(res, `HEAD ${digest}`, repository).catch((e: unknown) => e);
+      if (res.status !== 200) throw await failResponse(res, `HEAD ${digest}`, repository).catch((e: unknown) => e);
       const size = Number(res.headers['content-length']);
       if (!Number.isSafeInteger(size) || size < 0) throw new RegistryError('UNAVAILABLE', `upstream ${this.domain} gave no size for ${digest}`);
       return { mediaType: 'application/octet-stream', digest, size };
