@@ -14,8 +14,8 @@ import { parseTagTarget, setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { AddImageOptions, AddImageResult, ImageSource, ImageSourceOptions } from './types.js';
 import { setLabel } from './unpack.js';
+import { OPERATION_LEASE_TTL_MS } from './op-lease.js';
 
-const LEASE_TTL_MS = 24 * 3600_000;
 
 async function readSmall(source: ImageSource, desc: Descriptor, cap: number, signal?: AbortSignal): Promise<Buffer> {
   if (desc.size > cap) throw new InvalidArgumentError(`${desc.digest}: ${desc.size} bytes is too large for a manifest or config`, { digest: desc.digest });
@@ -88,7 +88,7 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
   const name = opts.ref !== undefined ? parseTagTarget(opts.ref) : undefined;
   const progress = new ProgressSink(opts.onProgress);
   const target = source.target;
-  const lease = ctx.md.leases.create({ expiresInMs: LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: `add ${name ?? target.digest}` } });
+  const lease = ctx.md.leases.create({ expiresInMs: OPERATION_LEASE_TTL_MS, labels: { [LEASE_PURPOSE]: `add ${name ?? target.digest}` } });
   const content = ctx.content.withLease(lease.id);
   try {
     let labels: Record<string, string> = {};

@@ -7,7 +7,7 @@ import type { Ctx } from './context.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord, toPlatform } from './resolve.js';
 import type { ContainerLayer, CreateLayerOptions, FilesystemChange, LayerSize, Mount } from './types.js';
 import { ensureUnpacked } from './unpack.js';
-import { operationLease } from './op-lease.js';
+import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
 import { CONTAINER_CHAIN, CONTAINER_IMAGE_ID, CONTAINER_MANIFEST, CONTAINER_NAME, CONTAINER_SNAPSHOT } from '../content/index.js';
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -50,7 +50,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
     throw new FailedPreconditionError(`image ${image} is not complete locally: pull it again`, { image });
   }
   // The lease keeps the new snapshot (and a fresh unpack) alive until the container record holds it.
-  const lease = operationLease(ctx, `container ${cid}`, 24 * 3600_000);
+  const lease = operationLease(ctx, `container ${cid}`, OPERATION_LEASE_TTL_MS);
   try {
     const top = await ensureUnpacked(ctx, m, lease.id, opts.signal);
     const key = `container-${cid}`;
@@ -71,7 +71,7 @@ export async function createLayer(ctx: Ctx, id: string | undefined, image: strin
 
 async function createScratchLayer(ctx: Ctx, cid: string, opts: CreateLayerOptions): Promise<ContainerLayer> {
   const key = `container-${cid}`;
-  const lease = operationLease(ctx, `container ${cid}`, 24 * 3600_000);
+  const lease = operationLease(ctx, `container ${cid}`, OPERATION_LEASE_TTL_MS);
   try {
     await ctx.snaps.prepare(key, undefined, { lease: lease.id, labels: { [CONTAINER_SNAPSHOT]: cid } });
     const labels: Record<string, string> = {};

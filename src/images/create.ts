@@ -12,9 +12,8 @@ import { bestManifest, matcherFor, platformMissing, resolveRecord } from './reso
 import { parseTagTarget } from './tag.js';
 import type { CreateImageOptions } from './types.js';
 import { unpackManifest } from './unpack.js';
-import { operationLease } from './op-lease.js';
+import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
 
-const LEASE_TTL_MS = 24 * 3600_000;
 
 /** 'gzip', 'zstd' or 'none', from a layer media type's suffix. */
 function compressionOf(mediaType: string): string {
@@ -30,7 +29,7 @@ export interface BaseImage {
 
 /** Runs `fn` under a fresh lease that holds everything it writes until the image record does. */
 export async function underLease<T>(ctx: Ctx, purpose: string, fn: (lease: string) => Promise<T>): Promise<T> {
-  const lease = operationLease(ctx, purpose, LEASE_TTL_MS);
+  const lease = operationLease(ctx, purpose, OPERATION_LEASE_TTL_MS);
   try {
     return await fn(lease.id);
   } finally {

@@ -27,9 +27,8 @@ import { setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { LoadOptions, LoadResult } from './types.js';
 import { unpackManifest } from './unpack.js';
-import { operationLease } from './op-lease.js';
+import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
 
-const LEASE_TTL_MS = 24 * 3600_000;
 
 /** Stores each blob-like member in the content store as it streams by, verifying `blobs/<alg>/<hex>` names. */
 function contentSink(content: TrackedContent, lease: string, progress: ProgressSink, quiet: boolean, signal?: AbortSignal): MemberSink {
@@ -186,7 +185,7 @@ async function verifyAndLabel(content: TrackedContent, blobs: BlobReader, d: Des
 export async function loadImages(ctx: Ctx, input: Readable, opts: LoadOptions = {}): Promise<LoadResult> {
   const progress = new ProgressSink(opts.onProgress);
   const platform: Platform | undefined = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
-  const lease = operationLease(ctx, 'load', LEASE_TTL_MS);
+  const lease = operationLease(ctx, 'load', OPERATION_LEASE_TTL_MS);
   const content = ctx.content.withLease(lease.id);
   const signal = opts.signal;
   try {

@@ -4,6 +4,12 @@ import type { Ctx } from './context.js';
 import { LEASE_PURPOSE } from '../content/index.js';
 
 /**
+ * How long an operation's lease protects its work when the process that holds it does not end it (a day,
+ * so that an interrupted pull or load can be resumed; a dead holder's lease is released sooner by gc).
+ */
+export const OPERATION_LEASE_TTL_MS = 24 * 3600_000;
+
+/**
  * The lease of one operation of this process (pull, load, import, commit, checkout...). It records the
  * process, so that once the process dies the lease is known to be a leftover (`check` reports it as
  * reclaimable, `gc` releases it after DEAD_LEASE_GRACE_MS). And it takes over the leases of the same

@@ -19,9 +19,7 @@ import { setName } from './tag.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { PullOptions, PullResult } from './types.js';
 import { setLabel, unpackLayer } from './unpack.js';
-import { operationLease } from './op-lease.js';
-
-const LEASE_TTL_MS = 24 * 3600_000;
+import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
 
 
 /** Ingest refs are stable per digest so that a pull interrupted anywhere resumes where it stopped. */
@@ -129,7 +127,7 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
 
   // A pull of the same image that died part-way is adopted: nothing it fetched is fetched again.
-  const lease = operationLease(ctx, `pull ${canonical}`, LEASE_TTL_MS);
+  const lease = operationLease(ctx, `pull ${canonical}`, OPERATION_LEASE_TTL_MS);
   const content = ctx.content.withLease(lease.id);
   const [srcKey, srcRepo] = sourceLabel(ref);
   let downloaded = 0;

@@ -15,7 +15,7 @@ import { idPrefixOf, isDanglingRecord, repositoryOf } from './names.js';
 import { ProgressSink, progressId } from './progress.js';
 import { bestManifest, matcherFor, noSuchImage, resolveRecord, toPlatform } from './resolve.js';
 import type { SaveOptions } from './types.js';
-import { operationLease } from './op-lease.js';
+import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
 
 /** One image to export: the descriptor written to index.json and the canonical names it goes under. */
 interface Export {
@@ -163,7 +163,7 @@ export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opt
 
   const progress = new ProgressSink(opts.onProgress);
   // A lease holds every blob until the archive is written, whatever a GC elsewhere does meanwhile.
-  const lease = operationLease(ctx, `save ${refs.join(' ')}`, 24 * 3600_000);
+  const lease = operationLease(ctx, `save ${refs.join(' ')}`, OPERATION_LEASE_TTL_MS);
   try {
     const seen = new Set<Digest>();
     const archiveBlobs: ArchiveBlob[] = [];
