@@ -1,11 +1,7 @@
+import { InvalidArgumentError, UnauthorizedError, UnavailableError, isStowageError } from '../errors/index.js';
 import {
-  DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError,
-  UnauthorizedError, UnavailableError, isStowageError,
-} from '../errors/index.js';
-import {
-  MANIFEST_ACCEPT, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, MediaType, baseMediaType, digestOf, isDigest, parseDigest, parseImageConfig,
-  parseManifest, parseNormalizedNamed, referenceString, tagNameOnly, type Descriptor, type Digest, type ImageConfig,
-  type NamedReference, type ParsedManifest, type Reference,
+  MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, parseImageConfig, parseManifest, parseNormalizedNamed, tagNameOnly,
+  type Descriptor, type ImageConfig, type NamedReference, type ParsedManifest, type Reference,
 } from '../oci/index.js';
 import type { Provider } from '../content/index.js';
 import type { ManifestAccess, Repository, RequestOptions, TransferSettings } from './access.js';
@@ -13,18 +9,17 @@ import { Authorizer, pullScope } from './auth.js';
 import { chainCredentials, dockerConfigCredentials, staticCredentials, type CredentialSource, type Credentials } from './credentials.js';
 import {
   DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MONOLITHIC_THRESHOLD, DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BASE_DELAY_MS,
-  DEFAULT_RETRY_MAX_DELAY_MS, DEFAULT_USER_AGENT, MANIFEST_CACHE_ENTRIES,
+  DEFAULT_RETRY_MAX_DELAY_MS, DEFAULT_USER_AGENT,
 } from './defaults.js';
-import { failResponse } from './errors.js';
-import { HostSchemes, apiHost } from './hosts.js';
-import { jsonPages } from './pages.js';
-import { manifestAcceptHeader } from './protocol.js';
 import { fetchBlobInto, type BlobSink, type FetchBlobOptions, type FetchBlobResult } from './fetch.js';
+import { HostSchemes, apiHost } from './hosts.js';
+import { ManifestReader, type Resolved } from './manifests.js';
+import { jsonPages } from './pages.js';
 import { pullGraph, type PullOptions, type PullResult, type PullSink } from './pull.js';
 import { pushBlob, pushGraph, pushManifest, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult } from './push.js';
-import { backoffMs, pause, type RetryOptions } from './retry.js';
+import type { RetryOptions } from './retry.js';
 import { registryStack } from './stack.js';
-import { BODY_READ_FAILED, discard, header, nodeTransport, readBody, type HttpResponse, type RoundTripper, type Transport } from './transport.js';
+import { discard, nodeTransport, type HttpResponse, type RoundTripper, type Transport } from './transport.js';
 
 export interface RegistryClientOptions {
   /** A credential lookup, or fixed credentials by host. Default: docker's config file. */
@@ -46,14 +41,6 @@ export interface RegistryClientOptions {
   chunkSize?: number;
 }
 
-export interface Resolved {
-  /** Canonical reference string (`docker.io/library/alpine:latest`). */
-  name: string;
-  ref: NamedReference;
-  repository: Repository;
-  descriptor: Descriptor;
-}
-
 /**
  * The registry client, the friendly face over the distribution floor: references to repositories, one
  * request through the composed HTTP layers (stack.ts), resolve, verified manifest and config fetches with a
@@ -70,7 +57,7 @@ export class RegistryClient implements ManifestAccess {
   /** The scheme settled per host (one HTTPS probe per loopback/insecure host for the client's lifetime). */
   readonly schemes: HostSchemes;
   private readonly roundTrip: RoundTripper;
-  private readonly manifestCache = new Map<Digest, Buffer>();
+  private readonly manifests: ManifestReader;
 
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = opts.transport ?? nodeTransport();
@@ -87,6 +74,7 @@ export class RegistryClient implements ManifestAccess {
     const source: CredentialSource = creds === undefined ? dockerConfigCredentials()
       : typeof creds === 'function' ? creds : chainCredentials(staticCredentials(creds));
     this.authorizer = new Authorizer({ credentials: source, transport: this.transport, userAgent: this.userAgent });
+    this.manifests = new ManifestReader(this);
     this.roundTrip = registryStack({ transport: this.transport, authorizer: this.authorizer, schemes: this.schemes, userAgent: this.userAgent, retry: this.settings.retry });
   }
 
@@ -108,7 +96,7 @@ export class RegistryClient implements ManifestAccess {
    * 408/429/5xx with Retry-After) retried with backoff. Non-2xx answers that are not retried are returned
    * to the caller, who decides what they mean.
    */
-  request(repo: Repository, o: RequestOptions): Promise<HttpResponse> {
+  async request(repo: Repository, o: RequestOptions): Promise<HttpResponse> {
     // A path below the registry root takes the host's scheme, which its first request may still have to settle.
     const isPath = typeof o.url === 'string' && o.url.startsWith('/');
     const url = isPath ? new URL(`${this.baseUrl(repo)}${o.url as string}`) : new URL(String(o.url));
@@ -122,152 +110,21 @@ export class RegistryClient implements ManifestAccess {
   }
 
   /**
-   * Resolves a reference to the descriptor of its manifest or index: HEAD first (trusting
-   * Docker-Content-Digest only with a Content-Length), GET when HEAD cannot answer (405, 403, no digest),
-   * hashing the body. Schema 1 is refused; digests are always verified; sizes capped.
+   * Resolves a reference to the descriptor of its manifest or index (HEAD first, GET when HEAD cannot
+   * answer; schema 1 refused, digests verified, sizes capped).
    */
   async resolve(reference: string | Reference, opts: { signal?: AbortSignal } = {}): Promise<Resolved> {
     const parsed = typeof reference === 'string' ? parseNormalizedNamed(reference) : reference;
     const ref = tagNameOnly(parsed) as NamedReference;
-    const repo = this.repository(ref);
-    const target = ref.digest ?? ref.tag!;
-    if (ref.digest !== undefined) parseDigest(ref.digest);
-    const path = `/v2/${repo.path}/manifests/${target}`;
-    const accept = manifestAcceptHeader();
-    const scopes = [pullScope(repo.path)];
-    const name = referenceString(ref);
-
-    const head = await this.request(repo, { method: 'HEAD', url: path, headers: { accept }, scopes, signal: opts.signal });
-    discard(head.body);
-    if (head.status === 404) {
-      if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
-      throw new NotFoundError(`${name}: not found`, { reference: name });
-    }
-    if (head.status === 401) await failResponse(head, `resolving ${name}`, repo);
-    if (head.status === 200) {
-      const mt = baseMediaType(header(head, 'content-type'));
-      const dcd = header(head, 'docker-content-digest');
-      const len = header(head, 'content-length');
-      if (mt === MediaType.DockerManifestV1 || mt === MediaType.DockerManifestV1Signed) parseManifest('{}', mt); // throws NotImplemented
-      const size = len !== undefined ? Number(len) : NaN;
-      if (Number.isSafeInteger(size) && size > MAX_MANIFEST_SIZE) {
-        throw new ResourceExhaustedError(`${name}: manifest is ${size} bytes, over the ${MAX_MANIFEST_SIZE}-byte limit`, { reference: name, size });
-      }
-      const digest = ref.digest ?? dcd;
-      if (digest && isDigest(digest) && Number.isSafeInteger(size) && size > 0 && (MANIFEST_ACCEPT as readonly string[]).includes(mt)) {
-        if (ref.digest && dcd && dcd !== ref.digest) throw new DigestMismatchError(`${name}: registry answered digest ${dcd}`, { expected: ref.digest, digest: dcd });
-        return { name, ref, repository: repo, descriptor: { mediaType: mt, digest: digest as Digest, size } };
-      }
-    }
-    // HEAD could not answer (405 without HEAD support, 403 or other errors without a body, no digest):
-    // GET gives the content, or the registry's own words for the error.
-
-    const get = await this.request(repo, { method: 'GET', url: path, headers: { accept }, scopes, signal: opts.signal });
-    if (get.status === 404) {
-      discard(get.body);
-      if (ref.digest) return this.resolveFromBlobs(repo, ref, name, opts.signal);
-      throw new NotFoundError(`${name}: not found`, { reference: name });
-    }
-    if (get.status !== 200) await failResponse(get, `resolving ${name}`, repo);
-    const bytes = await readBody(get.body, MAX_MANIFEST_SIZE);
-    if (!bytes) throw new ResourceExhaustedError(`${name}: manifest over the ${MAX_MANIFEST_SIZE}-byte limit`, { reference: name });
-    // Hash with the reference's algorithm (name@sha512:… is valid), sha256 for a tag.
-    const digest = digestOf(bytes, ref.digest ? parseDigest(ref.digest).algorithm : 'sha256');
-    if (ref.digest && ref.digest !== digest) {
-      throw new DigestMismatchError(`${name}: manifest content has digest ${digest}`, { expected: ref.digest, digest });
-    }
-    const dcd = header(get, 'docker-content-digest');
-    if (!ref.digest && dcd && isDigest(dcd) && parseDigest(dcd).algorithm === 'sha256' && dcd !== digest) {
-      throw new DigestMismatchError(`${name}: Docker-Content-Digest ${dcd} does not match the content's ${digest}`, { expected: dcd, digest });
-    }
-    const parsedManifest = parseManifest(bytes, header(get, 'content-type'));
-    this.rememberManifest(digest, bytes);
-    return { name, ref, repository: repo, descriptor: { mediaType: parsedManifest.mediaType, digest, size: bytes.length } };
-  }
-
-  /**
-   * containerd's FetchByDigest fallback: a digest the manifests endpoint does not know (404) may still be
-   * stored as a plain blob of the repository (registries that keep referrers or foreign manifests that
-   * way). The blob endpoint answers application/octet-stream, so the media type comes from the JSON itself.
-   */
-  private async resolveFromBlobs(repo: Repository, ref: NamedReference, name: string, signal?: AbortSignal): Promise<Resolved> {
-    const digest = ref.digest as Digest;
-    const bytes = await this.manifestBlob(repo, digest, MAX_MANIFEST_SIZE, signal);
-    if (!bytes) throw new NotFoundError(`${name}: not found`, { reference: name });
-    const parsed = parseManifest(bytes);
-    this.rememberManifest(digest, bytes);
-    return { name, ref, repository: repo, descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length } };
-  }
-
-  /**
-   * GET /v2/<name>/blobs/<digest> for a manifest: at most `cap` bytes, verified against the digest.
-   * Undefined when the registry has no such blob either.
-   */
-  private async manifestBlob(repo: Repository, digest: Digest, cap: number, signal?: AbortSignal): Promise<Buffer | undefined> {
-    const res = await this.request(repo, {
-      method: 'GET', url: `/v2/${repo.path}/blobs/${digest}`, headers: { accept: [...MANIFEST_ACCEPT, '*/*'].join(', ') },
-      scopes: [pullScope(repo.path)], signal,
-    });
-    if (res.status === 404) { discard(res.body); return undefined; }
-    if (res.status !== 200) await failResponse(res, `fetching ${digest}`, repo);
-    const len = Number(header(res, 'content-length'));
-    if (Number.isSafeInteger(len) && len > cap) {
-      discard(res.body);
-      throw new ResourceExhaustedError(`${digest}: blob is ${len} bytes, over the ${cap}-byte limit for a manifest`, { digest, size: len, limit: cap });
-    }
-    const bytes = await readBody(res.body, cap);
-    if (!bytes) throw new ResourceExhaustedError(`${digest}: blob is over the ${cap}-byte limit for a manifest`, { digest, limit: cap });
-    const got = digestOf(bytes, parseDigest(digest).algorithm);
-    if (got !== digest) throw new DigestMismatchError(`${digest}: content has digest ${got}`, { expected: digest, digest: got });
-    return bytes;
-  }
-
-  private rememberManifest(digest: Digest, bytes: Buffer): void {
-    this.manifestCache.set(digest, bytes);
-    if (this.manifestCache.size > MANIFEST_CACHE_ENTRIES) this.manifestCache.delete(this.manifestCache.keys().next().value!);
+    return this.manifests.resolve(this.repository(ref), ref, opts);
   }
 
   /**
    * Fetches bytes of a small blob (manifest, index, config) by descriptor, read whole but never beyond
    * `cap` nor the descriptor's size, and verified against its digest and size.
    */
-  async fetchBytes(repo: Repository, desc: Descriptor, cap: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
-    // request() retries until the headers arrive; a connection lost in the body is retried here.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.fetchBytesOnce(repo, desc, cap, opts);
-      } catch (e) {
-        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.settings.retry.attempts || opts.signal?.aborted) throw e;
-        await pause(backoffMs(this.settings.retry, attempt), opts.signal);
-      }
-    }
-  }
-
-  private async fetchBytesOnce(repo: Repository, desc: Descriptor, cap: number, opts: { signal?: AbortSignal }): Promise<Buffer> {
-    if (desc.size > cap) throw new ResourceExhaustedError(`${desc.digest}: ${desc.size} bytes is over the ${cap}-byte limit for ${desc.mediaType}`, { digest: desc.digest, size: desc.size, limit: cap });
-    const isManifest = (MANIFEST_ACCEPT as readonly string[]).includes(desc.mediaType);
-    const cached = isManifest ? this.manifestCache.get(desc.digest) : undefined;
-    if (cached && cached.length === desc.size) return cached;
-    const url = `/v2/${repo.path}/${isManifest ? 'manifests' : 'blobs'}/${desc.digest}`;
-    const accept = isManifest ? manifestAcceptHeader(desc.mediaType) : `${desc.mediaType}, */*`;
-    const res = await this.request(repo, { method: 'GET', url, headers: { accept }, scopes: [pullScope(repo.path)], signal: opts.signal });
-    if (res.status === 404 && isManifest) {
-      // Fetching by digest: a manifest the manifests endpoint does not know may be stored as a blob.
-      discard(res.body);
-      const blob = await this.manifestBlob(repo, desc.digest, desc.size, opts.signal);
-      if (!blob) throw new NotFoundError(`${desc.digest}: manifest unknown`, { digest: desc.digest });
-      if (blob.length !== desc.size) throw new SizeMismatchError(`${desc.digest}: got ${blob.length} bytes, expected ${desc.size}`, { digest: desc.digest, size: blob.length, expected: desc.size });
-      this.rememberManifest(desc.digest, blob);
-      return blob;
-    }
-    if (res.status !== 200) await failResponse(res, `fetching ${desc.digest}`, repo);
-    const bytes = await readBody(res.body, desc.size);
-    if (!bytes) throw new SizeMismatchError(`${desc.digest}: registry sent more than the ${desc.size} bytes the descriptor says`, { digest: desc.digest, size: desc.size });
-    if (bytes.length !== desc.size) throw new SizeMismatchError(`${desc.digest}: got ${bytes.length} bytes, expected ${desc.size}`, { digest: desc.digest, size: bytes.length, expected: desc.size });
-    const digest = digestOf(bytes, parseDigest(desc.digest).algorithm);
-    if (digest !== desc.digest) throw new DigestMismatchError(`${desc.digest}: content has digest ${digest}`, { expected: desc.digest, digest });
-    if (isManifest) this.rememberManifest(desc.digest, bytes);
-    return bytes;
+  fetchBytes(repo: Repository, desc: Descriptor, cap: number, opts: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return this.manifests.fetchBytes(repo, desc, cap, opts);
   }
 
   /** A manifest or index by descriptor: verified, capped at 4 MiB, parsed. */
@@ -341,7 +198,7 @@ export class RegistryClient implements ManifestAccess {
   }
 
   /** Pushes the graph under `root` from the provider to a tag or digest reference. */
-  push(reference: string | Reference, provider: Provider, root: Descriptor, opts?: PushOptions): Promise<PushResult> {
+  async push(reference: string | Reference, provider: Provider, root: Descriptor, opts?: PushOptions): Promise<PushResult> {
     const parsed = typeof reference === 'string' ? parseNormalizedNamed(reference) : reference;
     const ref = tagNameOnly(parsed) as NamedReference;
     return pushGraph(this, this.repository(ref), ref, provider, root, opts);

@@ -1,5 +1,6 @@
 // The registry client: references to repositories, auth, resolve, verified fetches, pull and push.
-export { RegistryClient, type Resolved, type RegistryClientOptions } from './client.js';
+export { RegistryClient, type RegistryClientOptions } from './client.js';
+export { ManifestReader, type Resolved } from './manifests.js';
 export type { ManifestAccess, RegistryAccess, Repository, RequestOptions, TransferSettings } from './access.js';
 export * from './defaults.js';
 export { isTransientNetworkError, type RetryOptions, type RetrySettings } from './retry.js';

@@ -10,7 +10,7 @@ import { pullScope, pushScope } from './auth.js';
 import { failResponse } from './errors.js';
 import type { TransferLimit } from './limit.js';
 import { runLimited, type ProgressFn } from './progress.js';
-import { formatChunkRange, parseUploadRange } from './protocol.js';
+import { Header, formatChunkRange, parseUploadRange } from './protocol.js';
 import { discard, header, type HttpResponse } from './transport.js';
 import { UploadStateStore } from './upload-state.js';
 
@@ -82,14 +82,14 @@ function streamRange(ra: ReaderAt, start: number, end: number): () => Readable {
   return () => ra.stream({ start, end });
 }
 
-/** Push failures keep the registry's own words: `fail` without a repository (its 401 wording is for pulls). */
-async function expectStatus(client: RegistryAccess, res: HttpResponse, ok: number[], what: string): Promise<void> {
+/** Push failures keep the registry's own words: failResponse without a repository (its 401 wording is for pulls). */
+async function expectStatus(res: HttpResponse, ok: number[], what: string): Promise<void> {
   if (ok.includes(res.status)) return;
   await failResponse(res, what);
 }
 
 function checkDigestHeader(res: HttpResponse, digest: Digest): void {
-  const got = header(res, 'docker-content-digest');
+  const got = header(res, Header.ContentDigest);
   if (got && isDigest(got) && got !== digest) throw new DigestMismatchError(`registry stored ${got}, expected ${digest}`, { expected: digest, digest: got });
 }
 
@@ -110,6 +110,11 @@ function keepsSession(e: unknown): boolean {
   return ['Unavailable', 'Aborted', 'Unauthorized', 'ResourceExhausted'].includes(e.code);
 }
 
+/** The session a 202 to an upload POST began: its Location, and the registry's OCI-Chunk-Min-Length. */
+function newSession(res: HttpResponse): Session {
+  return { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, Header.OciChunkMinLength) ?? 0) || 0 };
+}
+
 /**
  * Starts an upload: a cross-repository mount when `from` is set (201 → mounted; 202 → an ordinary session
  * began), else a plain POST (201 here also means the registry has the blob).
@@ -124,7 +129,7 @@ async function startUpload(
     discard(res.body);
     if (res.status === 201) return { status: 'mounted' };
     if (res.status === 202) {
-      return { status: 'upload', scopes: mountScopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
+      return { status: 'upload', scopes: mountScopes, session: newSession(res) };
     }
     // 401/403/404: the source may be private or gone; an ordinary upload follows.
   }
@@ -132,7 +137,7 @@ async function startUpload(
   discard(res.body);
   if (res.status === 201) return { status: 'exists' };
   if (res.status !== 202) await failResponse(res, `starting upload of ${desc.digest}`);
-  return { status: 'upload', scopes, session: { location: uploadUrl(header(res, 'location'), res.url), offset: 0, minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 } };
+  return { status: 'upload', scopes, session: newSession(res) };
 }
 
 /**
@@ -233,7 +238,7 @@ export async function pushBlob(client: RegistryAccess, repo: Repository, provide
       if (check.status === 200) { discard(res.body); await forget(); emit('done', desc.size); return 'uploaded'; }
     }
     discard(res.body);
-    await expectStatus(client, res, [200, 201, 202, 204], `uploading ${desc.digest}`);
+    await expectStatus(res, [200, 201, 202, 204], `uploading ${desc.digest}`);
     checkDigestHeader(res, desc.digest);
     await forget();
     emit('done', desc.size);
@@ -327,7 +332,7 @@ export async function pushManifest(client: RegistryAccess, repo: Repository, byt
     headers: { 'content-type': mediaType }, body: bytes,
   });
   discard(res.body);
-  await expectStatus(client, res, [200, 201, 202, 204], `pushing manifest ${reference}`);
+  await expectStatus(res, [200, 201, 202, 204], `pushing manifest ${reference}`);
   checkDigestHeader(res, digest);
   return { mediaType, digest, size: bytes.length };
 }
