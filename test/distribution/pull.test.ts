@@ -145,6 +145,19 @@ describe('pull from a real docker-registry', () => {
     expect(all.manifests).toHaveLength(6);
   });
 
+  it('a second platform pulled into the same store joins the index\'s gc labels; the first keeps its position', async () => {
+    const store = await newStore();
+    const client = new RegistryClient();
+    const [amd, arm] = [index.images[0]!, index.images[1]!];
+    await client.pull(`${anon.host}/multi:multi`, store, { platform: onlyPlatform(parsePlatform('linux/arm64')) });
+    await client.pull(`${anon.host}/multi:multi`, store, { platform: onlyPlatform(parsePlatform('linux/amd64')) });
+    const labels = (await store.info(index.index.digest)).labels;
+    expect(labels['containerd.io/gc.ref.content.m.0']).toBe(arm.manifest.digest);
+    expect(labels['containerd.io/gc.ref.content.m.1']).toBe(amd.manifest.digest);
+    await expectAllBlobs(store, arm);
+    await expectAllBlobs(store, amd);
+  });
+
   it('Basic auth: pulls with explicit credentials; without them it is Unauthorized', async () => {
     const ok = new RegistryClient({ credentials: { [basic.host]: { username: basic.username, password: basic.password } } });
     const store = await newStore();
