@@ -17,7 +17,7 @@ export { login, logout, type LoginOptions } from './login.js';
 export { TransferLimit, limitValue } from './limit.js';
 export { progressChannel, runLimited, type ProgressChannel, type ProgressEvent, type ProgressFn, type ProgressPhase } from './progress.js';
 export {
-  pullGraph, registryDocuments, walkGraph,
+  addSourceLabel, documentGcLabels, pullGraph, registryDocuments, walkGraph,
   type DocumentKind, type GraphWalk, type PullOptions, type PullResult, type PullSink, type PulledManifest, type ReadDocument, type WalkOptions, type WalkedDocument,
 } from './pull.js';
 export {

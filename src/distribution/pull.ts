@@ -101,8 +101,11 @@ export function registryDocuments(access: ManifestAccess, repo: Repository): Rea
   return (desc, kind, signal) => access.fetchBytes(repo, desc, kind === 'config' ? MAX_CONFIG_SIZE : MAX_MANIFEST_SIZE, signal ? { signal } : {});
 }
 
-/** The GC labels a walked document carries, given the labels it already has (an index keeps its earlier children). */
-function documentGcLabels(doc: WalkedDocument, existing: Record<string, string> = {}): Record<string, string> {
+/**
+ * The GC labels a walked document should carry, given those it already has: a manifest names its config
+ * and layers; an index the children this walk followed, added after the ones earlier pulls gave it.
+ */
+export function documentGcLabels(doc: WalkedDocument, existing: Record<string, string> = {}): Record<string, string> {
   return doc.parsed.kind === 'index' ? addedManifestLabels(existing, doc.children) : childGcLabels(doc.parsed, []);
 }
 
@@ -114,18 +117,18 @@ export interface PullResult {
   stats: { bytesDownloaded: number; blobsFetched: number; blobsExisting: number; rangeIgnored: number };
 }
 
-function sourceLabelKey(repo: Repository): string {
-  return distributionSourceKey(repo.domain);
-}
-
-/** Records the pull origin on a blob that was already present. */
-async function addSourceLabel(store: PullSink, repo: Repository, digest: Digest): Promise<void> {
+/**
+ * Adds the repository to a stored blob's distribution.source label (what push mounts from). A blob
+ * that is gone, or a store without labels, is left alone.
+ */
+export async function addSourceLabel(store: Partial<Pick<Manager, 'info' | 'update'>>, source: Pick<Repository, 'domain' | 'path'>, digest: Digest): Promise<void> {
   if (!store.info || !store.update) return;
-  const key = sourceLabelKey(repo);
+  const key = distributionSourceKey(source.domain);
   let info: Info;
   try { info = await store.info(digest); } catch { return; }
-  const value = appendSource(info.labels[key], repo.path);
-  if (value !== info.labels[key]) await store.update({ digest, labels: { [key]: value } }, `labels.${key}`).catch(() => {});
+  const value = appendSource(info.labels[key], source.path);
+  if (value === info.labels[key]) return;
+  await store.update({ digest, labels: { [key]: value } }, `labels.${key}`).catch((e: unknown) => { if (!isStowageError(e, 'NotFound')) throw e; });
 }
 
 /**
@@ -157,7 +160,7 @@ async function writeDocument(store: PullSink, repo: Repository, doc: WalkedDocum
     throw e;
   }
   try {
-    await w.commit(desc.size, desc.digest, { labels: { ...documentGcLabels(doc), [sourceLabelKey(repo)]: repo.path } });
+    await w.commit(desc.size, desc.digest, { labels: { ...documentGcLabels(doc), [distributionSourceKey(repo.domain)]: repo.path } });
   } catch (e) {
     if (!isStowageError(e, 'AlreadyExists')) throw e;
   }
@@ -193,7 +196,7 @@ export async function pullGraph(access: ManifestAccess, repo: Repository, root: 
     blobs.set(manifest.config.digest, manifest.config);
     if (!opts.skipLayers) for (const l of manifest.layers) if (!blobs.has(l.digest)) blobs.set(l.digest, l);
   }
-  const sourceLabel = { [sourceLabelKey(repo)]: repo.path };
+  const sourceLabel = { [distributionSourceKey(repo.domain)]: repo.path };
 
   const list = [...blobs.values()];
   for (const d of list) opts.onProgress?.({ digest: d.digest, mediaType: d.mediaType, phase: 'waiting', current: 0, total: d.size });

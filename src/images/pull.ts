@@ -4,9 +4,9 @@ import {
   parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
   type Descriptor, type Digest, type ImageConfig, type NamedReference, type Platform,
 } from '../oci/index.js';
-import { addedManifestLabels, appendSource, childGcLabels, distributionSourceKey, gcRefSnapshot, writeBlob } from '../content/index.js';
+import { gcRefSnapshot, writeBlob } from '../content/index.js';
 import {
-  DEFAULT_CONCURRENCY, limitValue, walkGraph, type PulledManifest, type ReadDocument, type TransferLimit,
+  DEFAULT_CONCURRENCY, addSourceLabel, documentGcLabels, limitValue, walkGraph, type PulledManifest, type ReadDocument, type TransferLimit,
 } from '../distribution/index.js';
 import { chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
@@ -37,20 +37,6 @@ function parsePullRef(input: string): NamedReference {
   return ref;
 }
 
-/** A descriptor's registry host as the distribution.source label key wants it. */
-function sourceLabel(ref: NamedReference): [string, string] {
-  return [distributionSourceKey(ref.domain), ref.path];
-}
-
-/** Adds `repo` to the blob's distribution.source label (sorted, de-duplicated, capped at 4 KiB as containerd). */
-async function addSource(content: TrackedContent, digest: Digest, key: string, repo: string): Promise<void> {
-  let existing: string | undefined;
-  try { existing = (await content.info(digest)).labels[key]; } catch { return; }
-  const value = appendSource(existing, repo);
-  if (value !== existing) await setLabel(content, digest, key, value);
-}
-
-/** Fetches a small document (manifest, index, config) into the store unless present; returns its bytes. */
 /**
  * The platform an index entry claims must be the one its config describes (os and architecture; the
  * variant is left out, configs often omit it): else the store would keep, say, arm64 layers under an
@@ -65,6 +51,7 @@ function checkIndexPlatform(entry: Descriptor, config: ImageConfig): void {
   }
 }
 
+/** A small document (index, manifest, config) from the store when present, else fetched into it; `fetched` says which. */
 async function fetchDocument(ctx: Ctx, content: TrackedContent, remote: RemoteRepository, desc: Descriptor, kind: 'index' | 'manifest' | 'config', signal?: AbortSignal): Promise<{ bytes: Buffer; fetched: boolean }> {
   const blobs = ctx.blobs();
   if (await blobs.has(desc.digest)) {
@@ -129,7 +116,6 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   // A pull of the same image that died part-way is adopted: nothing it fetched is fetched again.
   const lease = operationLease(ctx, `pull ${canonical}`, OPERATION_LEASE_TTL_MS);
   const content = ctx.content.withLease(lease.id);
-  const [srcKey, srcRepo] = sourceLabel(ref);
   let downloaded = 0;
   try {
     // The graph walk (distribution's): documents come from the store when present, else from the registry.
@@ -168,9 +154,7 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
     // GC labels: an index keeps its pulled children (filtered-out platforms are never fetched nor kept, and
     // children kept by an earlier pull of another platform keep theirs); a manifest its config and layers.
     for (const doc of walk.documents) {
-      const labels = doc.parsed.kind === 'index'
-        ? addedManifestLabels((await content.info(doc.desc.digest)).labels, doc.children)
-        : childGcLabels(doc.parsed, []);
+      const labels = documentGcLabels(doc, (await content.info(doc.desc.digest)).labels);
       for (const [k, v] of Object.entries(labels)) await setLabel(ctx.content, doc.desc.digest, k, v);
     }
     const pulls = walk.images;
@@ -185,7 +169,7 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
     // Where every blob came from (cross-repository mounts on push).
     const all = new Set<Digest>(walk.documents.map((d) => d.desc.digest));
     for (const p of pulls) { all.add(p.manifest.config.digest); for (const l of p.manifest.layers) all.add(l.digest); }
-    for (const d of all) await addSource(content, d, srcKey, srcRepo);
+    for (const d of all) await addSourceLabel(content, ref, d);
 
     // The record: the name moves to the new target; the old target is kept dangling if nothing else names it.
     const { moved, created } = setName(ctx, canonical, target);
