@@ -31,9 +31,6 @@ export function splitNode(n: Node): { type: NodeType; key: string } {
   return { type: n.slice(0, i) as NodeType, key: n.slice(i + 1) };
 }
 
-const REF = GC_REF_PREFIX;
-const BREF = GC_BREF_PREFIX;
-
 /** `key` is `prefix` exactly, or `prefix` followed by `.` or `/` (so `gc.ref.contentbad` is not a content ref). */
 export function isKeyOf(key: string, prefix: string): boolean {
   if (!key.startsWith(prefix)) return false;
@@ -41,16 +38,18 @@ export function isKeyOf(key: string, prefix: string): boolean {
   return next === undefined || next === '.' || next === '/';
 }
 
-/** The forward edges a set of labels states. */
-export function labelRefs(labels: Labels): Node[] {
+/**
+ * The nodes the labels under `prefix` name: `<prefix>content[…]`, `image[…]` and the other `kinds`, and
+ * `<prefix>snapshot.<snapshotter>[/<anything>]` (the suffix after `/` is ignored). Empty values name nothing.
+ */
+function labelEdges(labels: Labels, prefix: string, kinds: readonly NodeType[]): Node[] {
   const out: Node[] = [];
   for (const [k, v] of Object.entries(labels)) {
-    if (!k.startsWith(REF) || v === '') continue;
-    const rest = k.slice(REF.length);
-    if (isKeyOf(rest, 'content')) out.push(node('content', v));
-    else if (isKeyOf(rest, 'image')) out.push(node('image', v));
+    if (!k.startsWith(prefix) || v === '') continue;
+    const rest = k.slice(prefix.length);
+    const kind = kinds.find((t) => isKeyOf(rest, t));
+    if (kind) out.push(node(kind, v));
     else if (rest.startsWith('snapshot.')) {
-      // `gc.ref.snapshot.<snapshotter>[/<anything>]`: the suffix after `/` is ignored.
       const sn = rest.slice('snapshot.'.length).split('/')[0]!;
       if (sn !== '') out.push(node('snapshot', `${sn}/${v}`));
     }
@@ -58,21 +57,14 @@ export function labelRefs(labels: Labels): Node[] {
   return out;
 }
 
+/** The forward edges a set of labels states. */
+export function labelRefs(labels: Labels): Node[] {
+  return labelEdges(labels, GC_REF_PREFIX, ['content', 'image']);
+}
+
 /** Back-references a set of labels states: the parents whose reachability keeps this object. */
 export function labelBackRefs(labels: Labels): Node[] {
-  const out: Node[] = [];
-  for (const [k, v] of Object.entries(labels)) {
-    if (!k.startsWith(BREF) || v === '') continue;
-    const rest = k.slice(BREF.length);
-    if (isKeyOf(rest, 'content')) out.push(node('content', v));
-    else if (isKeyOf(rest, 'image')) out.push(node('image', v));
-    else if (isKeyOf(rest, 'container')) out.push(node('container', v));
-    else if (rest.startsWith('snapshot.')) {
-      const sn = rest.slice('snapshot.'.length).split('/')[0]!;
-      if (sn !== '') out.push(node('snapshot', `${sn}/${v}`));
-    }
-  }
-  return out;
+  return labelEdges(labels, GC_BREF_PREFIX, ['content', 'image', 'container']);
 }
 
 function expired(labels: Labels, now: number): boolean {
