@@ -2,10 +2,11 @@
  * `GET /distribution/{name}/json` (`docker manifest inspect`'s daemon side, and what `docker pull --platform`
  * checks against): resolve a reference on its registry and report the descriptor and its platforms.
  */
-import { InvalidArgumentError, isStowageError } from '../errors/index.js';
-import { parseImageConfig, parseManifest, parseNormalizedNamed, tagNameOnly, type Platform } from '../oci/index.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import { parseImageConfig, parseManifest, tagNameOnly, type Platform } from '../oci/index.js';
 import type { ClientFactory } from './registry.js';
 import type { DistributionInspect, DistributionInspectOptions } from './types.js';
+import { parseUserReference } from './names.js';
 
 function configPlatform(c: ReturnType<typeof parseImageConfig>): Platform {
   return {
@@ -18,11 +19,7 @@ function configPlatform(c: ReturnType<typeof parseImageConfig>): Platform {
 
 export async function inspectDistribution(clients: ClientFactory, input: string, opts: DistributionInspectOptions = {}): Promise<DistributionInspect> {
   if (/^(sha256:)?[a-f0-9]{64}$/.test(input)) throw new InvalidArgumentError('no manifest found for full image ID', { reference: input });
-  let ref;
-  try { ref = tagNameOnly(parseNormalizedNamed(input)); } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
-    throw e;
-  }
+  const ref = tagNameOnly(parseUserReference(input));
   const client = clients(ref.domain, opts.credentials ? { credentials: opts.credentials } : {});
   const signal = opts.signal ? { signal: opts.signal } : {};
   const resolved = await client.resolve(ref, signal);

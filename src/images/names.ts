@@ -1,3 +1,4 @@
+import { InvalidArgumentError, isStowageError } from '../errors/index.js';
 import {
   familiarName, familiarString, parseAnyReference, parseNormalizedNamed, referenceString, repositoryName, tagNameOnly,
   type Digest, type NamedReference, type Reference,
@@ -14,6 +15,16 @@ export function isDanglingName(name: string): boolean { return name.startsWith(D
 /** A record is dangling iff its name is the dangling name of its own target. */
 export function isDanglingRecord(rec: { name: string; target: { digest: string } }): boolean {
   return rec.name === `${DANGLING_PREFIX}${rec.target.digest}`;
+}
+
+/** Parses a reference a user gave (pull, push, tag, inspect): any parse failure is InvalidArgument. */
+export function parseUserReference(input: string): NamedReference {
+  try {
+    return parseNormalizedNamed(input);
+  } catch (e) {
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    throw e;
+  }
 }
 
 /** Parses a stored canonical record name (never a dangling one). */

@@ -1,7 +1,7 @@
 import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
 import {
   familiarName, familiarString, isAttestation, requireMediaType, isIndexType, isLayerType, isUnknownPlatform,
-  parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
+  referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
   type Descriptor, type Digest, type ImageConfig, type NamedReference, type Platform,
 } from '../oci/index.js';
 import { gcRefSnapshot, writeBlob } from '../content/index.js';
@@ -20,19 +20,14 @@ import type { TrackedContent } from './tracked-content.js';
 import type { PullOptions, PullResult } from './types.js';
 import { setLabel, unpackLayer } from './unpack.js';
 import { OPERATION_LEASE_TTL_MS, operationLease } from './op-lease.js';
+import { parseUserReference } from './names.js';
 
 
 /** Ingest refs are stable per digest so that a pull interrupted anywhere resumes where it stopped. */
 export function ingestRef(kind: 'index' | 'manifest' | 'config' | 'layer', digest: Digest): string { return `${kind}-${digest}`; }
 
 function parsePullRef(input: string): NamedReference {
-  let ref: NamedReference;
-  try {
-    ref = parseNormalizedNamed(input.replace(/:$/, ''));
-  } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
-    throw e;
-  }
+  const ref = parseUserReference(input.replace(/:$/, ''));
   if (ref.domain === 'docker.io' && ref.path === 'library/scratch') throw new ForbiddenError("'scratch' is a reserved name", { reference: input });
   return ref;
 }

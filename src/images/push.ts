@@ -3,15 +3,15 @@ import type { TransferLimit } from '../distribution/index.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
-  familiarName, familiarString, isIndexType, isLayerType, isManifestOrIndexType, onlyPlatform, parseNormalizedNamed,
-  referenceString, repositoryName, type Descriptor, type NamedReference,
+  familiarName, familiarString, isIndexType, isLayerType, isManifestOrIndexType, onlyPlatform,
+  referenceString, repositoryName, type Descriptor,
 } from '../oci/index.js';
 import { mountSource } from '../distribution/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { configLabels } from './image-info.js';
 import { platformManifests, type PlatformManifestImpl } from './manifest.js';
-import { isDanglingRecord, parseRecordName } from './names.js';
+import { isDanglingRecord, parseRecordName, parseUserReference } from './names.js';
 import { ProgressSink, progressId } from './progress.js';
 import type { RemoteFactory } from './remote.js';
 import { bestManifest, matcherFor, toPlatform } from './resolve.js';
@@ -63,13 +63,7 @@ function strip(d: Descriptor): Descriptor {
 
 /** `docker push` (spec §1.9, C8D): one tag or every tag of a repository; whole index or one platform. */
 export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps: { remote: RemoteFactory; concurrency?: TransferLimit }): Promise<PushResult[]> {
-  let ref: NamedReference;
-  try {
-    ref = parseNormalizedNamed(input);
-  } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
-    throw e;
-  }
+  const ref = parseUserReference(input);
   if (ref.digest !== undefined) throw new InvalidArgumentError('cannot push a digest reference', { reference: input });
   const progress = new ProgressSink(opts.onProgress);
   const repoName = repositoryName(ref);

@@ -6,18 +6,12 @@ import {
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { configLabels } from './image-info.js';
-import { danglingName } from './names.js';
+import { danglingName, parseUserReference } from './names.js';
 import { resolveRecord } from './resolve.js';
 
 /** Parses a tag target: normalized, `latest` default; digests and the name `sha256` refused. */
 export function parseTagTarget(target: string): string {
-  let ref;
-  try {
-    ref = parseNormalizedNamed(target);
-  } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
-    throw e;
-  }
+  const ref = parseUserReference(target);
   if (ref.digest !== undefined) throw new InvalidArgumentError('refusing to create a tag with a digest reference', { reference: target });
   if (isAmbiguousDigestName(ref)) throw new InvalidArgumentError('refusing to create an ambiguous tag using digest algorithm as name', { reference: target });
   return referenceString(tagNameOnly(ref));
