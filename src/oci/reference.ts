@@ -62,6 +62,7 @@ const namePat = `(?:${domainAndPort}/)?${remoteName}`;
 const referenceRe = new RegExp(`^(${namePat})(?::(${tagPat}))?(?:@(${digestPat}))?$`);
 const anchoredNameRe = new RegExp(`^(?:(${domainAndPort})/)?(${remoteName})$`);
 const anchoredTagRe = new RegExp(`^${tagPat}$`);
+const anchoredRemoteNameRe = new RegExp(`^${remoteName}$`);
 const anchoredDigestRe = new RegExp(`^${digestPat}$`);
 const anchoredIdentifierRe = /^[a-f0-9]{64}$/;
 const anchoredDomainRe = new RegExp(`^${domainAndPort}$`);
@@ -209,7 +210,17 @@ export function familiarString(ref: Reference): string {
 
 /** Validates a tag alone (for `tag` operations). */
 export function validateTag(tag: string): void {
-  if (!anchoredTagRe.test(tag)) fail(ReferenceErrors.tagInvalidFormat, tag);
+  if (!isValidTag(tag)) fail(ReferenceErrors.tagInvalidFormat, tag);
+}
+
+/** Is this a tag by the reference grammar (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`)? */
+export function isValidTag(tag: string): boolean {
+  return anchoredTagRe.test(tag);
+}
+
+/** Is this a repository path by the reference grammar (`library/alpine`: no domain, lowercase, at most 255 characters)? */
+export function isValidRepositoryPath(path: string): boolean {
+  return path.length <= NAME_TOTAL_LENGTH_MAX && anchoredRemoteNameRe.test(path);
 }
 
 /** Validates a registry host string (`host[:port]`, `[v6]:port`, `localhost`). */

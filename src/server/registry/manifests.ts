@@ -1,11 +1,9 @@
 /** Manifests: GET/HEAD by tag or digest with Accept negotiation, PUT (push), DELETE of tags and manifests. */
 import { Header, acceptsManifest, parseAccept } from '../../distribution/index.js';
 import type { StoredManifest } from '../../images/index.js';
-import { MAX_MANIFEST_SIZE, isDigest, type Digest } from '../../oci/index.js';
+import { MAX_MANIFEST_SIZE, isDigest, isValidTag, type Digest } from '../../oci/index.js';
 import { RegistryError, toRegistryError } from './errors.js';
 import { readBodyCapped, send, v2Path, type Exchange } from './exchange.js';
-
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /** A reference that is neither a tag nor a digest names nothing: 404, as the spec's pull tests want. */
 function checkReference(name: string, reference: string): 'tag' | 'digest' {
@@ -13,7 +11,7 @@ function checkReference(name: string, reference: string): 'tag' | 'digest' {
     if (!isDigest(reference)) throw new RegistryError('DIGEST_INVALID', `invalid digest ${JSON.stringify(reference)}`);
     return 'digest';
   }
-  if (!TAG_RE.test(reference)) throw new RegistryError('MANIFEST_UNKNOWN', `${name}:${reference}: manifest unknown`);
+  if (!isValidTag(reference)) throw new RegistryError('MANIFEST_UNKNOWN', `${name}:${reference}: manifest unknown`);
   return 'tag';
 }
 
@@ -50,7 +48,7 @@ export async function getManifest(ex: Exchange, name: string, reference: string)
 
 /** PUT: stores the exact bytes; refuses a manifest whose blobs are missing (MANIFEST_BLOB_UNKNOWN). */
 export async function putManifest(ex: Exchange, name: string, reference: string): Promise<void> {
-  if (!reference.includes(':') && !TAG_RE.test(reference)) throw new RegistryError('TAG_INVALID', `invalid tag ${JSON.stringify(reference)}`);
+  if (!reference.includes(':') && !isValidTag(reference)) throw new RegistryError('TAG_INVALID', `invalid tag ${JSON.stringify(reference)}`);
   if (reference.includes(':') && !isDigest(reference)) throw new RegistryError('DIGEST_INVALID', `invalid digest ${JSON.stringify(reference)}`);
   const bytes = await readBodyCapped(ex, MAX_MANIFEST_SIZE);
   let put;

@@ -13,11 +13,6 @@ export type Route =
   | { kind: 'tags'; name: string }
   | { kind: 'referrers'; name: string; digest: string };
 
-/** The repository name grammar of the distribution spec. */
-const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-
-export function isValidName(name: string): boolean { return name.length <= 255 && NAME_RE.test(name); }
-
 /** The route of a path, undefined for anything that is not part of the API. */
 export function route(pathname: string): Route | undefined {
   if (pathname === '/v2/' || pathname === '/v2') return { kind: 'base' };

@@ -8,13 +8,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ImageService } from '../../images/index.js';
 import { InvalidArgumentError, fromSystemError } from '../../errors/index.js';
+import { isValidRepositoryPath } from '../../oci/index.js';
 import { Htpasswd } from './auth.js';
 import { deleteBlob, getBlob } from './blobs.js';
 import { RegistryError, toRegistryError } from './errors.js';
 import { send, sendError, type Exchange } from './exchange.js';
 import { deleteManifest, getManifest, putManifest } from './manifests.js';
 import { Mirror, type MirrorOptions } from './mirror.js';
-import { isValidName, route, type Route } from './routes.js';
+import { route, type Route } from './routes.js';
 import { catalog, listTags, referrers } from './tags.js';
 import { Uploads, cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from './uploads.js';
 
@@ -158,7 +159,7 @@ async function dispatch(ex: Exchange, r: Route): Promise<void> {
   const read = method === 'GET' || method === 'HEAD';
   if (r.kind === 'base') { if (read) return send(ex, 200, { 'content-type': 'application/json' }, Buffer.from('{}')); return notAllowed(method); }
   if (r.kind === 'catalog') { if (read) return catalog(ex); return notAllowed(method); }
-  if (!isValidName(r.name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(r.name)}`, { name: r.name });
+  if (!isValidRepositoryPath(r.name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(r.name)}`, { name: r.name });
   switch (r.kind) {
     case 'manifest':
       if (read) return getManifest(ex, r.name, r.reference);
