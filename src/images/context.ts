@@ -1,6 +1,6 @@
 import type { Metadata } from '../metadata/index.js';
 import type { Platform } from '../oci/index.js';
-import type { Snapshotter } from '../snapshots/index.js';
+import type { Snapshotter, SnapshotLayout } from '../snapshots/index.js';
 import { BlobReader, type SnapshotSizes } from './manifest.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { GcReport } from './types.js';
@@ -10,7 +10,7 @@ export interface Ctx {
   readonly root: string;
   readonly md: Metadata;
   readonly content: TrackedContent;
-  readonly snaps: Snapshotter;
+  readonly snaps: Snapshotter & SnapshotLayout;
   readonly sizes: SnapshotSizes;
   /** The platform images are ranked against when none is requested. */
   readonly host: Platform;

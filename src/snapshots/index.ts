@@ -11,7 +11,8 @@ export {
 } from './diff.js';
 export {
   openSnapshotter, snapshotGcBackend, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage, layerOverrideFile,
-  type Snapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
+  hasSnapshotLayout, isSnapshotCleaner, hasDirectorySweep,
+  type Snapshotter, type SnapshotLayout, type SnapshotCleaner, type SnapshotDirectorySweep, type DirectorySnapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
   type ApplyToSnapshotInput, type ApplyToSnapshotResult,
 } from './snapshotter.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js';
