@@ -6,9 +6,21 @@ import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { CONTAINER_MANIFEST, PARENT_LABEL, configLabels, containersByImage } from './image-info.js';
 import { danglingName, familiarOf, isDanglingRecord, parseRecordName, repositoryOf, shortId } from './names.js';
+import { ProgressSink } from './progress.js';
 import { bestManifest, matcherFor, resolveRecord, toPlatform } from './resolve.js';
 import type { DeleteOptions } from './types.js';
 import { setLabel } from './unpack.js';
+
+/** The delete's answer, each item also sent as progress (`Untagged`/`Deleted`, id: the name or digest) as it is added. */
+class DeleteLog {
+  readonly items: DeleteResponse[] = [];
+  constructor(private readonly progress: ProgressSink) {}
+  add(item: DeleteResponse): void {
+    this.items.push(item);
+    if (item.Untagged !== undefined) this.progress.message('Untagged', item.Untagged);
+    if (item.Deleted !== undefined) this.progress.message('Deleted', item.Deleted);
+  }
+}
 
 /** Is this record a digest-only name (`repo@sha256:…`, no tag)? */
 function isDigestOnly(r: ImageRecord): boolean {
@@ -38,14 +50,14 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   const labels = await configLabels(ctx, ctx.blobs(), record.target);
   const users = containersByImage(ctx).get(digest) ?? [];
 
-  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms);
+  const out = new DeleteLog(new ProgressSink(opts.onProgress));
+  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms, out);
 
-  const out: DeleteResponse[] = [];
   const untag = (r: ImageRecord) => {
     deleteRecord(ctx, r);
     if (isDanglingRecord(r)) return;
     const fam = familiarOf(r.name);
-    out.push({ Untagged: fam });
+    out.add({ Untagged: fam });
     emitImageEvent(ctx, 'untag', digest, fam, labels);
   };
 
@@ -65,7 +77,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
     const remaining = all.filter((r) => !isDanglingRecord(r) && !same.includes(r));
     if (remaining.length > 0) {
       for (const r of same) untag(r);
-      return out;
+      return out.items;
     }
     if (users.length > 0) {
       const familiar = familiarString(ref.digest ? ref : tagNameOnly(ref));
@@ -79,7 +91,8 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
         deleteRecord(ctx, r);
         emitImageEvent(ctx, 'untag', digest, familiarOf(r.name), labels);
       }
-      return [{ Untagged: familiar }];
+      out.add({ Untagged: familiar });
+      return out.items;
     }
   } else {
     const named = all.filter((r) => !isDanglingRecord(r));
@@ -100,7 +113,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   const records = all.slice().sort((a, b) => Number(isDanglingRecord(a)) - Number(isDanglingRecord(b)) || a.name.localeCompare(b.name));
   for (const r of records) untag(r);
   emitImageEvent(ctx, 'delete', digest, digest, labels);
-  out.push({ Deleted: digest });
+  out.add({ Deleted: digest });
 
   if (prune) {
     let parent = record.labels[PARENT_LABEL] as Digest | undefined;
@@ -111,18 +124,17 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
       const p = recs[0]!;
       deleteRecord(ctx, p);
       emitImageEvent(ctx, 'delete', parent, parent);
-      out.push({ Deleted: parent });
+      out.add({ Deleted: parent });
       parent = p.labels[PARENT_LABEL] as Digest | undefined;
     }
   }
   // As containerd's GC does right after a delete: free what nothing references any more.
   await ctx.gc().catch(() => undefined);
-  return out;
+  return out.items;
 }
 
 /** Platform-specific delete: removes the chosen platform manifests' blobs; records stay. */
-async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>): Promise<DeleteResponse[]> {
-  const out: DeleteResponse[] = [];
+async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>, out: DeleteLog): Promise<DeleteResponse[]> {
   const blobs = ctx.blobs();
   const users = containersByImage(ctx).get(record.target.digest) ?? [];
   for (const spec of platforms) {
@@ -140,9 +152,9 @@ async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNull
       const labels = (await ctx.content.info(record.target.digest)).labels;
       for (const [k, v] of Object.entries(labels)) if (v === m.digest && k.startsWith('containerd.io/gc.ref.content')) await setLabel(ctx.content, record.target.digest, k, '');
     } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
-    out.push({ Deleted: m.digest });
+    out.add({ Deleted: m.digest });
   }
-  if (out.length) await ctx.gc().catch(() => undefined);
-  return out;
+  if (out.items.length) await ctx.gc().catch(() => undefined);
+  return out.items;
 }
 

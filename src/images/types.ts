@@ -170,7 +170,8 @@ export interface InspectOptions extends OperationOptions {
   manifests?: boolean;
 }
 
-export interface DeleteOptions extends OperationOptions {
+/** `onProgress` gets `Untagged` and `Deleted` messages (id: the name or digest) as each is done, as `DeleteResponse` lists them. */
+export interface DeleteOptions extends ProgressOptions {
   force?: boolean;
   /** Default true (docker's `noprune=false`). */
   pruneChildren?: boolean;
@@ -178,7 +179,11 @@ export interface DeleteOptions extends OperationOptions {
   platforms?: PlatformSpec[];
 }
 
-export interface PruneOptions extends OperationOptions {
+/**
+ * `onProgress` gets `Untagged` (id: the name, or the digest of an untagged image) per record removed,
+ * `Collecting garbage`, then `Deleted` (id: the manifest or index digest) per image whose content went.
+ */
+export interface PruneOptions extends ProgressOptions {
   filters?: Filters;
 }
 
@@ -236,7 +241,13 @@ export interface DiskUsageOptions extends OperationOptions {
   verbose?: boolean;
 }
 
-export interface CheckOptions extends OperationOptions {
+/**
+ * `onProgress` gets `Checking database`, `Checking blobs`, `Checking references`, `Checking leases`,
+ * `Checking snapshot directories`, `Checking images`, `Checking containers` as each phase starts,
+ * `Verified` per blob hashed (id: its digest; progressDetail: blobs checked of those on disk) and
+ * `Checking image` per image ID (progressDetail: images checked of all).
+ */
+export interface CheckOptions extends ProgressOptions {
   /** Fix what is safe to fix. */
   repair?: boolean;
 }
@@ -379,7 +390,12 @@ export interface ImportOptions {
   onProgress?: ProgressFn;
 }
 
-export interface CommitOptions {
+/**
+ * Progress of commit (squash and createImage say the same): `Layer written` per new layer stored (id:
+ * 12 hex of its digest; progressDetail: its stored bytes), `Layer already exists` per layer createImage
+ * is given by descriptor, and `Created` (id: the new image ID).
+ */
+export interface CommitOptions extends ProgressOptions {
   /** Name for the new image (`repo[:tag]`); dangling without. */
   ref?: string;
   author?: string;
@@ -391,15 +407,14 @@ export interface CommitOptions {
   config?: Partial<ContainerConfig>;
   /** The result has one layer holding the merged tree (history kept with `empty_layer` entries). */
   squash?: boolean;
-  signal?: AbortSignal;
 }
 
-export interface SquashOptions {
+/** Progress as commit's. */
+export interface SquashOptions extends ProgressOptions {
   /** Keep this image's layers (an ancestor of the image) and squash only the ones above it; default: all into one. */
   parent?: string;
   /** Name for the new image; dangling without. */
   ref?: string;
-  signal?: AbortSignal;
 }
 
 /** A layer given to createImage: an uncompressed or compressed tar stream (one read), or a blob already in the store. */
@@ -408,7 +423,8 @@ export type CreateImageLayer =
   | { stream: Readable; mediaType?: string }
   | { descriptor: Descriptor; diffId: Digest };
 
-export interface CreateImageOptions {
+/** Progress as commit's. */
+export interface CreateImageOptions extends ProgressOptions {
   /** Image whose layers (and history, when the config has none) come first. */
   parent?: string;
   /** Layers added above the parent's, bottom to top; empty tar layers are omitted as docker's builder does. */
@@ -417,7 +433,6 @@ export interface CreateImageOptions {
   ref?: string;
   /** Extra labels on the image record (the builder's `org.mobyproject.image.parent` etc. are set for you). */
   labels?: Record<string, string>;
-  signal?: AbortSignal;
 }
 
 /**
@@ -434,8 +449,8 @@ export interface ImageStore {
   getImage(refOrID: string, opts?: PlatformOption): Promise<Image>;
   /** Resolve to the raw record: an exact name, a digest reference, an image ID or a unique ID prefix. */
   resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView>;
-  /** `docker tag SOURCE TARGET`. */
-  tag(source: string, target: string, opts?: OperationOptions): Promise<void>;
+  /** `docker tag SOURCE TARGET`. `onProgress` gets one `Tagged` message (id: the new name, familiar). */
+  tag(source: string, target: string, opts?: ProgressOptions): Promise<void>;
   /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
   repositories(opts: RepositoryViewOptions): RepositoryView;
 
@@ -557,8 +572,13 @@ export interface BuilderSupport {
 export interface StoreMaintenance {
   /** The store's root directory. */
   readonly root: string;
-  /** Removes every blob, snapshot and ingest that no image, container or live lease holds. */
-  gc(opts?: OperationOptions): Promise<GcReport>;
+  /**
+   * Removes every blob, snapshot and ingest that no image, container or live lease holds. `onProgress`
+   * gets `Marked for removal: …` with the counts, then `Removed blob` (id: digest; progressDetail: the
+   * file's bytes), `Removed snapshot`, `Removed snapshot directory`, `Removed lease`, `Removed ingest`,
+   * `Removed image record` as each goes.
+   */
+  gc(opts?: ProgressOptions): Promise<GcReport>;
   /** Verifies the store (database, blobs, snapshots, records); `repair` fixes what is safe to fix. */
   check(opts?: CheckOptions): Promise<CheckReport>;
   /** The image section of `docker system df`. */
