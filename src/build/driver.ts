@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
 import type {
-  BuilderSupport, ContainerConfig, ContainerLayers, Credentials, ImageCache, ImageStore, ProgressFn, RegistryAccess, ReleasableLayer,
+  BuilderSupport, ContainerConfig, ContainerLayers, Credentials, ImageCache, LocalImages, ProgressFn, RegistryAccess, ReleasableLayer,
 } from '../images/index.js';
 import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
@@ -25,7 +25,7 @@ import { lookupIn, processWord, type Lookup } from './words.js';
  */
 export type BuildBackend =
   Pick<BuilderSupport, 'makeImageCache' | 'commitBuildStep' | 'getImageAndReleasableLayer' | 'createLayerFromImage' | 'layerFolders' | 'scratchName'> &
-  Pick<ContainerLayers, 'releaseLayer'> & Pick<ImageStore, 'tag' | 'getImage'> & Pick<RegistryAccess, 'pull'>;
+  Pick<ContainerLayers, 'releaseLayer'> & Pick<LocalImages, 'tag' | 'getImage'> & Pick<RegistryAccess, 'pull'>;
 
 export interface BuildOptions {
   /** The build context directory. */

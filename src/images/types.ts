@@ -6,7 +6,8 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Manifest, Platform } from '../oci/index.js';
 import type { EventAction } from '../metadata/index.js';
-import type { Mount as SnapshotMount } from '../snapshots/index.js';
+import type { Credentials } from '../distribution/index.js';
+import type { Mount } from '../snapshots/index.js';
 import type { BuildStepCommit, BuildStepResult, ImageAndLayer, ReleasableLayerOptions } from './builder.js';
 import type { ImageCache, ImageCacheOptions } from './image-cache.js';
 import type { Attestation, AttestationOptions } from './attestations.js';
@@ -61,14 +62,8 @@ export interface ProgressOptions extends OperationOptions {
   onProgress?: ProgressFn;
 }
 
-export interface Credentials {
-  username?: string;
-  password?: string;
-  /** Registry identity / refresh token. */
-  identityToken?: string;
-  /** Bearer token to present as is. */
-  registryToken?: string;
-}
+/** Registry credentials: defined by the registry client, where they are used. */
+export type { Credentials } from '../distribution/index.js';
 
 /** `os[/arch[/variant]]` or an OCI platform object. */
 export type PlatformSpec = string | Platform;
@@ -330,7 +325,7 @@ export interface CreateLayerOptions extends OperationOptions {
 }
 
 /** What a runtime needs to assemble the root filesystem: the snapshotter's description. */
-export type Mount = SnapshotMount;
+export type { Mount } from '../snapshots/index.js';
 
 /** Engine API `FilesystemChange`: Kind 0 = modified, 1 = added, 2 = deleted. */
 export interface FilesystemChange {
@@ -439,7 +434,7 @@ export interface CreateImageOptions extends ProgressOptions {
  * Images in the store: adding, naming, finding, reading, listing and removing them, and checking one
  * out as a plain directory. What the registry server, `checkout` helpers and most read-only callers need.
  */
-export interface ImageStore {
+export interface LocalImages {
   /** Copies an image from any source (another store, a built image) into this store and names it. */
   addImage(source: ImageSource, opts?: AddImageOptions): Promise<AddImageResult>;
   /** An image of this store as a source for `addImage` of another store or for the image builder. */
@@ -599,9 +594,9 @@ export interface StoreMaintenance {
  * Everything the image service offers: the union of its roles, plus `close`.
  * `Stowage` implements it. Every operation is async and takes an options object with an `AbortSignal`;
  * long ones also take `onProgress`. Failures are `StowageError`s: switch on `code`. Code that needs one
- * role only should ask for that role (`ImageStore`, `RegistryAccess`, ...), not for the whole service.
+ * role only should ask for that role (`LocalImages`, `RegistryAccess`, ...), not for the whole service.
  */
-export interface ImageService extends ImageStore, RegistryAccess, ImageArchives, ContainerLayers, BuilderSupport, StoreMaintenance {
+export interface ImageService extends LocalImages, RegistryAccess, ImageArchives, ContainerLayers, BuilderSupport, StoreMaintenance {
   /** Closes the store (a temporary store's directory is removed). A second call does nothing. */
   close(): Promise<void>;
 }

@@ -11,7 +11,6 @@ import { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
 import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarOptions } from './diff.js';
 import type { Compression } from './compression.js';
 import type { Writer } from '../content/index.js';
-import { sidecarPath } from './ownership.js';
 import { WH_PREFIX } from './merged.js';
 
 /**
@@ -423,9 +422,6 @@ export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, inp
 async function exists(sn: Snapshotter, key: string): Promise<boolean> {
   try { await sn.stat(key); return true; } catch (e) { if (isStowageError(e, 'NotFound')) return false; throw e; }
 }
-
-/** Where apply keeps ownership overrides of a snapshot's layer (for tools that inspect the store). */
-export function layerOverrideFile(sn: SnapshotLayout, key: string): string { return sidecarPath(sn.layerDir(key)); }
 
 
 /**

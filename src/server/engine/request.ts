@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import type { BuildBackend } from '../../build/index.js';
 import type {
-  BuilderSupport, ContainerLayers, Filters, ImageArchives, ImageStore, PlatformSpec, RegistryAccess, StoreMaintenance,
+  BuilderSupport, ContainerLayers, Filters, ImageArchives, LocalImages, PlatformSpec, RegistryAccess, StoreMaintenance,
 } from '../../images/index.js';
 import { badParameter } from './errors.js';
 
@@ -14,7 +14,7 @@ import { badParameter } from './errors.js';
  * events, `commit` of working containers, and the builder's methods for `POST /build`. Working
  * containers are otherwise not served (the API's container routes answer that this server manages images only).
  */
-export type EngineBackend = ImageStore & RegistryAccess & ImageArchives & StoreMaintenance &
+export type EngineBackend = LocalImages & RegistryAccess & ImageArchives & StoreMaintenance &
   Pick<ContainerLayers, 'commit'> & BuildBackend & Pick<BuilderSupport, 'scratchDir'>;
 
 export interface EngineRequest {
