@@ -1,4 +1,4 @@
-import type { CommandSpec } from '../command.js';
+import { CHANGE_OPTION, type CommandSpec } from '../command.js';
 
 export const commit: CommandSpec = {
   name: 'commit',
@@ -7,7 +7,7 @@ export const commit: CommandSpec = {
   summary: "Create a new image from a working container's changes",
   options: [
     { name: 'author', short: 'a', type: 'string', value: 'string', help: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
-    { name: 'change', short: 'c', type: 'list', value: 'list', help: 'Apply Dockerfile instruction to the created image' },
+    CHANGE_OPTION,
     { name: 'message', short: 'm', type: 'string', value: 'string', help: 'Commit message' },
     { name: 'squash', type: 'bool', help: 'Merge the layers of the new image into one' },
   ],
