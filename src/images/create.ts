@@ -8,7 +8,7 @@ import { emitImageEvent } from './events.js';
 import { PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, storeLayerStream, type StoredLayer } from './layer-blob.js';
 import { PlatformManifestImpl } from './manifest.js';
-import { ProgressSink, progressId } from './progress.js';
+import { ProgressSink, layerWritten, progressId } from './progress.js';
 import { labelChildren, recordImage } from './record.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
 import { parseTagTarget } from './tag.js';
@@ -69,11 +69,6 @@ export interface NewImage {
   signal?: AbortSignal;
   /** Told `Created` with the new image ID once it is recorded. */
   progress?: ProgressSink;
-}
-
-/** Tells `progress` that a new layer is stored: `Layer written`, id the digest's 12 hex, its bytes as progressDetail. */
-export function layerWritten(progress: ProgressSink, layer: StoredLayer): void {
-  progress.bytes('Layer written', progressId(layer.descriptor.digest), layer.descriptor.size, layer.descriptor.size, true);
 }
 
 /**

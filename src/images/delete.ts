@@ -11,17 +11,6 @@ import { bestManifest, matcherFor, resolveRecord, toPlatform } from './resolve.j
 import type { DeleteOptions } from './types.js';
 import { setLabel } from './unpack.js';
 
-/** The delete's answer, each item also sent as progress (`Untagged`/`Deleted`, id: the name or digest) as it is added. */
-class DeleteLog {
-  readonly items: DeleteResponse[] = [];
-  constructor(private readonly progress: ProgressSink) {}
-  add(item: DeleteResponse): void {
-    this.items.push(item);
-    if (item.Untagged !== undefined) this.progress.message('Untagged', item.Untagged);
-    if (item.Deleted !== undefined) this.progress.message('Deleted', item.Deleted);
-  }
-}
-
 /** Is this record a digest-only name (`repo@sha256:…`, no tag)? */
 function isDigestOnly(r: ImageRecord): boolean {
   if (isDanglingRecord(r)) return false;
@@ -31,6 +20,15 @@ function tagOf(r: ImageRecord): string | undefined {
   try { return parseRecordName(r.name).tag; } catch { return undefined; }
 }
 
+/** Sends each item of a delete's answer as progress (`Untagged`/`Deleted`, id: the name or digest); returns the answer. */
+function announced(progress: ProgressSink, items: DeleteResponse[]): DeleteResponse[] {
+  for (const i of items) {
+    if (i.Untagged !== undefined) progress.message('Untagged', i.Untagged);
+    if (i.Deleted !== undefined) progress.message('Deleted', i.Deleted);
+  }
+  return items;
+}
+
 function deleteRecord(ctx: Ctx, r: ImageRecord): void {
   try { ctx.md.images.delete(r.name, { target: r.target.digest }); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
 }
@@ -38,6 +36,7 @@ function deleteRecord(ctx: Ctx, r: ImageRecord): void {
 /** `docker rmi` (spec §1.2, C8D algorithm). Records go first; a GC then frees what nothing references. */
 export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions = {}): Promise<DeleteResponse[]> {
   if (input.trim() === '') throw new InvalidArgumentError('image name cannot be blank');
+  const progress = new ProgressSink(opts.onProgress);
   const force = opts.force ?? false;
   const prune = opts.pruneChildren ?? true;
   if (opts.platforms?.length && !force) {
@@ -50,14 +49,14 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   const labels = await configLabels(ctx, ctx.blobs(), record.target);
   const users = containersByImage(ctx).get(digest) ?? [];
 
-  const out = new DeleteLog(new ProgressSink(opts.onProgress));
-  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms, out);
+  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms, progress);
 
+  const out: DeleteResponse[] = [];
   const untag = (r: ImageRecord) => {
     deleteRecord(ctx, r);
     if (isDanglingRecord(r)) return;
     const fam = familiarOf(r.name);
-    out.add({ Untagged: fam });
+    out.push({ Untagged: fam });
     emitImageEvent(ctx, 'untag', digest, fam, labels);
   };
 
@@ -77,7 +76,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
     const remaining = all.filter((r) => !isDanglingRecord(r) && !same.includes(r));
     if (remaining.length > 0) {
       for (const r of same) untag(r);
-      return out.items;
+      return announced(progress, out);
     }
     if (users.length > 0) {
       const familiar = familiarString(ref.digest ? ref : tagNameOnly(ref));
@@ -91,8 +90,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
         deleteRecord(ctx, r);
         emitImageEvent(ctx, 'untag', digest, familiarOf(r.name), labels);
       }
-      out.add({ Untagged: familiar });
-      return out.items;
+      return announced(progress, [{ Untagged: familiar }]);
     }
   } else {
     const named = all.filter((r) => !isDanglingRecord(r));
@@ -113,7 +111,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   const records = all.slice().sort((a, b) => Number(isDanglingRecord(a)) - Number(isDanglingRecord(b)) || a.name.localeCompare(b.name));
   for (const r of records) untag(r);
   emitImageEvent(ctx, 'delete', digest, digest, labels);
-  out.add({ Deleted: digest });
+  out.push({ Deleted: digest });
 
   if (prune) {
     let parent = record.labels[PARENT_LABEL] as Digest | undefined;
@@ -124,17 +122,20 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
       const p = recs[0]!;
       deleteRecord(ctx, p);
       emitImageEvent(ctx, 'delete', parent, parent);
-      out.add({ Deleted: parent });
+      out.push({ Deleted: parent });
       parent = p.labels[PARENT_LABEL] as Digest | undefined;
     }
   }
+  // The records are gone: say so before the collection, which may take a while.
+  announced(progress, out);
   // As containerd's GC does right after a delete: free what nothing references any more.
   await ctx.gc().catch(() => undefined);
-  return out.items;
+  return out;
 }
 
 /** Platform-specific delete: removes the chosen platform manifests' blobs; records stay. */
-async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>, out: DeleteLog): Promise<DeleteResponse[]> {
+async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>, progress: ProgressSink): Promise<DeleteResponse[]> {
+  const out: DeleteResponse[] = [];
   const blobs = ctx.blobs();
   const users = containersByImage(ctx).get(record.target.digest) ?? [];
   for (const spec of platforms) {
@@ -152,9 +153,10 @@ async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNull
       const labels = (await ctx.content.info(record.target.digest)).labels;
       for (const [k, v] of Object.entries(labels)) if (v === m.digest && k.startsWith('containerd.io/gc.ref.content')) await setLabel(ctx.content, record.target.digest, k, '');
     } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
-    out.add({ Deleted: m.digest });
+    out.push({ Deleted: m.digest });
   }
-  if (out.items.length) await ctx.gc().catch(() => undefined);
-  return out.items;
+  announced(progress, out);
+  if (out.length) await ctx.gc().catch(() => undefined);
+  return out;
 }
 

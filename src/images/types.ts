@@ -165,7 +165,7 @@ export interface InspectOptions extends OperationOptions {
   manifests?: boolean;
 }
 
-/** `onProgress` gets `Untagged` and `Deleted` messages (id: the name or digest) as each is done, as `DeleteResponse` lists them. */
+/** `onProgress` gets the `Untagged` and `Deleted` items of the answer (id: the name or digest) once the records are gone, before the collection that follows. */
 export interface DeleteOptions extends ProgressOptions {
   force?: boolean;
   /** Default true (docker's `noprune=false`). */
