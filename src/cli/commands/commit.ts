@@ -1,4 +1,5 @@
 import { CHANGE_OPTION, type CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const commit: CommandSpec = {
   name: 'commit',
@@ -13,7 +14,7 @@ export const commit: CommandSpec = {
   ],
   args: { min: 1, max: 2 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const author = p.string('author');
     const message = p.string('message');
     const { id } = await store.commit(p.args[0]!, {

@@ -1,4 +1,4 @@
-import type { ContainerLayer, ContainerLayers } from '../../images/index.js';
+import type { ContainerLayer, ContainerLayers, StoreMaintenance } from '../../images/index.js';
 import type { CommandSpec } from '../command.js';
 import { humanSize4, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
@@ -29,7 +29,7 @@ export const systemDf: CommandSpec = {
     { name: 'verbose', short: 'v', type: 'bool', help: 'Show detailed information on space usage' },
   ],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: StoreMaintenance & ContainerLayers = await ctx.store();
     const verbose = p.bool('verbose');
     const usage = await store.diskUsage({ verbose });
     const containers = await containerUsage(store);
