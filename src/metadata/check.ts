@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { isStowageError, throwIfAborted } from '../errors/index.js';
 import { Digester, parseDigest, type Digest } from '../oci/index.js';
 import { ownerState } from '../owners/index.js';
-import { DEAD_LEASE_GRACE_MS } from './gc.js';
+import { DEAD_LEASE_GRACE_MS, type GcSnapshotBackend } from './gc.js';
 import { Graph, keeps, splitNode, type GraphData, type Node } from './gcgraph.js';
 import { expiryOf } from './labels.js';
 import { ownerOf } from './leases.js';
@@ -15,13 +15,6 @@ export interface CheckContentBackend {
   readerAt(desc: { digest: Digest }): Promise<{ stream(): Readable; close(): Promise<void> }>;
   delete(digest: Digest): Promise<void>;
   listStatuses(): Promise<{ ref: string }[]>;
-}
-
-/** Optional: the snapshot directories, to compare with the records (the GC backend fits). */
-export interface CheckSnapshotBackend {
-  snapshotters?(): string[];
-  listDirectories(snapshotter: string): Promise<number[]>;
-  removeDirectory(snapshotter: string, id: number): Promise<void>;
 }
 
 export type ProblemKind =
@@ -55,8 +48,8 @@ export interface CheckOptions {
   verifyDigests?: boolean;
   /** Records younger than this are left alone by repair (another process may be mid-pull). Default 10 min. */
   minAgeMs?: number;
-  /** Also compare snapshot records with their directories. */
-  snapshots?: CheckSnapshotBackend;
+  /** Also compare snapshot records with their directories (the GC's view of them; repair removes orphans). */
+  snapshots?: GcSnapshotBackend;
   signal?: AbortSignal;
   /** Told when each phase starts and after each blob is hashed. A listener that throws is ignored. */
   onProgress?: (step: CheckStep) => void;

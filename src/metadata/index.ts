@@ -15,4 +15,4 @@ export {
 export function openMetadata(root: string): Metadata {
   return new MetadataStore(root);
 }
-export { checkStore, type CheckContentBackend, type CheckSnapshotBackend, type CheckOptions, type CheckReport, type CheckStep, type Problem, type ProblemKind, type FindingClass } from './check.js';
+export { checkStore, type CheckContentBackend, type CheckOptions, type CheckReport, type CheckStep, type Problem, type ProblemKind, type FindingClass } from './check.js';
