@@ -109,14 +109,21 @@ describe('the import scanner', () => {
     // A cross-check with a plainer count, so the scanner cannot silently miss statements.
     let scanned = 0;
     let counted = 0;
+    let scannedDynamic = 0;
+    let countedDynamic = 0;
     for (const file of sourceFiles(src)) {
       const text = fs.readFileSync(file, 'utf8');
-      scanned += findImports(text).filter((i) => i.kind !== 'dynamic').length;
+      const found = findImports(text);
+      scanned += found.filter((i) => i.kind !== 'dynamic').length;
       counted += (text.match(/^(?:import|export)\b[^;]*?\bfrom\s+['"][^'"]+['"]/gms) ?? []).length
         + (text.match(/^import\s+['"][^'"]+['"]/gm) ?? []).length;
+      scannedDynamic += found.filter((i) => i.kind === 'dynamic').length;
+      countedDynamic += (text.match(/\bimport\(\s*['"][^'"]+['"]\s*\)/g) ?? []).length;
     }
     expect(scanned).toBe(counted);
     expect(scanned).toBeGreaterThan(500);
+    expect(scannedDynamic).toBe(countedDynamic);
+    expect(scannedDynamic).toBeGreaterThan(5);
   });
 });
 
