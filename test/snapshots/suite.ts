@@ -7,11 +7,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStowageError, type ErrorCode } from '../../src/errors/index.js';
-import { captureTree, checkout, type Snapshotter, type SnapshotInfo } from '../../src/snapshots/index.js';
+import {
+  captureTree, checkout, type Snapshotter, type SnapshotCleaner, type SnapshotInfo, type SnapshotLayout,
+} from '../../src/snapshots/index.js';
 import { describeTree, isRoot, tmpdir } from './helpers.js';
 import { skipUnless } from '../harness/skip.js';
 
-export interface SuiteContext { sn: Snapshotter; root: string; close(): Promise<void> }
+/**
+ * The snapshotter under test: the core interface, plus the layout (the suite edits snapshots the rootless
+ * way, through checkout and captureTree) and the cleaner (crash recovery is part of the suite).
+ */
+export type SuiteSnapshotter = Snapshotter & SnapshotLayout & SnapshotCleaner;
+export interface SuiteContext { sn: SuiteSnapshotter; root: string; close(): Promise<void> }
 export type SnapshotterFactory = (root: string) => Promise<SuiteContext>;
 
 type Applier = (dir: string) => void;
@@ -37,7 +44,7 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode, msg?: RegExp): P
 export function snapshotterSuite(name: string, factory: SnapshotterFactory): void {
   describe(`snapshotter suite: ${name}`, () => {
     let ctx: SuiteContext;
-    let sn: Snapshotter;
+    let sn: SuiteSnapshotter;
     let work: string;
     const scratchDirs: string[] = [];
     let n = 0;
