@@ -44,15 +44,15 @@ export interface TransferSettings {
 }
 
 /**
- * What blob transfers (fetch, push) need from a registry: one request through the client's layers
+ * What blob transfers (fetch, push) need to reach a repository: one request through the client's layers
  * (credentials, retries, redirects, scheme), and the transfer settings. The RegistryClient is one.
  */
-export interface RegistryAccess {
+export interface RepositoryAccess {
   request(repo: Repository, o: RequestOptions): Promise<HttpResponse>;
   readonly settings: TransferSettings;
 }
 
 /** What pulling a graph needs besides: small documents (manifests, indexes, configs) by descriptor, capped and verified. */
-export interface ManifestAccess extends RegistryAccess {
+export interface ManifestAccess extends RepositoryAccess {
   fetchBytes(repo: Repository, desc: Descriptor, cap: number, opts?: { signal?: AbortSignal }): Promise<Buffer>;
 }

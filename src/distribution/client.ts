@@ -45,7 +45,7 @@ export interface RegistryClientOptions {
  * The registry client, the friendly face over the distribution floor: references to repositories, one
  * request through the composed HTTP layers (stack.ts), resolve, verified manifest and config fetches with a
  * small cache, tags and the login check. Blob transfer, the pull graph and push are functions over the
- * narrow RegistryAccess / ManifestAccess interfaces it implements (fetch.ts, pull.ts, push.ts), also
+ * narrow RepositoryAccess / ManifestAccess interfaces it implements (fetch.ts, pull.ts, push.ts), also
  * offered here as methods.
  */
 export class RegistryClient implements ManifestAccess {

@@ -4,7 +4,7 @@ import {
 } from '../errors/index.js';
 import { EMPTY_SHA256, isConfigType, isIndexType, isLayerType, isManifestType, type Descriptor } from '../oci/index.js';
 import { pullScope } from './auth.js';
-import type { RegistryAccess, Repository } from './access.js';
+import type { RepositoryAccess, Repository } from './access.js';
 import { failResponse } from './errors.js';
 import type { ProgressFn } from './progress.js';
 import { formatRangeRequest, parseContentRange } from './protocol.js';
@@ -56,7 +56,7 @@ const WRITE_CHUNK = 128 << 10;
  * transient failures (resuming from the bytes already written), refuses bytes beyond the descriptor's
  * size, and commits with size and digest verified (a mismatch drops the ingest; nothing is committed).
  */
-export async function fetchBlobInto(client: RegistryAccess, repo: Repository, store: BlobSink, desc: Descriptor, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
+export async function fetchBlobInto(client: RepositoryAccess, repo: Repository, store: BlobSink, desc: Descriptor, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
   const { signal } = opts;
   if (desc.size === 0 && desc.digest !== EMPTY_SHA256) {
     throw new InvalidArgumentError(`${desc.digest}: descriptor reports content size of zero`, { digest: desc.digest });
@@ -176,7 +176,7 @@ export async function fetchBlobInto(client: RegistryAccess, repo: Repository, st
  * Opens the blob body at the current Range: the descriptor's foreign URLs in order (one that answers
  * anything but 200/206 is dropped from the list), then the registry.
  */
-async function openSource(client: RegistryAccess, repo: Repository, desc: Descriptor, foreign: string[], headers: Record<string, string>, signal?: AbortSignal) {
+async function openSource(client: RepositoryAccess, repo: Repository, desc: Descriptor, foreign: string[], headers: Record<string, string>, signal?: AbortSignal) {
   while (foreign.length > 0) {
     try {
       const res = await client.request(repo, { method: 'GET', url: foreign[0]!, headers, scopes: [], signal, noRetryStatuses: [416] });

@@ -1,7 +1,7 @@
 // The registry client: references to repositories, auth, resolve, verified fetches, pull and push.
 export { RegistryClient, type RegistryClientOptions } from './client.js';
 export { ManifestReader, type Resolved } from './manifests.js';
-export type { ManifestAccess, RegistryAccess, Repository, RequestOptions, TransferSettings } from './access.js';
+export type { ManifestAccess, RepositoryAccess, Repository, RequestOptions, TransferSettings } from './access.js';
 export * from './defaults.js';
 export { isTransientNetworkError, type RetryOptions, type RetrySettings } from './retry.js';
 export { Authorizer, basicHeader, pullScope, pushScope, scopeKey } from './auth.js';

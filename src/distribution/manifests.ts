@@ -5,7 +5,7 @@ import {
   MANIFEST_ACCEPT, MediaType, MAX_MANIFEST_SIZE, baseMediaType, digestOf, isDigest, parseDigest, parseManifest, referenceString,
   type Descriptor, type Digest, type NamedReference,
 } from '../oci/index.js';
-import type { RegistryAccess, Repository } from './access.js';
+import type { RepositoryAccess, Repository } from './access.js';
 import { pullScope } from './auth.js';
 import { MANIFEST_CACHE_ENTRIES } from './defaults.js';
 import { failResponse } from './errors.js';
@@ -29,7 +29,7 @@ export interface Resolved {
 export class ManifestReader {
   private readonly cache = new Map<Digest, Buffer>();
 
-  constructor(private readonly access: RegistryAccess) {}
+  constructor(private readonly access: RepositoryAccess) {}
 
   /**
    * Resolves a reference to the descriptor of its manifest or index: HEAD first (trusting

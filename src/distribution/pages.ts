@@ -1,5 +1,5 @@
 import { InvalidArgumentError, ResourceExhaustedError } from '../errors/index.js';
-import type { RegistryAccess, Repository } from './access.js';
+import type { RepositoryAccess, Repository } from './access.js';
 import { MAX_LIST_BODY, MAX_LIST_PAGES } from './defaults.js';
 import { failResponse } from './errors.js';
 import { parseNextLink } from './protocol.js';
@@ -18,7 +18,7 @@ export async function readJson(res: HttpResponse, what: string): Promise<unknown
  * GETs a paginated list (tags, catalog) from `first`, following `Link: <…>; rel="next"` up to
  * MAX_LIST_PAGES pages, and yields each page's JSON. A non-200 page is the registry's typed error.
  */
-export async function* jsonPages(access: RegistryAccess, repo: Repository, first: string, scopes: string[], what: string, signal?: AbortSignal): AsyncGenerator<unknown> {
+export async function* jsonPages(access: RepositoryAccess, repo: Repository, first: string, scopes: string[], what: string, signal?: AbortSignal): AsyncGenerator<unknown> {
   let url = first;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {
     const res = await access.request(repo, { method: 'GET', url, scopes, ...(signal ? { signal } : {}) });

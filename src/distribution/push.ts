@@ -5,7 +5,7 @@ import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, formatPlatform, isDigest, isManifestOrIndexType, parseManifest, referenceString,
   type Descriptor, type Digest, type NamedReference,
 } from '../oci/index.js';
-import type { RegistryAccess, Repository } from './access.js';
+import type { RepositoryAccess, Repository } from './access.js';
 import { pullScope, pushScope } from './auth.js';
 import { failResponse } from './errors.js';
 import type { TransferLimit } from './limit.js';
@@ -120,7 +120,7 @@ function newSession(res: HttpResponse): Session {
  * began), else a plain POST (201 here also means the registry has the blob).
  */
 async function startUpload(
-  client: RegistryAccess, repo: Repository, desc: Descriptor, from: string | undefined, scopes: string[], signal?: AbortSignal,
+  client: RepositoryAccess, repo: Repository, desc: Descriptor, from: string | undefined, scopes: string[], signal?: AbortSignal,
 ): Promise<{ status: 'exists' | 'mounted' } | { status: 'upload'; session: Session; scopes: string[] }> {
   if (from) {
     const mountScopes = [...scopes, pullScope(from)];
@@ -147,7 +147,7 @@ async function startUpload(
  * half a chunk from a killed process) are forgotten, and the caller starts over.
  */
 async function resumeSession(
-  client: RegistryAccess, repo: Repository, desc: Descriptor, states: UploadStateStore, scopes: string[], signal?: AbortSignal,
+  client: RepositoryAccess, repo: Repository, desc: Descriptor, states: UploadStateStore, scopes: string[], signal?: AbortSignal,
 ): Promise<Session | undefined> {
   const { state } = await states.load(repo.host, repo.path, desc.digest, desc.size);
   if (!state) return undefined;
@@ -166,7 +166,7 @@ async function resumeSession(
  * and, with `uploadStateDir`, across processes: the session is saved after every accepted chunk and a
  * later push of the same blob continues it. A session the registry no longer accepts is started over.
  */
-export async function pushBlob(client: RegistryAccess, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
+export async function pushBlob(client: RepositoryAccess, repo: Repository, provider: Provider, desc: Descriptor, opts: PushBlobOptions = {}): Promise<PushBlobStatus> {
   const { signal } = opts;
   const emit: Emit = (phase, current, note) =>
     opts.onProgress?.({ digest: desc.digest, mediaType: desc.mediaType, phase, current, total: desc.size, ...(note ? { note } : {}) });
@@ -259,7 +259,7 @@ export async function pushBlob(client: RegistryAccess, repo: Repository, provide
  * `known` settles `Range: 0-0`, which distribution also sends for an empty upload.
  */
 async function uploadStatus(
-  client: RegistryAccess, repo: Repository, location: URL, scopes: string[], known: number, signal?: AbortSignal,
+  client: RepositoryAccess, repo: Repository, location: URL, scopes: string[], known: number, signal?: AbortSignal,
 ): Promise<{ offset: number; location: URL } | undefined> {
   const res = await client.request(repo, { method: 'GET', url: location, scopes, signal, followRedirects: false });
   if ([400, 404, 410, 416].includes(res.status)) { discard(res.body); return undefined; }
@@ -278,7 +278,7 @@ async function uploadStatus(
  * Resolves with the final Location, or `lost` when the registry no longer knows the session.
  */
 async function patchChunks(
-  client: RegistryAccess, repo: Repository, ra: ReaderAt, desc: Descriptor, session: Session, scopes: string[], chunkSize: number,
+  client: RepositoryAccess, repo: Repository, ra: ReaderAt, desc: Descriptor, session: Session, scopes: string[], chunkSize: number,
   emit: Emit, save: (s: Session) => Promise<void>, signal?: AbortSignal,
 ): Promise<{ location: URL } | { lost: Error }> {
   let failures = 0;
@@ -325,7 +325,7 @@ async function patchChunks(
 }
 
 /** PUTs a manifest or index by tag or digest; the registry's digest must equal ours. */
-export async function pushManifest(client: RegistryAccess, repo: Repository, bytes: Buffer, mediaType: string, reference: string, opts: { signal?: AbortSignal } = {}): Promise<Descriptor> {
+export async function pushManifest(client: RepositoryAccess, repo: Repository, bytes: Buffer, mediaType: string, reference: string, opts: { signal?: AbortSignal } = {}): Promise<Descriptor> {
   const digest = digestOf(bytes);
   const res = await client.request(repo, {
     method: 'PUT', url: `/v2/${repo.path}/manifests/${reference}`, scopes: [pushScope(repo.path)], signal: opts.signal,
@@ -341,7 +341,7 @@ export async function pushManifest(client: RegistryAccess, repo: Repository, byt
  * Pushes the graph under `root` from the provider to `repo` under `ref`'s tag (or its digest, which must
  * equal the root's): layers and configs, then manifests by digest, then the root by tag or digest.
  */
-export async function pushGraph(client: RegistryAccess, repo: Repository, ref: NamedReference, provider: Provider, root: Descriptor, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushGraph(client: RepositoryAccess, repo: Repository, ref: NamedReference, provider: Provider, root: Descriptor, opts: PushOptions = {}): Promise<PushResult> {
   const { signal } = opts;
   if (ref.digest && ref.digest !== root.digest) throw new InvalidArgumentError(`push: reference digest ${ref.digest} is not the image's ${root.digest}`);
   const result: PushResult = { name: referenceString(ref), root, blobs: { exists: 0, mounted: 0, uploaded: 0 }, bytesUploaded: 0 };
