@@ -208,7 +208,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           const part = chunk.subarray(0, fault.afterBytes - offset);
           rec.bytesSent += part.length;
           await new Promise<void>((r) => res.write(part, () => r()));
-          res.socket?.destroy();
+          // A FIN after the bytes, not a reset: a reset may make the client's kernel discard bytes it
+          // received but its process had not read yet, and the client must see exactly `afterBytes`.
+          res.socket?.end();
           upRes.destroy();
           return;
         }
