@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, throwIfAborted, isNotFound } from '../errors/index.js';
 import type { ContainerConfig, Credentials, ImageCache, ImageService, ProgressFn, ReleasableLayer } from '../images/index.js';
 import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
@@ -108,7 +108,7 @@ function readDockerfile(opts: BuildOptions): string {
   if (opts.dockerfileText !== undefined) return opts.dockerfileText;
   const file = path.resolve(opts.context, opts.dockerfile ?? 'Dockerfile');
   try { return fs.readFileSync(file, 'utf8'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`Cannot locate specified Dockerfile: ${opts.dockerfile ?? 'Dockerfile'}`, { path: file });
+    if (isNotFound(e)) throw new NotFoundError(`Cannot locate specified Dockerfile: ${opts.dockerfile ?? 'Dockerfile'}`, { path: file });
     throw e;
   }
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortedError, DigestMismatchError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, SizeMismatchError,
-  StowageError, UnauthorizedError, UnavailableError, isStowageError, throwIfAborted,
+  StowageError, UnauthorizedError, UnavailableError, isStowageError, stowageErrorOf, throwIfAborted,
 } from '../errors/index.js';
 import {
   MANIFEST_ACCEPT, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, MediaType, baseMediaType, digestOf, isDigest, parseDigest, parseImageConfig,
@@ -93,7 +93,7 @@ export interface Resolved {
 
 /** Is this a network-level failure worth retrying (connection reset, refused, timed out…)? */
 export function isTransientNetworkError(e: unknown): boolean {
-  if (isStowageError(e)) return e.code === 'Unavailable';
+  if (isStowageError(e)) return isStowageError(e, 'Unavailable');
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
   return ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)
     || /socket hang up|aborted|premature close/i.test((e as Error)?.message ?? '');
@@ -189,7 +189,7 @@ export class RegistryClient {
         res = await this.sendFollowing(repo, method, path ?? start, o, follow);
       } catch (e) {
         if (isStowageError(e, 'Aborted') || o.signal?.aborted) throw e instanceof StowageError ? e : new AbortedError('request aborted', {}, { cause: e });
-        if (isStowageError(e) && e.code !== 'Unavailable') throw e;
+        if (isStowageError(e) && !isStowageError(e, 'Unavailable')) throw e;
         if (isCertificateError(e)) {
           // Retrying cannot make a certificate trusted: say so at once, typed, with Node's code.
           throw new UnavailableError(`${method} ${redactUrl(start)}: TLS certificate not trusted: ${(e as Error).message}`,
@@ -383,7 +383,7 @@ export class RegistryClient {
       try {
         return await this.fetchBytesOnce(repo, desc, cap, opts);
       } catch (e) {
-        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.retry.attempts || opts.signal?.aborted) throw e;
+        if (!isStowageError(e, 'Unavailable') || stowageErrorOf(e)?.data.reason !== BODY_READ_FAILED || attempt >= this.retry.attempts || opts.signal?.aborted) throw e;
         await sleep(this.backoffMs(attempt), undefined, { signal: opts.signal }).catch(() => { throwIfAborted(opts.signal); });
       }
     }
@@ -462,7 +462,7 @@ export class RegistryClient {
     try {
       res = await this.request(repo, { method: 'GET', url: '/v2/', scopes: [], signal: opts.signal });
     } catch (e) {
-      if (isStowageError(e, 'Unauthorized')) throw new UnauthorizedError(`login to ${host} failed: ${e.message}`, e.data, { cause: e });
+      if (isStowageError(e, 'Unauthorized')) throw new UnauthorizedError(`login to ${host} failed: ${e.message}`, stowageErrorOf(e)!.data, { cause: e });
       throw e;
     }
     discard(res.body);

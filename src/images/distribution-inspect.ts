@@ -2,7 +2,7 @@
  * `GET /distribution/{name}/json` (`docker manifest inspect`'s daemon side, and what `docker pull --platform`
  * checks against): resolve a reference on its registry and report the descriptor and its platforms.
  */
-import { InvalidArgumentError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import { parseImageConfig, parseManifest, parseNormalizedNamed, tagNameOnly, type Platform } from '../oci/index.js';
 import type { ClientFactory } from './registry.js';
 import type { DistributionInspect, DistributionInspectOptions } from './types.js';
@@ -20,7 +20,7 @@ export async function inspectDistribution(clients: ClientFactory, input: string,
   if (/^(sha256:)?[a-f0-9]{64}$/.test(input)) throw new InvalidArgumentError('no manifest found for full image ID', { reference: input });
   let ref;
   try { ref = tagNameOnly(parseNormalizedNamed(input)); } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, stowageErrorOf(e)!.data, { cause: e });
     throw e;
   }
   const client = clients(ref.domain, opts.credentials ? { credentials: opts.credentials } : {});

@@ -1,4 +1,4 @@
-import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { AbortedError, ForbiddenError, InvalidArgumentError, NotFoundError, SizeMismatchError, isStowageError, stowageErrorOf, throwIfAborted } from '../errors/index.js';
 import {
   familiarName, familiarString, isAttestation, requireMediaType, isIndexType, isLayerType, isUnknownPlatform, parseImageConfig, parseManifest,
   parseNormalizedNamed, referenceString, selectPlatformManifests, tagNameOnly, onlyPlatform, hostPlatform, formatPlatform,
@@ -32,7 +32,7 @@ function parsePullRef(input: string): NamedReference {
   try {
     ref = parseNormalizedNamed(input.replace(/:$/, ''));
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, stowageErrorOf(e)!.data, { cause: e });
     throw e;
   }
   if (ref.domain === 'docker.io' && ref.path === 'library/scratch') throw new ForbiddenError("'scratch' is a reserved name", { reference: input });

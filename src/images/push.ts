@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { TransferLimit } from '../distribution/index.js';
-import { ConflictError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { ConflictError, InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf, throwIfAborted } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
   familiarName, familiarString, isIndexType, isLayerType, isManifestOrIndexType, onlyPlatform, parseNormalizedNamed,
@@ -67,7 +67,7 @@ export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps
   try {
     ref = parseNormalizedNamed(input);
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, stowageErrorOf(e)!.data, { cause: e });
     throw e;
   }
   if (ref.digest !== undefined) throw new InvalidArgumentError('cannot push a digest reference', { reference: input });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
   anyPlatformRankedBy, formatPlatform, normalizePlatform, onlyPlatform, onlyStrictPlatform, parseAnyReference,
@@ -27,7 +27,7 @@ function parseInput(input: string): Reference {
   try {
     return parseAnyReference(input);
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...e.data, reference: input }, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...stowageErrorOf(e)!.data, reference: input }, { cause: e });
     throw e;
   }
 }

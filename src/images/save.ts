@@ -3,7 +3,7 @@ import {
   IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION, blobPath, writeArchive,
   type ArchiveBlob, type DockerManifestEntry, type Repositories,
 } from '../archive/index.js';
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import {
   MediaType, anyPlatformRankedBy, onlyStrictPlatform, familiarName, isLayerType, familiarString, isIndexType, parseAnyReference, parseNormalizedNamed,
   repositoryName, type Descriptor, type Digest, type Index, type Platform, type PlatformMatcher, type Reference,
@@ -32,7 +32,7 @@ const NON_DISTRIBUTABLE = new Set<string>([
 
 function parseName(input: string): Reference {
   try { return parseAnyReference(input); } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...e.data, reference: input }, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...stowageErrorOf(e)!.data, reference: input }, { cause: e });
     throw e;
   }
 }

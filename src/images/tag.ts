@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
   familiarString, isAmbiguousDigestName, parseNormalizedNamed, referenceString, tagNameOnly, type Descriptor,
@@ -15,7 +15,7 @@ export function parseTagTarget(target: string): string {
   try {
     ref = parseNormalizedNamed(target);
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, stowageErrorOf(e)!.data, { cause: e });
     throw e;
   }
   if (ref.digest !== undefined) throw new InvalidArgumentError('refusing to create a tag with a digest reference', { reference: target });
@@ -74,7 +74,8 @@ export async function tagImage(ctx: Ctx, source: string, target: string): Promis
   try {
     rec = resolveRecord(ctx, source).record;
   } catch (e) {
-    if (e instanceof Error && isStowageError(e) && e.code !== 'NotFound') throw new NotFoundError(e.message, e.data, { cause: e });
+    const se = stowageErrorOf(e);
+    if (se && se.code !== 'NotFound') throw new NotFoundError(se.message, se.data, { cause: e });
     throw e;
   }
   setName(ctx, name, rec.target, rec.labels);

@@ -1,4 +1,4 @@
-import { isStowageError } from '../errors/index.js';
+import { isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { ContentStore, Info, ReaderAt, Status, Writer, WriterOptions, CommitOptions } from '../content/index.js';
 import type { Metadata } from '../metadata/index.js';
 import type { Descriptor, Digest } from '../oci/index.js';
@@ -49,7 +49,7 @@ export class TrackedContent implements ContentStore {
         this.md.leases.addResource(this.lease!, { type: 'content', id: digest });
         return;
       } catch (e) {
-        if (!(isStowageError(e, 'Unavailable') && (e.data as { retry?: boolean }).retry)) throw e;
+        if (!(isStowageError(e, 'Unavailable') && stowageErrorOf(e)!.data.retry)) throw e;
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -66,7 +66,7 @@ export class TrackedContent implements ContentStore {
         return;
       } catch (e) {
         // GC is deleting this digest right now: the caller's blob is gone with it; surface it.
-        if (attempt < 2 && isStowageError(e, 'Unavailable') && !(e.data as { retry?: boolean }).retry) continue;
+        if (attempt < 2 && isStowageError(e, 'Unavailable') && !stowageErrorOf(e)!.data.retry) continue;
         throw e;
       }
     }

@@ -234,19 +234,13 @@ export async function applyLayer(stream: Readable, targetDir: string, opts: Appl
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(sidecarPath(root), { force: true });
     }
-    throw e instanceof StowageError ? e : applyError(e, targetDir);
+    throw applyError(e, targetDir);
   }
 }
 
-/** Errors the archive's own shape causes (a path through a file, a name too long...): InvalidArgument. */
-const ARCHIVE_FAULTS = new Set(['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR', 'ENOENT', 'EEXIST', 'EINVAL', 'ENOTEMPTY']);
-
+/** Errors the archive's own shape causes (a path through a file, a name too long...) are InvalidArgument. */
 function applyError(e: unknown, targetDir: string): StowageError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code !== undefined && ARCHIVE_FAULTS.has(code)) {
-    return new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive', syscallCode: code }, { cause: e });
-  }
-  return fromSystemError(e, `apply layer to ${targetDir}`);
+  return fromSystemError(e, `apply layer to ${targetDir}`, { inputFault: { reason: 'invalid-archive', what: 'invalid layer archive' } });
 }
 
 type Kind = 'dir' | 'file' | 'symlink' | 'other';

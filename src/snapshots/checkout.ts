@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { walkMerged } from './merged.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import type { Snapshotter } from './snapshotter.js';
@@ -111,6 +111,6 @@ export async function checkout(sn: Snapshotter | null, source: string | string[]
   } catch (e) {
     fs.rmSync(stage, { recursive: true, force: true });
     fs.rmSync(sidecarPath(stage), { force: true });
-    throw e instanceof StowageError ? e : fromSystemError(e, `checkout into ${destDir}`);
+    throw fromSystemError(e, `checkout into ${destDir}`);
   }
 }

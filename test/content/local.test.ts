@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { copyInto, openContentStore, writeBlob, type ContentStore, type ResumeReport } from '../../src/content/index.js';
 import { EMPTY_SHA256, digestOf, type Digest } from '../../src/oci/index.js';
-import { bytesOf, contentSuite, expectCode } from './suite.js';
+import { expectCode } from '../harness/expect.js';
+import { bytesOf, contentSuite } from './suite.js';
 
 contentSuite('local', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));

@@ -2,15 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStowageError } from '../../src/errors/index.js';
 import { RegistryClient, dockerConfigCredentials, login, logout, DOCKER_HUB_CONFIG_KEY } from '../../src/distribution/index.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTestImage, pushWithSkopeo, writeOciLayout, type TestImage } from '../harness/images.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
 
 /** A docker-credential-<name> program: answers `get` from a JSON file, records `store`/`erase`. */
 function writeHelper(binDir: string, name: string, db: string): void {

@@ -10,11 +10,7 @@ import { startRegistry, type Registry } from '../harness/registry.js';
 import { manifestPut, registryLines } from './log-lines.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { makeRandomImage, makeTestImage, makeTestIndex, pushWithSkopeo, skopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
 
 async function fill(store: ContentStore, x: TestImage | TestIndex): Promise<void> {
   for (const [digest, bytes] of x.blobs) {

@@ -9,17 +9,13 @@ import { openContentStore, writeBlob } from '../../src/content/index.js';
 import { AbortedError, isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf } from '../../src/oci/index.js';
 import { RegistryClient, dockerConfigCredentials, runLimited, type HttpRequest, type HttpResponse, type Transport } from '../../src/distribution/index.js';
+import { codeOf } from '../harness/expect.js';
 
 /** Defects found in review: each test failed before its fix. */
 
 function response(req: HttpRequest, status: number, headers: Record<string, string> = {}, body: Buffer | string = ''): HttpResponse {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
   return { status, headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])), body: Readable.from(b.length ? [b] : []), url: req.url };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
 }
 
 const manifest = Buffer.from(JSON.stringify({

@@ -4,7 +4,7 @@
  * "Error response from daemon: ".
  */
 import type http from 'node:http';
-import { InvalidArgumentError, StowageError, isStowageError, type ErrorCode } from '../../errors/index.js';
+import { InvalidArgumentError, StowageError, stowageErrorOf, type ErrorCode } from '../../errors/index.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   NotFound: 404,
@@ -19,7 +19,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 /** The HTTP status docker's daemon gives an error of this class (500 for the rest: system, cancelled, unknown). */
 export function statusOf(e: unknown): number {
-  return isStowageError(e) ? STATUS[e.code] ?? 500 : 500;
+  const se = stowageErrorOf(e);
+  return se ? STATUS[se.code] ?? 500 : 500;
 }
 
 export function messageOf(e: unknown): string {
