@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyLayer, decompressStream, detectCompression } from '../../src/snapshots/index.js';
 import { isStowageError } from '../../src/errors/index.js';
-import { buildTar, compressBuf, dir, file, hardlink, isRoot, sha256, streamOf, symlink, tmpdir, whiteout } from './helpers.js';
+import { BLOCK, END, blockData, buildTar, compressBuf, dir, file, hardlink, isRoot, rawHeader, sha256, streamOf, symlink, tmpdir, whiteout } from './helpers.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -84,6 +84,24 @@ describe('applyLayer', () => {
     const r = await applyLayer(streamOf(compressBuf(t, 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
     expect(r.diffID).toBe(`sha256:${sha256(t)}`);
     expect(r.size).toBe(t.length);
+  });
+
+  it('hides no entry behind an old-style name ending in / whose data is zeros (GNU tar, busybox and Go list both)', async () => {
+    // To tar-stream, Go and GNU tar, `d/` with type flag 0 carries its 1024 bytes: they are not the end marker.
+    const t = Buffer.concat([rawHeader({ name: 'd/', size: 2 * BLOCK }), Buffer.alloc(2 * BLOCK), rawHeader({ name: 'after', size: 5 }), blockData('after'), END]);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(r.entries).toBe(2);
+    expect(fs.readFileSync(path.join(dest, 'after'), 'utf8')).toBe('after');
+    expect(fs.statSync(path.join(dest, 'd')).size).toBe(2 * BLOCK);
+  });
+
+  it('a directory entry claiming a size neither hangs nor swallows the entry after it', async () => {
+    const t = Buffer.concat([rawHeader({ name: 'd', type: '5', size: BLOCK }), rawHeader({ name: 'd/f', size: 1 }), blockData('f'), END]);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(r.entries).toBe(2);
+    expect(fs.readFileSync(path.join(dest, 'd/f'), 'utf8')).toBe('f');
   });
 
   it('handles long names and link targets (PAX) and non-ASCII names', async () => {

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import tar from 'tar-stream';
 import { applyLayer, checkout, diffDirs, diffTarStream, loadOverrides, OVERRIDE_XATTR, sidecarPath, treeSource } from '../../src/snapshots/index.js';
 import { buildTar, dir, file, hardlink, isRoot, streamOf, symlink, tmpdir, type TEntry } from './helpers.js';
+import { fileRecords, readXattrs } from '../../src/snapshots/ownership.js';
 import { skipUnless } from '../harness/skip.js';
 
 const roots: string[] = [];
@@ -132,4 +133,23 @@ describe('a real unprivileged process (setpriv --reuid=65534)', () => {
     delete orig['dev-null'];
     expect(await headers(fs.readFileSync(path.join(work, 'out.tar')))).toEqual(orig);
   }, 60_000);
+});
+
+describe('xattrs read back through getfattr', () => {
+  it('keeps odd file names and binary values exact, for a tree and for one file', async () => {
+    const root = scratch();
+    const odd = 'we\\ird\nname é';
+    fs.writeFileSync(path.join(root, odd), 'x');
+    fs.mkdirSync(path.join(root, 'sub'));
+    fs.writeFileSync(path.join(root, 'sub/plain'), 'y');
+    execFileSync('setfattr', ['-n', 'user.bin', '-v', '0x00ff0a3d', path.join(root, odd)]);
+    execFileSync('setfattr', ['-n', 'user.text', '-v', 'a=b', path.join(root, 'sub/plain')]);
+    execFileSync('setfattr', ['-n', OVERRIDE_XATTR, '-v', '0:42:0640', path.join(root, 'sub/plain')]);
+    const all = await readXattrs(root, '^user\\.');
+    expect(all.get(odd)).toEqual({ 'user.bin': Buffer.from([0x00, 0xff, 0x0a, 0x3d]) });
+    expect(all.get('sub/plain')).toEqual({ 'user.text': Buffer.from('a=b'), [OVERRIDE_XATTR]: Buffer.from('0:42:0640') });
+    // One file, as a copy-up reads it: the override record apart from the carried xattrs.
+    expect(fileRecords(root, 'sub/plain', path.join(root, 'sub/plain'))).toEqual({ override: { uid: 0, gid: 42, mode: 0o640 }, xattrs: { 'user.text': Buffer.from('a=b') } });
+    expect(fileRecords(root, odd, path.join(root, odd))).toEqual({ xattrs: { 'user.bin': Buffer.from([0x00, 0xff, 0x0a, 0x3d]) } });
+  });
 });
