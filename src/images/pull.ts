@@ -96,7 +96,7 @@ interface PlatformPull {
   config: ImageConfig;
 }
 
-/** docker's pseudo image (spec §0.5): an attestation, `unknown/unknown`, or layers none of which is a filesystem layer. */
+/** docker's pseudo image (moby's `IsPseudoImage`): an attestation, `unknown/unknown`, or layers none of which is a filesystem layer. */
 function isPseudo(p: PlatformPull): boolean {
   const d = p.manifestDesc;
   return isAttestation(d) || isUnknownPlatform(d.platform) || (p.manifest.layers.length > 0 && !p.manifest.layers.some((l) => isLayerType(l.mediaType)));
@@ -104,7 +104,7 @@ function isPseudo(p: PlatformPull): boolean {
 
 export interface PullDeps { remote: RemoteFactory; /** Layers downloaded at once (default 3); a live limit may change during the pull. */ concurrency?: number | TransferLimit }
 
-/** `docker pull` (spec §1.8, C8D): one platform (default host) or all; unpacked by chain ID as layers arrive. */
+/** `docker pull` (as docker's containerd image store does it): one platform (default host) or all; unpacked by chain ID as layers arrive. */
 export async function pullImage(ctx: Ctx, input: string, opts: PullOptions, deps: PullDeps): Promise<PullResult> {
   const ref0 = parsePullRef(input);
   if (opts.allTags && ref0.tag === undefined && ref0.digest === undefined) {

@@ -61,7 +61,7 @@ function strip(d: Descriptor): Descriptor {
   return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.annotations ? { annotations: d.annotations } : {}) };
 }
 
-/** `docker push` (spec §1.9, C8D): one tag or every tag of a repository; whole index or one platform. */
+/** `docker push` (as docker's containerd image store does it): one tag or every tag of a repository; whole index or one platform. */
 export async function pushImage(ctx: Ctx, input: string, opts: PushOptions, deps: { remote: RemoteFactory; concurrency?: TransferLimit }): Promise<PushResult[]> {
   let ref: NamedReference;
   try {

@@ -11,7 +11,7 @@ import { platformManifests, type PlatformManifestImpl } from './manifest.js';
 import { idPrefixOf, isDanglingRecord, missingImageName, repositoryOf } from './names.js';
 import type { PlatformSpec } from './types.js';
 
-/** The outcome of resolving a user's `refOrID` (spec §0.2). */
+/** The outcome of resolving a user's `refOrID` (an ID, ID prefix, name or digest reference), as docker does. */
 export interface Resolved {
   /** The record chosen. */
   record: ImageRecord;

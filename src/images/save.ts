@@ -38,7 +38,7 @@ function parseName(input: string): Reference {
 }
 
 /**
- * Docker's name resolution for save (spec §1.10, C8D): an ID, ID prefix or digest reference exports the
+ * Docker's name resolution for save (its containerd image store's): an ID, ID prefix or digest reference exports the
  * image without names; a tag-less repository name exports every tag of that repository; `repo:tag`
  * exports that name. Every name is resolved here, before anything is written.
  */
@@ -100,7 +100,7 @@ async function walkTarget(ctx: Ctx, blobs: BlobReader, target: Descriptor, match
   return out;
 }
 
-/** `docker save` (spec §1.10): one dual archive (OCI layout + docker-archive) of the named images. */
+/** `docker save`: one dual archive (OCI layout + docker-archive) of the named images. */
 export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opts: SaveOptions = {}): Promise<void> {
   if (refs.length === 0) throw new InvalidArgumentError('no image names given to save');
   const platforms = (opts.platform === undefined ? [] : Array.isArray(opts.platform) ? opts.platform : [opts.platform]).map(toPlatform);

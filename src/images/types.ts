@@ -439,7 +439,7 @@ export interface ImageService {
 
   /** Resolve and choose the platform manifest (OnlyStrict when a platform is given). */
   getImage(refOrID: string, opts?: PlatformOption): Promise<Image>;
-  /** Resolve to the raw record (spec §0.2). */
+  /** Resolve to the raw record (an ID, ID prefix, name or digest reference, as docker resolves them). */
   resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView>;
   /** `docker tag SOURCE TARGET`. */
   tag(source: string, target: string, opts?: OperationOptions): Promise<void>;
@@ -460,7 +460,7 @@ export interface ImageService {
   diskUsage(opts?: DiskUsageOptions): Promise<ImageDiskUsage>;
   /** `docker events` for images and working containers, as an async iterator. */
   events(opts?: EventsOptions): AsyncIterable<EventMessage>;
-  /** `docker search`: the registry's index search, or its catalog when it has none (spec §2.2). */
+  /** `docker search`: the registry's index search, or its catalog when it has none. */
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
   /**
    * Checks credentials against a registry (`docker login`'s daemon side, `POST /auth`): Unauthorized when

@@ -1,5 +1,5 @@
 /**
- * The content store conformance suite: containerd's `core/content/testsuite` (spec §1.6) plus the local
+ * The content store conformance suite: containerd's `core/content/testsuite/testsuite.go` plus the local
  * and helper tests worth porting, written against the ContentStore interface only, so that any
  * implementation (the local store, a metadata-wrapped store) can be run through it.
  *

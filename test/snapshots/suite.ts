@@ -1,5 +1,5 @@
 // The shared snapshotter conformance suite: every case of containerd's core/snapshots/testsuite
-// (spec §3.4) plus the metastore error cases. A snapshotter is "mounted" the rootless way: a
+// (testsuite.go and issues.go) plus the metastore error cases. A snapshotter is "mounted" the rootless way: a
 // checkout of the snapshot is edited and captured back (captureTree); Views are read by checkout.
 // When running as root, ViewReadonly and the overlay mount options are also checked with real mounts.
 import { execFileSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Errors on the wire: a StowageError's `code` chooses docker's HTTP status (errdefs classes, spec §0.6),
+ * Errors on the wire: a StowageError's `code` chooses docker's HTTP status (moby's errdefs classes: NotFound 404, InvalidParameter 400, Conflict 409, ..., the rest 500),
  * its message goes out unchanged as `{"message": ...}`, which the docker CLI prints after
  * "Error response from daemon: ".
  */
