@@ -1,10 +1,11 @@
 /**
  * The content store conformance suite: containerd's `core/content/testsuite/testsuite.go` plus the local
  * and helper tests worth porting, written against the ContentStore interface only, so that any
- * implementation (the local store, a metadata-wrapped store) can be run through it.
+ * implementation can be run through it: the local store (local.test.ts) and the metadata-tracked store
+ * the image service writes through, with and without a lease (test/images/tracked-content.test.ts).
  *
- * Namespace cases (CrossNamespaceAppend/Share/Isolate, SharedNamespaceIsolate) do not apply to a bare
- * content store; the metadata layer owns namespaces and must test them with its own wrapper.
+ * Namespace cases (CrossNamespaceAppend/Share/Isolate, SharedNamespaceIsolate) do not apply: a store
+ * has one namespace (two stores are two roots).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
