@@ -1,35 +1,44 @@
-import { PassThrough } from 'node:stream';
-import type { Ingester, Writer, WriterOptions } from '../content/index.js';
+import { PassThrough, pipeline } from 'node:stream';
+import type { Digest } from '../oci/index.js';
+import type { Ingester, Provider, Writer, WriterOptions } from '../content/index.js';
 
 /**
  * Copies the bytes a download writes into its ingest to a second reader (the unpacker), so a layer can be
- * unpacked while it downloads. Backpressure is shared: the download waits for the unpacker. The copy is
- * only faithful for an ingest written from byte 0 in one pass; anything else (a resumed ingest, a restart
- * after the registry ignored Range, a blob already present) breaks the tee, and the caller unpacks from
- * the committed blob instead.
+ * unpacked while it downloads. The download never waits for the unpacker: once the reader falls a buffer
+ * behind, the copy stops there and, when the download has committed, the reader goes on from that offset
+ * of the committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast
+ * link), all lost if the process is killed; written to the ingest they are kept, and the download's slot
+ * is free for the next layer sooner. The copy is only faithful for an ingest written from byte 0 in one
+ * pass; anything else (a resumed ingest, a restart after the registry ignored Range, a blob already
+ * present) breaks the tee, and the caller unpacks from the committed blob instead.
  */
 export class LayerTee {
   readonly stream = new PassThrough({ highWaterMark: 4 << 20 });
   private active = true;
-  private release: (() => void) | undefined;
+  /** Bytes handed to the reader so far. */
+  private copied = 0;
+  /** Set once the reader fell a buffer behind: the rest comes from the committed blob. */
+  private behind = false;
+  private provider: Provider | undefined;
 
   get live(): boolean { return this.active; }
 
-  async write(buf: Uint8Array): Promise<void> {
-    if (!this.active) return;
-    if (this.stream.write(buf)) return;
-    await new Promise<void>((resolve) => {
-      this.release = resolve;
-      this.stream.once('drain', resolve);
-    });
-    this.release = undefined;
+  write(buf: Uint8Array): void {
+    if (!this.active || this.behind) return;
+    this.copied += buf.length;
+    if (!this.stream.write(buf)) this.behind = true;
   }
 
-  /** The download committed: the reader gets end-of-stream. */
-  end(): void {
+  /** The download committed `digest`: the reader gets the rest of it, then end-of-stream. */
+  private end(digest: Digest): void {
     if (!this.active) return;
     this.active = false;
-    this.stream.end();
+    if (!this.behind) { this.stream.end(); return; }
+    const provider = this.provider;
+    if (!provider) { this.stream.destroy(new Error('no provider to read the committed blob from')); return; }
+    void provider.readerAt({ digest }).then((ra) => {
+      pipeline(ra.stream({ start: this.copied }), this.stream, () => { void ra.close(); });
+    }, (e: unknown) => { this.stream.destroy(e instanceof Error ? e : new Error(String(e))); });
   }
 
   /** The copy is no longer faithful: the reader fails. */
@@ -37,18 +46,17 @@ export class LayerTee {
     if (!this.active) return;
     this.active = false;
     this.stream.destroy(err);
-    this.release?.();
   }
 
   /** The reader gave up: stop copying, let the download go on. */
   detach(): void {
     this.active = false;
-    this.release?.();
     this.stream.resume();
   }
 
-  /** An ingester whose writer feeds this tee (only for a fresh ingest). */
-  ingester(inner: Ingester & { abort?(ref: string): Promise<void> }): Ingester & { abort(ref: string): Promise<void> } {
+  /** An ingester whose writer feeds this tee (only for a fresh ingest); `inner` also serves the committed blob. */
+  ingester(inner: Ingester & Provider & { abort?(ref: string): Promise<void> }): Ingester & { abort(ref: string): Promise<void> } {
+    this.provider = inner;
     return {
       writer: async (opts: WriterOptions): Promise<Writer> => {
         let w: Writer;
@@ -69,7 +77,7 @@ export class LayerTee {
     const tee = this;
     return {
       get ref() { return w.ref; },
-      async write(chunk) { await w.write(chunk); await tee.write(chunk); },
+      async write(chunk) { await w.write(chunk); tee.write(chunk); },
       digest: () => w.digest(),
       status: () => w.status(),
       async truncate(size) { tee.fail(new Error('ingest restarted')); await w.truncate(size); },
@@ -81,7 +89,7 @@ export class LayerTee {
           tee.fail(e instanceof Error ? e : new Error(String(e)));
           throw e;
         }
-        tee.end();
+        tee.end((expected ?? w.digest()) as Digest);
       },
     };
   }

@@ -10,6 +10,9 @@ import { progressId, type ProgressSink } from './progress.js';
 export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
 export const snapshotRefLabel = (snapshotter: string) => `containerd.io/gc.ref.snapshot.${snapshotter}`;
 
+/** Layers from this size on are applied in a worker thread (smaller ones do not repay its start-up). */
+const WORKER_MIN_LAYER_BYTES = 1 << 20;
+
 export interface UnpackLayerInput {
   parent?: Digest;
   layer: Descriptor;
@@ -66,6 +69,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       layerStream: stream,
       expectedDiffID: input.diffId,
       compression,
+      inWorker: input.layer.size >= WORKER_MIN_LAYER_BYTES,
       labels: { 'containerd.io/snapshot.ref': chainId },
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),

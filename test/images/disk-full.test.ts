@@ -1,4 +1,4 @@
-// Disk full: a pull and an unpack that hit ENOSPC on a small file system (a sized tmpfs) end with a
+// Disk full: a pull, an unpack and a load that hit ENOSPC on a small file system (a sized tmpfs) end with a
 // typed ResourceExhausted error, leave the store checking clean, and resume once space is freed.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { openStowage } from '../../src/index.js';
 import { isStowageError, type StowageError } from '../../src/errors/index.js';
-import { makeTestImage, pushRaw } from '../harness/images.js';
+import { makeTestImage, pushRaw, writeOciLayout } from '../harness/images.js';
 import { heldBytes, refetchedBytes } from '../harness/redownload.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
@@ -115,6 +115,40 @@ describe('disk full (sized tmpfs)', () => {
       const out = path.join(small.dir, 'checkout');
       await s.checkout(ref, out);
       expect(fs.statSync(path.join(out, 'zeros.bin')).size).toBe(24 * MiB);
+    } finally { await s.close(); }
+    await checkOk(root);
+  });
+
+  it('a load that fills the disk is ResourceExhausted, names nothing, checks clean, leaves no ingest, and succeeds when space is freed', async () => {
+    // The archive (an OCI layout in a tar, outside the small file system) holds 9 MiB of incompressible layers.
+    const img = await makeTestImage({ layers: [0, 1, 2].map((i) => ({ files: { [`blob${i}.bin`]: randomBytes(3 * MiB) }, compression: 'none' as const })) });
+    const layout = writeOciLayout(path.join(work, 'load-layout'), img, 'full/load:1');
+    const archive = path.join(work, 'load.tar');
+    execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
+    const small = smallFs('load', 8);
+    const root = path.join(small.dir, 'store');
+
+    let s = await openStowage({ root });
+    try {
+      let err: unknown;
+      try { await s.load(fs.createReadStream(archive)); } catch (e) { err = e; }
+      expect(isStowageError(err), `a typed error, got ${String(err)}`).toBe(true);
+      expect((err as StowageError).code).toBe('ResourceExhausted');
+      expect(await s.images()).toEqual([]);
+      await s.gc();
+    } finally { await s.close(); }
+    await checkOk(root);
+    // What the failed load wrote is reclaimed, not left filling the disk.
+    expect(fs.readdirSync(path.join(root, 'ingest'))).toEqual([]);
+
+    small.resize(64);
+    s = await openStowage({ root });
+    try {
+      const r = await s.load(fs.createReadStream(archive));
+      expect(r.images.map((i) => i.id)).toEqual([img.manifest.digest]);
+      const out = path.join(small.dir, 'checkout');
+      await s.checkout(r.images[0]!.id, out);
+      expect(fs.statSync(path.join(out, 'blob2.bin')).size).toBe(3 * MiB);
     } finally { await s.close(); }
     await checkOk(root);
   });
