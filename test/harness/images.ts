@@ -13,6 +13,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
+import type { ContentStore } from '../../src/content/index.js';
+import { isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf, type Descriptor, type Digest, type Platform } from '../../src/oci/index.js';
 
 const execFileP = promisify(execFile);
@@ -224,5 +226,16 @@ export async function pushRaw(registryUrl: string, repo: string, tag: string, im
     await putManifest(tag, image.index, image.indexBytes);
   } else {
     await putManifest(tag, image.manifest, image.manifestBytes);
+  }
+}
+
+/** Writes every blob of a test image or index into a content store (blobs already there are fine). */
+export async function storeBlobs(store: ContentStore, x: TestImage | TestIndex): Promise<void> {
+  for (const [digest, bytes] of x.blobs) {
+    try {
+      const w = await store.writer({ ref: `fill-${digest}`, desc: { digest, size: bytes.length } });
+      await w.write(bytes);
+      await w.commit(bytes.length, digest);
+    } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
   }
 }

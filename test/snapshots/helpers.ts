@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -94,6 +95,16 @@ export const blockData = (d: Buffer | string): Buffer => {
   return Buffer.concat([b, Buffer.alloc((BLOCK - (b.length % BLOCK)) % BLOCK)]);
 };
 
+/** PAX records (`<len> key=value\n`), values as raw bytes. */
+export function paxRecords(records: [string, Buffer | string][]): Buffer {
+  return Buffer.concat(records.map(([k, v]) => {
+    const body = Buffer.concat([Buffer.from(` ${k}=`), Buffer.from(v), Buffer.from('\n')]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return Buffer.concat([Buffer.from(String(len)), body]);
+  }));
+}
+
 export function compressBuf(b: Buffer, kind: 'gzip' | 'zstd' | 'none'): Buffer {
   return kind === 'gzip' ? zlib.gzipSync(b) : kind === 'zstd' ? compress(b) : b;
 }
@@ -151,3 +162,6 @@ export function linkGroups(root: string): string[][] {
 }
 
 export const isRoot = process.geteuid?.() === 0;
+
+/** The security.capability xattr of `p`, as hex (getfattr: Node has no xattr API). */
+export const capabilityHex = (p: string): string => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'security.capability', p]).toString('hex');

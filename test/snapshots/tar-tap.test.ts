@@ -7,17 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { TarTap } from '../../src/snapshots/tar-tap.js';
-import { BLOCK, END, blockData, buildTar, file, rawHeader } from './helpers.js';
-
-/** PAX records (`<len> key=value\n`), values as raw bytes. */
-function paxRecords(records: [string, Buffer | string][]): Buffer {
-  return Buffer.concat(records.map(([k, v]) => {
-    const body = Buffer.concat([Buffer.from(` ${k}=`), Buffer.from(v), Buffer.from('\n')]);
-    let len = body.length + 1;
-    while (String(len).length + body.length !== len) len = String(len).length + body.length;
-    return Buffer.concat([Buffer.from(String(len)), body]);
-  }));
-}
+import { BLOCK, END, blockData, buildTar, file, paxRecords, rawHeader } from './helpers.js';
 
 const pax = (kind: 'x' | 'g', records: [string, Buffer | string][]): Buffer => {
   const body = paxRecords(records);
