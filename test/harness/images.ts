@@ -86,7 +86,8 @@ function fileTree(files: TestLayerSpec['files']): FileTree {
   return tree;
 }
 
-async function readBlob(source: ImageSource, desc: Descriptor): Promise<Buffer> {
+/** The bytes of one blob of an image source (a built image). */
+export async function readImageBlob(source: ImageSource, desc: Descriptor): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of await source.open(desc)) chunks.push(Buffer.from(c as Uint8Array));
   return Buffer.concat(chunks);
@@ -95,7 +96,7 @@ async function readBlob(source: ImageSource, desc: Descriptor): Promise<Buffer> 
 /** An uncompressed layer tar of these entries, as the image builder writes it (sorted, parents first). */
 export async function tarOf(files: TestLayerSpec['files']): Promise<Buffer> {
   const built = await buildImage({ platform: 'linux/amd64', compression: 'none', layers: [{ files: fileTree(files) }] });
-  return readBlob(built, built.layers[0]!);
+  return readImageBlob(built, built.layers[0]!);
 }
 
 /** A real image made by the image builder (src/imagebuilder), with every blob in memory. */
@@ -115,8 +116,8 @@ export async function makeTestImage(spec: TestImageSpec): Promise<TestImage> {
     ...(spec.annotations ? { annotations: spec.annotations } : {}),
   });
   const blobs = new Map<Digest, Buffer>();
-  for (const d of [built.manifest.config, ...built.layers]) blobs.set(d.digest, await readBlob(built, d));
-  let manifestBytes = await readBlob(built, built.target);
+  for (const d of [built.manifest.config, ...built.layers]) blobs.set(d.digest, await readImageBlob(built, d));
+  let manifestBytes = await readImageBlob(built, built.target);
   // Deliberately odd (umoci writes it so; the builder always names the media type): no `mediaType` field.
   if (spec.omitMediaType) {
     const { mediaType: _m, ...rest } = JSON.parse(manifestBytes.toString()) as Record<string, unknown>;
