@@ -5,8 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError, throwIfAborted, isNotFound } from '../errors/index.js';
-import type { ContainerConfig, Credentials, ImageCache, ImageService, ProgressFn, ReleasableLayer } from '../images/index.js';
+import { InvalidArgumentError, NotFoundError, isNotFound, throwIfAborted } from '../errors/index.js';
+import type {
+  BuilderSupport, ContainerConfig, ContainerLayers, Credentials, ImageCache, LocalImages, ProgressFn, RegistryAccess, ReleasableLayer,
+} from '../images/index.js';
 import { isPrivileged, saveOverrides } from '../snapshots/index.js';
 import { familiarString, hostPlatform, parseNormalizedNamed, parsePlatform, tagNameOnly, type Digest, type Platform } from '../oci/index.js';
 import { applyConfigStep, commentConfig, copyConfig, DEFAULT_PATH, setEnv } from './config-steps.js';
@@ -17,10 +19,13 @@ import { resolveOwner } from './owner.js';
 import { BuildSource } from './source.js';
 import { lookupIn, processWord, type Lookup } from './words.js';
 
-/** What the driver needs of the image service. */
-export type BuildBackend = Pick<ImageService,
-  'makeImageCache' | 'commitBuildStep' | 'getImageAndReleasableLayer' | 'createLayerFromImage' | 'layerFolders' |
-  'releaseLayer' | 'tag' | 'getImage' | 'scratchName' | 'pull'>;
+/**
+ * What the driver needs of the image service: the builder's methods, releasing a step's working
+ * container, naming and finding images, and pulling a missing base image.
+ */
+export type BuildBackend =
+  Pick<BuilderSupport, 'makeImageCache' | 'commitBuildStep' | 'getImageAndReleasableLayer' | 'createLayerFromImage' | 'layerFolders' | 'scratchName'> &
+  Pick<ContainerLayers, 'releaseLayer'> & Pick<LocalImages, 'tag' | 'getImage'> & Pick<RegistryAccess, 'pull'>;
 
 export interface BuildOptions {
   /** The build context directory. */

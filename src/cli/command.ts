@@ -61,3 +61,8 @@ export const FORMAT_OPTION: OptionSpec = {
 export const PLATFORM_OPTION: OptionSpec = {
   name: 'platform', type: 'string', value: 'string', help: 'Set platform, formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
 };
+
+/** Docker's `--change`/`-c` of `commit` and `import`: Dockerfile instructions applied to the new image's config. */
+export const CHANGE_OPTION: OptionSpec = {
+  name: 'change', short: 'c', type: 'list', value: 'list', help: 'Apply Dockerfile instruction to the created image',
+};

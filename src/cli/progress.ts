@@ -4,18 +4,16 @@
  * (`abc123def456: Downloading [=====>    ]  12.3MB/45.6MB`); elsewhere, only the lines without a byte count
  * (`abc123def456: Pull complete`), one per change, so logs stay readable.
  */
+import type { JSONMessage } from '../images/index.js';
 import { humanSize4 } from './humanize.js';
 
-export interface ProgressDetail { current?: number; total?: number; units?: string; start?: number; hidecounts?: boolean }
-
-/** One message: `status` for an `id` (a 12-hex layer id, a tag) or for the whole operation. */
-export interface ProgressMessage {
-  id?: string;
-  /** Messages without a status (pure data, such as `aux`) print nothing. */
-  status?: string;
-  /** Present (maybe `{}`) for per-id updates: those lines are redrawn in place on a terminal. */
-  progressDetail?: ProgressDetail;
-}
+/**
+ * One message: `status` for an `id` (a 12-hex layer id, a tag) or for the whole operation. Messages
+ * without a status (pure data, such as `aux`) print nothing; those with a `progressDetail` (maybe `{}`)
+ * are per-id updates, redrawn in place on a terminal.
+ */
+type ProgressMessage = JSONMessage;
+type ProgressDetail = NonNullable<JSONMessage['progressDetail']>;
 
 export interface ProgressOutput {
   write(text: string): unknown;

@@ -139,7 +139,8 @@ export interface JSONMessage {
   status?: string;
   /** 12 hex of the blob digest for per-blob lines; the tag for the first pull line; absent otherwise. */
   id?: string;
-  progressDetail?: { current?: number; total?: number; units?: string; hidecounts?: boolean };
+  /** `start`: Unix seconds the transfer began (the docker CLI shows a time left from it). */
+  progressDetail?: { current?: number; total?: number; units?: string; start?: number; hidecounts?: boolean };
   aux?: Record<string, unknown>;
   errorDetail?: { code?: number; message: string };
   error?: string;

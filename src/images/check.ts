@@ -4,6 +4,7 @@ import { parseDigest, type Digest } from '../oci/index.js';
 import type { Ctx } from './context.js';
 import { platformManifests } from './manifest.js';
 import { danglingName, isDanglingName, isDanglingRecord } from './names.js';
+import type { ProgressSink } from './progress.js';
 import type { CheckProblem, CheckReport } from './types.js';
 
 async function verifyBlob(ctx: Ctx, digest: Digest, hash: boolean): Promise<'ok' | 'missing' | 'corrupt'> {
@@ -26,7 +27,7 @@ async function verifyBlob(ctx: Ctx, digest: Digest, hash: boolean): Promise<'ok'
  * hash right; dangling records are only kept where needed; containers have their snapshots.
  * `repair` fixes what is safe: redundant dangling records and container records whose snapshot is gone.
  */
-export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boolean } = {}): Promise<CheckReport> {
+export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boolean; progress?: ProgressSink } = {}): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
   const add = (kind: string, subject: string, message: string, repaired = false, cls: CheckProblem['class'] = 'damage') => problems.push({ kind, class: cls, subject, message, repaired });
   const records = ctx.md.images.list();
@@ -38,6 +39,7 @@ export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boo
     return v;
   };
 
+  opts.progress?.status('Checking images');
   for (const r of records) {
     if (isDanglingName(r.name) && r.name !== danglingName(r.target.digest)) {
       add('dangling-name', r.name, `dangling record ${r.name} points at ${r.target.digest}`);
@@ -48,8 +50,11 @@ export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boo
       add('redundant-dangling', r.name, `dangling record kept although ${r.target.digest} still has a name`, repaired, 'reclaimable');
     }
   }
-  for (const digest of new Set(records.map((r) => r.target.digest))) {
+  const targets = new Set(records.map((r) => r.target.digest));
+  let checked = 0;
+  for (const digest of targets) {
     const rec = records.find((r) => r.target.digest === digest)!;
+    opts.progress?.bytes('Checking image', digest, ++checked, targets.size, true);
     const t = await verify(digest);
     if (t !== 'ok') { add(`target-${t}`, digest, `image target ${digest} is ${t} (${rec.name})`); continue; }
     for (const m of await platformManifests(rec.target, blobs, ctx.sizes)) {
@@ -66,6 +71,7 @@ export async function checkImages(ctx: Ctx, opts: { repair?: boolean; hash?: boo
       }
     }
   }
+  opts.progress?.status('Checking containers');
   for (const c of ctx.md.containers.list()) {
     try { await ctx.snaps.stat(c.snapshotKey); } catch (e) {
       if (!isStowageError(e, 'NotFound')) throw e;

@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage } from './create.js';
 import { CONTAINER_IMAGE_ID, CONTAINER_NAME } from './image-info.js';
 import { danglingName } from './names.js';
+import { ProgressSink, layerWritten } from './progress.js';
 import { squashImage } from './squash.js';
 import { parseTagTarget } from './tag.js';
 import type { CommitOptions, ContainerConfig } from './types.js';
@@ -68,6 +69,7 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
   const user = applyChanges(opts.config ?? baseCfg, changes);
   const merged = mergeContainerConfig(user, baseCfg);
 
+  const progress = new ProgressSink(opts.onProgress);
   const layers = ctx.snaps.layers(c.snapshotKey);
   const empty = layerChanges(layers.slice(1), layers[0]!).length === 0;
   const id = await underLease(ctx, `commit ${c.id}`, async (lease) => {
@@ -77,7 +79,9 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
       const writer = await content.writer({ ref: `commit-${c.id}-${randomBytes(6).toString('hex')}`, ...(opts.signal ? { signal: opts.signal } : {}) });
       const d = await exportSnapshotLayer(ctx.snaps, c.snapshotKey, writer, { compression: 'gzip', ...(opts.signal ? { signal: opts.signal } : {}) })
         .catch(async (e: unknown) => { await content.abort(writer.ref).catch(() => undefined); throw e; });
-      stored.push({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID });
+      const layer = { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID };
+      stored.push(layer);
+      layerWritten(progress, layer);
     }
     const created = new Date().toISOString();
     const author = opts.author ?? base.config.author;
@@ -102,6 +106,8 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     return writeImage(ctx, {
       config, base, layers: stored, lease, event: opts.squash ? null : 'create',
       ...(opts.ref && !opts.squash ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      // With squash, the image asked for is the squashed one: squash says `Created`.
+      ...(opts.squash ? {} : { progress }),
     });
   });
   let result = id;
@@ -110,7 +116,9 @@ export async function commitContainer(ctx: Ctx, container: string, opts: CommitO
     // (GC takes the blobs); a record someone else holds for the same ID stays.
     const dropStep = () => { try { ctx.md.images.delete(danglingName(id)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; } };
     try {
-      result = (await squashImage(ctx, id, { ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).id;
+      result = (await squashImage(ctx, id, {
+        ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      })).id;
     } catch (e) {
       dropStep();
       throw e;

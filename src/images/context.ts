@@ -1,7 +1,8 @@
 import type { Metadata } from '../metadata/index.js';
 import type { Platform } from '../oci/index.js';
-import type { Snapshotter } from '../snapshots/index.js';
+import type { Snapshotter, SnapshotLayout } from '../snapshots/index.js';
 import { BlobReader, type SnapshotSizes } from './manifest.js';
+import type { ProgressSink } from './progress.js';
 import type { TrackedContent } from './tracked-content.js';
 import type { GcReport } from './types.js';
 
@@ -10,12 +11,12 @@ export interface Ctx {
   readonly root: string;
   readonly md: Metadata;
   readonly content: TrackedContent;
-  readonly snaps: Snapshotter;
+  readonly snaps: Snapshotter & SnapshotLayout;
   readonly sizes: SnapshotSizes;
   /** The platform images are ranked against when none is requested. */
   readonly host: Platform;
-  /** Runs a garbage collection over the whole store. */
-  gc(signal?: AbortSignal): Promise<GcReport>;
+  /** Runs a garbage collection over the whole store; `progress` gets its steps (see maintenance-progress.ts). */
+  gc(opts?: { signal?: AbortSignal | undefined; progress?: ProgressSink }): Promise<GcReport>;
   /** A fresh per-operation blob cache. */
   blobs(): BlobReader;
 }

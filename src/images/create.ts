@@ -8,6 +8,7 @@ import { emitImageEvent } from './events.js';
 import { PARENT_LABEL } from './image-info.js';
 import { EMPTY_TAR_DIFF_ID, storeLayerStream, type StoredLayer } from './layer-blob.js';
 import { PlatformManifestImpl } from './manifest.js';
+import { ProgressSink, layerWritten, progressId } from './progress.js';
 import { labelChildren, recordImage } from './record.js';
 import { bestManifest, matcherFor, platformMissing, resolveRecord } from './resolve.js';
 import { parseTagTarget } from './tag.js';
@@ -66,6 +67,8 @@ export interface NewImage {
    */
   event: 'create' | 'import' | null;
   signal?: AbortSignal;
+  /** Told `Created` with the new image ID once it is recorded. */
+  progress?: ProgressSink;
 }
 
 /**
@@ -98,6 +101,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
   const cfgLabels = { ...(config.config?.Labels ?? {}) };
   if (img.event) emitImageEvent(ctx, img.event, target.digest, target.digest, cfgLabels);
   recordImage(ctx, target, img.ref, labels, cfgLabels);
+  img.progress?.message('Created', target.digest);
   return target.digest;
 }
 
@@ -108,6 +112,7 @@ export async function writeImage(ctx: Ctx, img: NewImage): Promise<Digest> {
  */
 export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateImageOptions = {}): Promise<{ id: Digest }> {
   if (opts.ref) parseTagTarget(opts.ref); // a bad name fails before any work
+  const progress = new ProgressSink(opts.onProgress);
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   return underLease(ctx, 'create image', async (lease) => {
     let base: BaseImage | undefined;
@@ -120,12 +125,15 @@ export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateIma
       if ('stream' in l) {
         const s = await storeLayerStream(content, l.stream, opts.signal ? { signal: opts.signal } : {});
         const keepType = l.mediaType !== undefined && compressionOf(l.mediaType) === compressionOf(s.descriptor.mediaType);
-        if (s.diffId !== EMPTY_TAR_DIFF_ID) stored.push(keepType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType! } } : s);
+        if (s.diffId === EMPTY_TAR_DIFF_ID) continue;
+        stored.push(keepType ? { ...s, descriptor: { ...s.descriptor, mediaType: l.mediaType! } } : s);
+        layerWritten(progress, s);
       } else {
         const info = await ctx.content.info(l.descriptor.digest).catch(() => undefined);
         if (!info) throw new NotFoundError(`layer ${l.descriptor.digest} is not in the store`, { digest: l.descriptor.digest });
         ctx.md.leases.addResource(lease, { type: 'content', id: l.descriptor.digest });
         stored.push({ descriptor: { ...l.descriptor, size: info.size }, diffId: l.diffId });
+        progress.status('Layer already exists', progressId(l.descriptor.digest));
       }
     }
     const created = config.created ?? new Date().toISOString();
@@ -137,7 +145,7 @@ export async function createImage(ctx: Ctx, config: ImageConfig, opts: CreateIma
     const id = await writeImage(ctx, {
       config: full, ...(base ? { base } : {}), layers: stored, lease, event: 'create',
       ...(opts.ref !== undefined ? { ref: opts.ref } : {}), ...(opts.labels ? { labels: opts.labels } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}), progress,
     });
     return { id };
   });

@@ -6,6 +6,7 @@ import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { CONTAINER_MANIFEST, PARENT_LABEL, configLabels, containersByImage } from './image-info.js';
 import { danglingName, familiarOf, isDanglingRecord, parseRecordName, repositoryOf, shortId } from './names.js';
+import { ProgressSink } from './progress.js';
 import { bestManifest, matcherFor, resolveRecord, toPlatform } from './resolve.js';
 import type { DeleteOptions } from './types.js';
 import { setLabel } from './unpack.js';
@@ -19,6 +20,15 @@ function tagOf(r: ImageRecord): string | undefined {
   try { return parseRecordName(r.name).tag; } catch { return undefined; }
 }
 
+/** Sends each item of a delete's answer as progress (`Untagged`/`Deleted`, id: the name or digest); returns the answer. */
+function announced(progress: ProgressSink, items: DeleteResponse[]): DeleteResponse[] {
+  for (const i of items) {
+    if (i.Untagged !== undefined) progress.message('Untagged', i.Untagged);
+    if (i.Deleted !== undefined) progress.message('Deleted', i.Deleted);
+  }
+  return items;
+}
+
 function deleteRecord(ctx: Ctx, r: ImageRecord): void {
   try { ctx.md.images.delete(r.name, { target: r.target.digest }); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
 }
@@ -26,6 +36,7 @@ function deleteRecord(ctx: Ctx, r: ImageRecord): void {
 /** `docker rmi`, by the algorithm of docker's containerd image store. Records go first; a GC then frees what nothing references. */
 export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions = {}): Promise<DeleteResponse[]> {
   if (input.trim() === '') throw new InvalidArgumentError('image name cannot be blank');
+  const progress = new ProgressSink(opts.onProgress);
   const force = opts.force ?? false;
   const prune = opts.pruneChildren ?? true;
   if (opts.platforms?.length && !force) {
@@ -38,7 +49,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
   const labels = await configLabels(ctx, ctx.blobs(), record.target);
   const users = containersByImage(ctx).get(digest) ?? [];
 
-  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms);
+  if (opts.platforms?.length) return deletePlatforms(ctx, record, opts.platforms, progress);
 
   const out: DeleteResponse[] = [];
   const untag = (r: ImageRecord) => {
@@ -65,7 +76,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
     const remaining = all.filter((r) => !isDanglingRecord(r) && !same.includes(r));
     if (remaining.length > 0) {
       for (const r of same) untag(r);
-      return out;
+      return announced(progress, out);
     }
     if (users.length > 0) {
       const familiar = familiarString(ref.digest ? ref : tagNameOnly(ref));
@@ -79,7 +90,7 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
         deleteRecord(ctx, r);
         emitImageEvent(ctx, 'untag', digest, familiarOf(r.name), labels);
       }
-      return [{ Untagged: familiar }];
+      return announced(progress, [{ Untagged: familiar }]);
     }
   } else {
     const named = all.filter((r) => !isDanglingRecord(r));
@@ -115,13 +126,15 @@ export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions =
       parent = p.labels[PARENT_LABEL] as Digest | undefined;
     }
   }
+  // The records are gone: say so before the collection, which may take a while.
+  announced(progress, out);
   // As containerd's GC does right after a delete: free what nothing references any more.
   await ctx.gc().catch(() => undefined);
   return out;
 }
 
 /** Platform-specific delete: removes the chosen platform manifests' blobs; records stay. */
-async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>): Promise<DeleteResponse[]> {
+async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNullable<DeleteOptions['platforms']>, progress: ProgressSink): Promise<DeleteResponse[]> {
   const out: DeleteResponse[] = [];
   const blobs = ctx.blobs();
   const users = containersByImage(ctx).get(record.target.digest) ?? [];
@@ -142,6 +155,7 @@ async function deletePlatforms(ctx: Ctx, record: ImageRecord, platforms: NonNull
     } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
     out.push({ Deleted: m.digest });
   }
+  announced(progress, out);
   if (out.length) await ctx.gc().catch(() => undefined);
   return out;
 }

@@ -1,3 +1,4 @@
+import type { Descriptor } from '../oci/index.js';
 import type { ProgressEvent, ProgressFn } from './types.js';
 
 /** 12 hex of a digest, the id docker prints per layer. */
@@ -41,4 +42,9 @@ export class ProgressSink {
   private safe(ev: ProgressEvent): void {
     try { this.fn!(ev); } catch { /* a failing listener never breaks the transfer */ }
   }
+}
+
+/** Tells `progress` that a new layer is stored: `Layer written`, id the digest's 12 hex, its bytes as progressDetail. */
+export function layerWritten(progress: ProgressSink, layer: { descriptor: Descriptor }): void {
+  progress.bytes('Layer written', progressId(layer.descriptor.digest), layer.descriptor.size, layer.descriptor.size, true);
 }

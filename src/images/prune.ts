@@ -8,6 +8,7 @@ import { FilterArgs, parseUntil } from './filters.js';
 import { configLabels, containersByImage, presentBlobs, presentSnapshots } from './image-info.js';
 import { platformManifests } from './manifest.js';
 import { familiarOf, isDanglingRecord } from './names.js';
+import { ProgressSink } from './progress.js';
 import { PruneLock } from './prune-lock.js';
 import type { PruneOptions } from './types.js';
 
@@ -18,6 +19,7 @@ export async function pruneImages(ctx: Ctx, opts: PruneOptions = {}): Promise<Pr
   const f = new FilterArgs(opts.filters).validate(PRUNE_FILTERS);
   const danglingOnly = f.bool('dangling') ?? true;
   const untils = f.get('until').map((u) => parseUntil(u));
+  const progress = new ProgressSink(opts.onProgress);
   const lock = PruneLock.acquire(ctx.root);
   try {
     throwIfAborted(opts.signal);
@@ -54,17 +56,19 @@ export async function pruneImages(ctx: Ctx, opts: PruneOptions = {}): Promise<Pr
       try { ctx.md.images.delete(r.name, { target: r.target.digest }); } catch { continue; }
       const name = isDanglingRecord(r) ? r.target.digest : familiarOf(r.name);
       deleted.push({ Untagged: name });
+      progress.message('Untagged', name);
       emitImageEvent(ctx, 'untag', r.target.digest, name, labels);
       removedTargets.set(r.target.digest, labels);
     }
 
-    await ctx.gc(opts.signal);
+    progress.status('Collecting garbage');
+    await ctx.gc({ signal: opts.signal });
     blobs.invalidate();
     let reclaimed = 0;
     for (const [d, n] of beforeBlobs) {
       if (await blobs.has(d)) continue;
       reclaimed += n;
-      if (manifestDigests.has(d)) deleted.push({ Deleted: d });
+      if (manifestDigests.has(d)) { deleted.push({ Deleted: d }); progress.message('Deleted', d); }
     }
     for (const [id, n] of beforeSnaps) if (!(await ctx.sizes.exists(id))) reclaimed += n;
     for (const [digest, labels] of removedTargets) {

@@ -7,6 +7,7 @@ import { checkout, diffDirs, writeDiffLayer } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
 import { baseImage, underLease, writeImage, type BaseImage } from './create.js';
 import { chainIds } from './manifest.js';
+import { ProgressSink, layerWritten } from './progress.js';
 import { bestManifest, matcherFor, resolveRecord } from './resolve.js';
 import { parseTagTarget } from './tag.js';
 import type { SquashOptions } from './types.js';
@@ -35,6 +36,7 @@ export async function squashImage(ctx: Ctx, image: string, opts: SquashOptions =
     }
   }
   const id = record.target.digest;
+  const progress = new ProgressSink(opts.onProgress);
   return underLease(ctx, `squash ${image}`, async (lease) => {
     const top = await ensureUnpacked(ctx, m, lease, opts.signal);
     const parentChains = parent ? chainIds(parent.config.rootfs.diff_ids) : [];
@@ -54,6 +56,8 @@ export async function squashImage(ctx: Ctx, image: string, opts: SquashOptions =
       const writer = await content.writer({ ref: `squash-${randomBytes(8).toString('hex')}`, ...so });
       const d = await writeDiffLayer(changes, tmp, writer, { compression: 'gzip', ...so })
         .catch(async (e: unknown) => { await content.abort(writer.ref).catch(() => undefined); throw e; });
+      const layer = { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID };
+      layerWritten(progress, layer);
       const created = new Date().toISOString();
       const keep = parent?.config.history?.length ?? 0;
       const history = (cfg.history ?? []).map((h, i) => (i < keep ? h : { ...h, empty_layer: true }));
@@ -61,8 +65,7 @@ export async function squashImage(ctx: Ctx, image: string, opts: SquashOptions =
       const config: ImageConfig = { ...cfg, created, history };
       const newId = await writeImage(ctx, {
         config, ...(parent ? { base: parent } : {}),
-        layers: [{ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: d.diffID }],
-        lease, event: 'create', ...(opts.ref ? { ref: opts.ref } : {}), ...so,
+        layers: [layer], lease, event: 'create', ...(opts.ref ? { ref: opts.ref } : {}), ...so, progress,
       });
       return { id: newId };
     } finally {

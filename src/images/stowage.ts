@@ -19,6 +19,7 @@ import {
 import { makeImageCache, type ImageCache, type ImageCacheOptions } from './image-cache.js';
 import { imageAttestations, type Attestation, type AttestationOptions } from './attestations.js';
 import { checkImages } from './check.js';
+import { checkProgress, gcProgress } from './maintenance-progress.js';
 import { isStaleScratch, scratchName, scratchPath, sweepScratch } from './scratch-dirs.js';
 import { imagesMap, layerDiskUsage, layerStoreStatus, type DistributionServices, type ServiceSettings } from './service-info.js';
 import * as containers from './containers.js';
@@ -51,7 +52,7 @@ import type {
   AddImageOptions, AddImageResult, CheckOptions, CheckReport, CheckoutOptions, CommitOptions, ContainerLayer,
   CreateImageOptions, CreateLayerOptions, DeleteOptions, DiskUsageOptions, EventsOptions, FilesystemChange, GcReport,
   Image, ImageRecordView, ImageService, ImageSource, ImageSourceOptions, ImportOptions, InspectOptions, LayerSize,
-  ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, OperationOptions, PlatformOption, PruneOptions,
+  ListOptions, LoadOptions, LoadResult, Mount, OpenOptions, OperationOptions, PlatformOption, ProgressOptions, PruneOptions,
   PullOptions, PullResult, PushOptions, PushResult, SaveOptions, SquashOptions,
   Credentials, DistributionInspect, DistributionInspectOptions, SearchOptions, SearchResult,
 } from './types.js';
@@ -124,8 +125,10 @@ export class Stowage implements ImageService, AsyncDisposable {
       const ctx: Ctx = {
         root, md, content, snaps, sizes, host,
         blobs: () => new BlobReader(content, (d: Digest) => inner.blobPath(d)),
-        async gc(signal?: AbortSignal): Promise<GcReport> {
-          const r = await collectGarbage(md, { content: inner, snapshots: gcBackend }, signal ? { signal } : {});
+        async gc({ signal, progress } = {}): Promise<GcReport> {
+          const r = await collectGarbage(md, { content: inner, snapshots: gcBackend }, {
+            ...(signal ? { signal } : {}), ...(progress ? { onProgress: gcProgress(progress) } : {}),
+          });
           return {
             blobsRemoved: r.removed.blobs, snapshotsRemoved: r.removed.snapshots, ingestsRemoved: r.removed.ingests,
             leasesRemoved: r.removed.leases, bytesReclaimed: r.bytesReclaimed,
@@ -181,7 +184,7 @@ export class Stowage implements ImageService, AsyncDisposable {
     return { name: record.name, target: record.target, labels: { ...record.labels }, createdAt: record.createdAt, updatedAt: record.updatedAt };
   }
 
-  async tag(source: string, target: string, opts?: OperationOptions): Promise<void> { return tagImage(this.op(opts), source, target); }
+  async tag(source: string, target: string, opts?: ProgressOptions): Promise<void> { return tagImage(this.op(opts), source, target, new ProgressSink(opts?.onProgress)); }
   repositories(opts: RepositoryViewOptions): RepositoryView { return new RepositoryView(this.c, opts); }
   async images(opts?: ListOptions): Promise<ImageSummary[]> { return listImages(this.op(opts), opts); }
   async inspect(refOrID: string, opts?: InspectOptions): Promise<InspectResponse> { return inspectImage(this.op(opts), refOrID, opts); }
@@ -239,7 +242,9 @@ export class Stowage implements ImageService, AsyncDisposable {
     return new Set(this.op(opts).md.images.list().map((r) => r.target.digest)).size;
   }
 
-  async gc(opts: OperationOptions = {}): Promise<GcReport> { return this.op(opts).gc(opts.signal); }
+  async gc(opts: ProgressOptions = {}): Promise<GcReport> {
+    return this.op(opts).gc({ signal: opts.signal, progress: new ProgressSink(opts.onProgress) });
+  }
   /**
    * The store-level check of the metadata floor (database integrity, every reachable blob present and
    * hashing to its name, snapshot directories) plus the image-level one (records, dangling records,
@@ -247,9 +252,12 @@ export class Stowage implements ImageService, AsyncDisposable {
    */
   async check(opts: CheckOptions = {}): Promise<CheckReport> {
     const ctx = this.op(opts);
-    const store = await checkStore(ctx.md, this.innerContent, { repair: opts.repair ?? false, snapshots: this.gcBackend });
+    const progress = new ProgressSink(opts.onProgress);
+    const store = await checkStore(ctx.md, this.innerContent, {
+      repair: opts.repair ?? false, snapshots: this.gcBackend, onProgress: checkProgress(progress), ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     throwIfAborted(opts.signal);
-    const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false });
+    const images = await checkImages(ctx, { repair: opts.repair ?? false, hash: false, progress });
     const problems = [
       ...store.problems.map((p) => ({ kind: p.kind, class: p.class, subject: p.subject, message: p.detail, repaired: p.repaired })),
       ...images.problems,

@@ -7,6 +7,7 @@ import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { configLabels } from './image-info.js';
 import { danglingName } from './names.js';
+import type { ProgressSink } from './progress.js';
 import { resolveRecord } from './resolve.js';
 
 /** Parses a tag target: normalized, `latest` default; digests and the name `sha256` refused. */
@@ -67,8 +68,8 @@ export function removeDangling(ctx: Ctx, digest: string): void {
   try { ctx.md.images.delete(danglingName(digest as `${string}:${string}`)); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
 }
 
-/** `docker tag SOURCE TARGET`. */
-export async function tagImage(ctx: Ctx, source: string, target: string): Promise<void> {
+/** `docker tag SOURCE TARGET`; `progress` is told `Tagged` with the new (familiar) name. */
+export async function tagImage(ctx: Ctx, source: string, target: string, progress?: ProgressSink): Promise<void> {
   const name = parseTagTarget(target);
   let rec: ImageRecord;
   try {
@@ -80,5 +81,7 @@ export async function tagImage(ctx: Ctx, source: string, target: string): Promis
   }
   setName(ctx, name, rec.target, rec.labels);
   const cfgLabels = await configLabels(ctx, ctx.blobs(), rec.target);
-  emitImageEvent(ctx, 'tag', rec.target.digest, familiarString(parseNormalizedNamed(name)), cfgLabels);
+  const familiar = familiarString(parseNormalizedNamed(name));
+  emitImageEvent(ctx, 'tag', rec.target.digest, familiar, cfgLabels);
+  progress?.message('Tagged', familiar);
 }

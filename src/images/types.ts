@@ -6,7 +6,8 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest, ImageConfig, Manifest, Platform } from '../oci/index.js';
 import type { EventAction } from '../metadata/index.js';
-import type { Mount as SnapshotMount } from '../snapshots/index.js';
+import type { Credentials } from '../distribution/index.js';
+import type { Mount } from '../snapshots/index.js';
 import type { BuildStepCommit, BuildStepResult, ImageAndLayer, ReleasableLayerOptions } from './builder.js';
 import type { ImageCache, ImageCacheOptions } from './image-cache.js';
 import type { Attestation, AttestationOptions } from './attestations.js';
@@ -61,14 +62,8 @@ export interface ProgressOptions extends OperationOptions {
   onProgress?: ProgressFn;
 }
 
-export interface Credentials {
-  username?: string;
-  password?: string;
-  /** Registry identity / refresh token. */
-  identityToken?: string;
-  /** Bearer token to present as is. */
-  registryToken?: string;
-}
+/** Registry credentials: defined by the registry client, where they are used. */
+export type { Credentials } from '../distribution/index.js';
 
 /** `os[/arch[/variant]]` or an OCI platform object. */
 export type PlatformSpec = string | Platform;
@@ -170,7 +165,8 @@ export interface InspectOptions extends OperationOptions {
   manifests?: boolean;
 }
 
-export interface DeleteOptions extends OperationOptions {
+/** `onProgress` gets the `Untagged` and `Deleted` items of the answer (id: the name or digest) once the records are gone, before the collection that follows. */
+export interface DeleteOptions extends ProgressOptions {
   force?: boolean;
   /** Default true (docker's `noprune=false`). */
   pruneChildren?: boolean;
@@ -178,7 +174,11 @@ export interface DeleteOptions extends OperationOptions {
   platforms?: PlatformSpec[];
 }
 
-export interface PruneOptions extends OperationOptions {
+/**
+ * `onProgress` gets `Untagged` (id: the name, or the digest of an untagged image) per record removed,
+ * `Collecting garbage`, then `Deleted` (id: the manifest or index digest) per image whose content went.
+ */
+export interface PruneOptions extends ProgressOptions {
   filters?: Filters;
 }
 
@@ -236,7 +236,13 @@ export interface DiskUsageOptions extends OperationOptions {
   verbose?: boolean;
 }
 
-export interface CheckOptions extends OperationOptions {
+/**
+ * `onProgress` gets `Checking database`, `Checking blobs`, `Checking references`, `Checking leases`,
+ * `Checking snapshot directories`, `Checking images`, `Checking containers` as each phase starts,
+ * `Verified` per blob hashed (id: its digest; progressDetail: blobs checked of those on disk) and
+ * `Checking image` per image ID (progressDetail: images checked of all).
+ */
+export interface CheckOptions extends ProgressOptions {
   /** Fix what is safe to fix. */
   repair?: boolean;
 }
@@ -319,7 +325,7 @@ export interface CreateLayerOptions extends OperationOptions {
 }
 
 /** What a runtime needs to assemble the root filesystem: the snapshotter's description. */
-export type Mount = SnapshotMount;
+export type { Mount } from '../snapshots/index.js';
 
 /** Engine API `FilesystemChange`: Kind 0 = modified, 1 = added, 2 = deleted. */
 export interface FilesystemChange {
@@ -379,7 +385,12 @@ export interface ImportOptions {
   onProgress?: ProgressFn;
 }
 
-export interface CommitOptions {
+/**
+ * Progress of commit (squash and createImage say the same): `Layer written` per new layer stored (id:
+ * 12 hex of its digest; progressDetail: its stored bytes), `Layer already exists` per layer createImage
+ * is given by descriptor, and `Created` (id: the new image ID).
+ */
+export interface CommitOptions extends ProgressOptions {
   /** Name for the new image (`repo[:tag]`); dangling without. */
   ref?: string;
   author?: string;
@@ -391,15 +402,14 @@ export interface CommitOptions {
   config?: Partial<ContainerConfig>;
   /** The result has one layer holding the merged tree (history kept with `empty_layer` entries). */
   squash?: boolean;
-  signal?: AbortSignal;
 }
 
-export interface SquashOptions {
+/** Progress as commit's. */
+export interface SquashOptions extends ProgressOptions {
   /** Keep this image's layers (an ancestor of the image) and squash only the ones above it; default: all into one. */
   parent?: string;
   /** Name for the new image; dangling without. */
   ref?: string;
-  signal?: AbortSignal;
 }
 
 /** A layer given to createImage: an uncompressed or compressed tar stream (one read), or a blob already in the store. */
@@ -408,7 +418,8 @@ export type CreateImageLayer =
   | { stream: Readable; mediaType?: string }
   | { descriptor: Descriptor; diffId: Digest };
 
-export interface CreateImageOptions {
+/** Progress as commit's. */
+export interface CreateImageOptions extends ProgressOptions {
   /** Image whose layers (and history, when the config has none) come first. */
   parent?: string;
   /** Layers added above the parent's, bottom to top; empty tar layers are omitted as docker's builder does. */
@@ -417,21 +428,13 @@ export interface CreateImageOptions {
   ref?: string;
   /** Extra labels on the image record (the builder's `org.mobyproject.image.parent` etc. are set for you). */
   labels?: Record<string, string>;
-  signal?: AbortSignal;
 }
 
 /**
- * Everything the image service offers. `Stowage` implements it. Every operation is async and takes an
- * options object with an `AbortSignal`; those that move or unpack bytes also take `onProgress`.
- * Failures are `StowageError`s: switch on `code`.
+ * Images in the store: adding, naming, finding, reading, listing and removing them, and checking one
+ * out as a plain directory. What the registry server, `checkout` helpers and most read-only callers need.
  */
-export interface ImageService {
-  readonly root: string;
-
-  /** `docker pull`: fetches an image from a registry into the store and unpacks it. */
-  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
-  /** `docker push`: sends an image (every platform present, or one) to its registry. */
-  push(ref: string, opts?: PushOptions): Promise<PushResult[]>;
+export interface LocalImages {
   /** Copies an image from any source (another store, a built image) into this store and names it. */
   addImage(source: ImageSource, opts?: AddImageOptions): Promise<AddImageResult>;
   /** An image of this store as a source for `addImage` of another store or for the image builder. */
@@ -439,10 +442,10 @@ export interface ImageService {
 
   /** Resolve and choose the platform manifest (OnlyStrict when a platform is given). */
   getImage(refOrID: string, opts?: PlatformOption): Promise<Image>;
-  /** Resolve to the raw record (an ID, ID prefix, name or digest reference, as docker resolves them). */
+  /** Resolve to the raw record: an exact name, a digest reference, an image ID or a unique ID prefix. */
   resolveImage(refOrID: string, opts?: OperationOptions): Promise<ImageRecordView>;
-  /** `docker tag SOURCE TARGET`. */
-  tag(source: string, target: string, opts?: OperationOptions): Promise<void>;
+  /** `docker tag SOURCE TARGET`. `onProgress` gets one `Tagged` message (id: the new name, familiar). */
+  tag(source: string, target: string, opts?: ProgressOptions): Promise<void>;
   /** The store as a registry's repositories (names, blobs, uploads, manifests): what the registry server serves. */
   repositories(opts: RepositoryViewOptions): RepositoryView;
 
@@ -456,11 +459,28 @@ export interface ImageService {
   delete(ref: string, opts?: DeleteOptions): Promise<DeleteResponse[]>;
   /** `docker image prune`. */
   prune(opts?: PruneOptions): Promise<PruneReport>;
-  /** The image section of `docker system df`. */
-  diskUsage(opts?: DiskUsageOptions): Promise<ImageDiskUsage>;
-  /** `docker events` for images and working containers, as an async iterator. */
-  events(opts?: EventsOptions): AsyncIterable<EventMessage>;
-  /** `docker search`: the registry's index search, or its catalog when it has none. */
+  /** Image IDs whose builder parent label names this image. */
+  children(refOrID: string, opts?: OperationOptions): Promise<Digest[]>;
+  /** Number of distinct image IDs. */
+  countImages(opts?: OperationOptions): Promise<number>;
+  /** Every image ID with its (best platform's) config. */
+  imagesMap(): Promise<Map<Digest, ImageConfig>>;
+  /** In-toto statements of the image's attestation manifests for its chosen platform. */
+  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]>;
+  /** Materialise the image's merged root filesystem into `dir` (created; must be empty or absent). */
+  checkout(refOrID: string, dir: string, opts?: CheckoutOptions): Promise<void>;
+}
+
+/**
+ * The store's side of registries: pull and push, search, login checks, remote inspection, and the
+ * transfer limits pulls and pushes share.
+ */
+export interface RegistryAccess {
+  /** `docker pull`: fetches an image from a registry into the store and unpacks it. */
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  /** `docker push`: sends an image (every platform present, or one) to its registry. */
+  push(ref: string, opts?: PushOptions): Promise<PushResult[]>;
+  /** `docker search`: the registry's index search, or its catalog (`/v2/_catalog`) when it has none. */
   search(term: string, opts?: SearchOptions): Promise<SearchResult[]>;
   /**
    * Checks credentials against a registry (`docker login`'s daemon side, `POST /auth`): Unauthorized when
@@ -469,18 +489,33 @@ export interface ImageService {
   authenticate(server: string, credentials: Credentials, opts?: { signal?: AbortSignal }): Promise<void>;
   /** The descriptor and platforms of a reference on its registry (`/distribution/{name}/json`). */
   distributionInspect(ref: string, opts?: DistributionInspectOptions): Promise<DistributionInspect>;
-  /** Image IDs whose builder parent label names this image. */
-  children(refOrID: string, opts?: OperationOptions): Promise<Digest[]>;
-  /** Number of distinct image IDs. */
-  countImages(opts?: OperationOptions): Promise<number>;
+  /** One registry repository (resolve, fetch, tags, push). */
+  getRepository(ref: string, opts?: { credentials?: Credentials; insecure?: boolean }): Promise<RemoteRepository>;
+  /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
+  updateConfig(settings: ServiceSettings): void;
+  serviceSettings(): Required<ServiceSettings>;
+  distributionServices(): DistributionServices;
+}
 
-  /** Removes every blob, snapshot and ingest that no image, container or live lease holds. */
-  gc(opts?: OperationOptions): Promise<GcReport>;
-  /** Verifies the store (database, blobs, snapshots, records); `repair` fixes what is safe to fix. */
-  check(opts?: CheckOptions): Promise<CheckReport>;
-  /** Materialise the image's merged root filesystem into `dir` (created; must be empty or absent). */
-  checkout(refOrID: string, dir: string, opts?: CheckoutOptions): Promise<void>;
+/** Images as files: `docker save`, `docker load` and `docker import`. */
+export interface ImageArchives {
+  /**
+   * `docker save`: one tar that is both an OCI image layout and a docker-archive. Every name is resolved
+   * before a byte is written (NotFound first). Layers go out as stored. `output` is ended when the archive
+   * is complete; on failure it is left open for the caller to report on or destroy.
+   */
+  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void>;
+  /** `docker load`: docker-archive (legacy or dual) or OCI layout tar, plain or compressed. */
+  load(input: Readable, opts?: LoadOptions): Promise<LoadResult>;
+  /** `docker import`: a root filesystem tarball (stream or http(s)/file URL) as a single-layer image. */
+  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }>;
+}
 
+/**
+ * Working containers (writable snapshots on an image's layers) and the images written from layers:
+ * commit a container, squash an image's layers, create an image from a config and layer streams.
+ */
+export interface ContainerLayers {
   /** A working container: a writable snapshot on the image's layers. */
   createLayer(id: string | undefined, image: string, opts?: CreateLayerOptions): Promise<ContainerLayer>;
   getLayer(idOrName: string, opts?: OperationOptions): Promise<ContainerLayer>;
@@ -492,16 +527,6 @@ export interface ImageService {
   layerSize(idOrName: string, opts?: OperationOptions): Promise<LayerSize>;
   releaseLayer(idOrName: string, opts?: OperationOptions): Promise<void>;
 
-  /**
-   * `docker save`: one tar that is both an OCI image layout and a docker-archive. Every name is resolved
-   * before a byte is written (NotFound first). Layers go out as stored. `output` is ended when the archive
-   * is complete; on failure it is left open for the caller to report on or destroy.
-   */
-  save(refs: string[], output: Writable, opts?: SaveOptions): Promise<void>;
-  /** `docker load`: docker-archive (legacy or dual) or OCI layout tar, plain or compressed. */
-  load(input: Readable, opts?: LoadOptions): Promise<LoadResult>;
-  /** `docker import`: a root filesystem tarball (stream or http(s)/file URL) as a single-layer image. */
-  importImage(source: Readable | URL, opts?: ImportOptions): Promise<{ id: Digest }>;
   /** `docker commit`: the container's changes as a new layer on its image. */
   commit(container: string, opts?: CommitOptions): Promise<{ id: Digest }>;
   /** Docker's SquashImage: the layers above `parent` merged into one. */
@@ -512,8 +537,10 @@ export interface ImageService {
    * Recorded dangling unless `ref` is given, with the parent label; event `create`.
    */
   createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }>;
+}
 
-  // The classic builder's methods (docker's MakeImageCache, CommitBuildStep, GetImageAndReleasableLayer…).
+/** The classic builder's methods (docker's MakeImageCache, CommitBuildStep, GetImageAndReleasableLayer…). */
+export interface BuilderSupport {
   /** The image cache: an earlier step's image for the same parent and run config. */
   makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache>;
   /** A build step's image: parent + the container's layer (if any) + the new config, with builder labels. */
@@ -526,35 +553,50 @@ export interface ImageService {
   layerFolders(idOrName: string): Promise<string[]>;
   /** The snapshot key of the container's writable layer (docker's mount ID). */
   layerMountId(idOrName: string): Promise<string>;
+  /** Runs `fn` on a read-only copy of the container's image root filesystem. */
+  performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Releases every read-only layer still held by this store. */
   cleanup(): Promise<void>;
   /** A fresh private working directory path under the store root (not created); one a crashed process left is removed when a store opens. */
   scratchDir(purpose: string): string;
   /** A fresh name for a working container of this process; one a crashed process left is released when a store opens. */
   scratchName(purpose: string): string;
+}
 
-  // Settings and plumbing (docker's UpdateConfig, StorageDriver, LayerStoreStatus, DistributionServices…).
-  /** New transfer limits, applied to running pulls and pushes too; 0 or absent leaves one unchanged. */
-  updateConfig(settings: ServiceSettings): void;
-  serviceSettings(): Required<ServiceSettings>;
+/** Keeping the store healthy and knowing its state: GC, check, disk usage, the event log, driver status. */
+export interface StoreMaintenance {
+  /** The store's root directory. */
+  readonly root: string;
+  /**
+   * Removes every blob, snapshot and ingest that no image, container or live lease holds. `onProgress`
+   * gets `Marked for removal: …` with the counts, then `Removed blob` (id: digest; progressDetail: the
+   * file's bytes), `Removed snapshot`, `Removed snapshot directory`, `Removed lease`, `Removed ingest`,
+   * `Removed image record` as each goes.
+   */
+  gc(opts?: ProgressOptions): Promise<GcReport>;
+  /** Verifies the store (database, blobs, snapshots, records); `repair` fixes what is safe to fix. */
+  check(opts?: CheckOptions): Promise<CheckReport>;
+  /** The image section of `docker system df`. */
+  diskUsage(opts?: DiskUsageOptions): Promise<ImageDiskUsage>;
+  /** Bytes used by every unpacked layer. */
+  layerDiskUsage(): Promise<number>;
+  /** `docker events` for images and working containers, as an async iterator. */
+  events(opts?: EventsOptions): AsyncIterable<EventMessage>;
+  /** Appends an image event. */
+  logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void>;
   /** The snapshotter's name (`/info` Driver). */
   storageDriver(): string;
   /** `/info` DriverStatus pairs. */
   layerStoreStatus(): Array<[string, string]>;
-  distributionServices(): DistributionServices;
-  /** One registry repository (resolve, fetch, tags, push). */
-  getRepository(ref: string, opts?: { credentials?: Credentials; insecure?: boolean }): Promise<RemoteRepository>;
-  /** Every image ID with its (best platform's) config. */
-  imagesMap(): Promise<Map<Digest, ImageConfig>>;
-  /** Bytes used by every unpacked layer. */
-  layerDiskUsage(): Promise<number>;
-  /** Runs `fn` on a read-only copy of the container's image root filesystem. */
-  performWithBaseFs<T>(idOrName: string, fn: (dir: string) => Promise<T>): Promise<T>;
-  /** Appends an image event. */
-  logImageEvent(refOrID: string, name: string, action: EventAction): Promise<void>;
-  /** In-toto statements of the image's attestation manifests for its chosen platform. */
-  attestations(ref: string, opts?: AttestationOptions): Promise<Attestation[]>;
+}
 
+/**
+ * Everything the image service offers: the union of its roles, plus `close`.
+ * `Stowage` implements it. Every operation is async and takes an options object with an `AbortSignal`;
+ * long ones also take `onProgress`. Failures are `StowageError`s: switch on `code`. Code that needs one
+ * role only should ask for that role (`LocalImages`, `RegistryAccess`, ...), not for the whole service.
+ */
+export interface ImageService extends LocalImages, RegistryAccess, ImageArchives, ContainerLayers, BuilderSupport, StoreMaintenance {
   /** Closes the store (a temporary store's directory is removed). A second call does nothing. */
   close(): Promise<void>;
 }

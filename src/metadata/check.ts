@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { isStowageError, throwIfAborted } from '../errors/index.js';
 import { Digester, parseDigest, type Digest } from '../oci/index.js';
 import { ownerState } from '../owners/index.js';
-import { DEAD_LEASE_GRACE_MS } from './gc.js';
+import { DEAD_LEASE_GRACE_MS, type GcSnapshotBackend } from './gc.js';
 import { Graph, keeps, splitNode, type GraphData, type Node } from './gcgraph.js';
 import { expiryOf } from './labels.js';
 import { ownerOf } from './leases.js';
@@ -15,13 +15,6 @@ export interface CheckContentBackend {
   readerAt(desc: { digest: Digest }): Promise<{ stream(): Readable; close(): Promise<void> }>;
   delete(digest: Digest): Promise<void>;
   listStatuses(): Promise<{ ref: string }[]>;
-}
-
-/** Optional: the snapshot directories, to compare with the records (the GC backend fits). */
-export interface CheckSnapshotBackend {
-  snapshotters?(): string[];
-  listDirectories(snapshotter: string): Promise<number[]>;
-  removeDirectory(snapshotter: string, id: number): Promise<void>;
 }
 
 export type ProblemKind =
@@ -55,10 +48,20 @@ export interface CheckOptions {
   verifyDigests?: boolean;
   /** Records younger than this are left alone by repair (another process may be mid-pull). Default 10 min. */
   minAgeMs?: number;
-  /** Also compare snapshot records with their directories. */
-  snapshots?: CheckSnapshotBackend;
+  /** Also compare snapshot records with their directories (the GC's view of them; repair removes orphans). */
+  snapshots?: GcSnapshotBackend;
   signal?: AbortSignal;
+  /** Told when each phase starts and after each blob is hashed. A listener that throws is ignored. */
+  onProgress?: (step: CheckStep) => void;
 }
+
+/**
+ * One step of a check, for progress: a phase starting (the database, hashing blobs, references from
+ * images and roots, leases, snapshot directories), or one blob hashed (`checked` of `total` on disk).
+ */
+export type CheckStep =
+  | { phase: 'database' | 'blobs' | 'references' | 'leases' | 'snapshots' }
+  | { phase: 'blob'; digest: Digest; size: number; checked: number; total: number };
 
 export interface CheckReport { problems: Problem[]; blobsChecked: number; bytesHashed: number }
 
@@ -76,7 +79,9 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   const problems: Problem[] = [];
   const report: CheckReport = { problems, blobsChecked: 0, bytesHashed: 0 };
   const add = (kind: ProblemKind, subject: string, detail: string, repaired = false, cls: FindingClass = 'damage') => problems.push({ kind, class: cls, subject, detail, repaired });
+  const tell = (step: CheckStep) => { try { opts.onProgress?.(step); } catch { /* a failing listener never breaks the check */ } };
 
+  tell({ phase: 'database' });
   const integrity = db.pragma('quick_check', { simple: true });
   if (integrity !== 'ok') add('database-corrupt', 'metadata.db', String(integrity));
   for (const v of db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[]) {
@@ -85,9 +90,11 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
 
   // What is on disk (and whether its bytes are right).
   const onDisk = new Map<Digest, number>();
+  tell({ phase: 'blobs' });
   await content.walk((info) => { onDisk.set(info.digest, info.size); });
   const corrupt = new Set<Digest>();
   if (opts.verifyDigests ?? true) {
+    const total = onDisk.size;
     for (const [digest] of onDisk) {
       throwIfAborted(opts.signal);
       const got = await hashBlob(content, digest);
@@ -95,6 +102,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
       report.blobsChecked++;
       report.bytesHashed += got.size;
       if (got.digest !== digest) corrupt.add(digest);
+      tell({ phase: 'blob', digest, size: got.size, checked: report.blobsChecked, total });
     }
   }
   for (const d of corrupt) {
@@ -110,6 +118,8 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   }
 
   // Completeness from images and roots (not leases: their work may be in progress).
+  throwIfAborted(opts.signal);
+  tell({ phase: 'references' });
   const data = m.read(() => loadForCheck(store));
   const rootsOnly: GraphData = { ...data.graph, leases: [], ingests: [] };
   const marked = new Graph(rootsOnly).mark();
@@ -139,6 +149,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
       needed ? 'damage' : old ? 'reclaimable' : 'in-progress');
   }
 
+  tell({ phase: 'leases' });
   // Lease resources naming nothing. Ingests are only reported: a live pull may not have created its ingest yet.
   const ingests = new Set((await content.listStatuses()).map((s) => s.ref));
   const imageNames = new Set(data.graph.images.map((i) => i.name));
@@ -172,6 +183,7 @@ export async function checkStore(md: Metadata, content: CheckContentBackend, opt
   // Snapshot records against directories. Records are made before directories, so list the disk
   // first and read the records after: a directory without a record is then truly orphaned.
   if (opts.snapshots) {
+    tell({ phase: 'snapshots' });
     const sb = opts.snapshots;
     const names = new Set([...(sb.snapshotters?.() ?? []), ...data.snapshotIds.map((s) => s.snapshotter)]);
     for (const sn of names) {

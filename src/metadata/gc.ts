@@ -50,11 +50,26 @@ export interface GcOptions {
   /** Compute and report, delete nothing. */
   dryRun?: boolean;
   signal?: AbortSignal;
+  /**
+   * Told the candidates once the mark is done, then each record and file as it goes (after its
+   * transaction commits). A listener that throws is ignored.
+   */
+  onProgress?: (step: GcStep) => void;
   /** Test hook: runs after the mark, before the first delete transaction. */
   afterMark?: () => void | Promise<void>;
   /** Test hook: runs after the record sweep (tombstones standing), before any file is deleted. */
   beforeFileDeletes?: () => void | Promise<void>;
 }
+
+/** One step of a collection, for progress: the mark's candidates, then one removal at a time. */
+export type GcStep =
+  | { step: 'marked'; candidates: { blobs: number; snapshots: number; images: number; leases: number; ingests: number } }
+  /**
+   * `id`: a blob's digest, `<snapshotter>/<key>` of a snapshot record, `<snapshotter>/<id>` of an orphan
+   * snapshot directory (`snapshot-directory`), an image name, a lease id or an ingest ref. `size`: bytes
+   * of a removed blob file.
+   */
+  | { step: 'removed'; kind: 'blob' | 'snapshot' | 'snapshot-directory' | 'image' | 'lease' | 'ingest'; id: string; size?: number };
 
 export interface GcReport {
   removed: { blobs: number; snapshots: number; ingests: number; images: number; leases: number };
@@ -157,6 +172,11 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
     blobs: [...blobCandidates].sort(), images: imageCandidates, leases: leaseCandidates,
     snapshots: snapshotCandidates.map((s) => `${s.snapshotter}/${s.key}`), ingests: ingestCandidates,
   };
+  const tell = (step: GcStep) => { try { opts.onProgress?.(step); } catch { /* a failing listener never breaks GC */ } };
+  tell({ step: 'marked', candidates: {
+    blobs: blobCandidates.size, snapshots: snapshotCandidates.length, images: imageCandidates.length,
+    leases: leaseCandidates.length, ingests: ingestCandidates.length,
+  } });
   if (opts.dryRun) { report.durations.totalMs = performance.now() - t0; return report; }
   await opts.afterMark?.();
 
@@ -175,29 +195,37 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
   };
   type Job = () => void;
   const jobs: Job[] = [];
+  // Removals of the batch in flight, told once its transaction has committed.
+  let done: GcStep[] = [];
   // Order matters only for snapshots: children (higher ids) before parents.
   for (const s of snapshotCandidates) jobs.push(() => {
     if (keep.snapshot(s.snapshotter, s.key)) return;
-    if (del.snapshot(s.id)) { removedSnapshots.push({ snapshotter: s.snapshotter, id: s.id }); report.removed.snapshots++; }
+    if (del.snapshot(s.id)) {
+      removedSnapshots.push({ snapshotter: s.snapshotter, id: s.id });
+      report.removed.snapshots++;
+      done.push({ step: 'removed', kind: 'snapshot', id: `${s.snapshotter}/${s.key}` });
+    }
   });
   for (const name of imageCandidates) jobs.push(() => {
-    if (!keep.image(name) && del.image(name)) report.removed.images++;
+    if (!keep.image(name) && del.image(name)) { report.removed.images++; done.push({ step: 'removed', kind: 'image', id: name }); }
   });
   for (const id of leaseCandidates) jobs.push(() => {
-    if (!keep.lease(id) && del.lease(id)) report.removed.leases++;
+    if (!keep.lease(id) && del.lease(id)) { report.removed.leases++; done.push({ step: 'removed', kind: 'lease', id }); }
   });
   for (const d of blobCandidates) jobs.push(() => {
     if (keep.blob(d)) return;
     const hadRecord = del.blob(d);
     if (backends.content && files.has(d)) { del.tombstone(d, Date.now()); tombstoned.push(d); }
-    else if (hadRecord) report.removed.blobs++;
+    else if (hadRecord) { report.removed.blobs++; done.push({ step: 'removed', kind: 'blob', id: d }); }
   });
   for (let i = 0; i < jobs.length; i += batchSize) {
     throwIfAborted(opts.signal);
     const batch = jobs.slice(i, i + batchSize);
     const tx0 = performance.now();
-    m.durably(() => m.writeQuiet(() => { remarkIfStale(); for (const j of batch) j(); }));
+    done = [];
+    m.durably(() => m.writeQuiet(() => { done = []; remarkIfStale(); for (const j of batch) j(); }));
     report.durations.longestWriteTxMs = Math.max(report.durations.longestWriteTxMs, performance.now() - tx0);
+    for (const step of done) tell(step);
     // Let other work on this process (and the event loop) breathe between batches.
     await new Promise((r) => setImmediate(r));
   }
@@ -214,7 +242,9 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
         try {
           await content.delete(d);
           report.removed.blobs++;
-          report.bytesReclaimed += files.get(d)?.size ?? 0;
+          const size = files.get(d)?.size ?? 0;
+          report.bytesReclaimed += size;
+          tell({ step: 'removed', kind: 'blob', id: d, size });
         } catch (err) {
           // A file we could not delete stays, unrecorded: lifting its tombstone below is then harmless.
           if (!isStowageError(err, 'NotFound')) report.errors.push(`delete ${d}: ${(err as Error).message}`);
@@ -233,7 +263,7 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
       const updated = fresh.get(s.ref);
       if (updated === undefined) continue; // gone meanwhile
       if (keep.ingest(s.ref) || Date.now() - Math.max(updated, s.updatedAt.getTime()) < abandonAfter) continue;
-      try { await content.abort(s.ref); report.removed.ingests++; } catch (err) {
+      try { await content.abort(s.ref); report.removed.ingests++; tell({ step: 'removed', kind: 'ingest', id: s.ref }); } catch (err) {
         if (!isStowageError(err, 'NotFound') && !isStowageError(err, 'Unavailable')) report.errors.push(`abort ${s.ref}: ${(err as Error).message}`);
       }
     }
@@ -258,7 +288,7 @@ async function collect(store: ReturnType<typeof internalsOf>, backends: GcBacken
       const known = store.snapshots.ids(sn); // read after listing: records are created before their directories
       for (const id of onDisk) {
         if (known.has(id) || gone.has(`${sn}/${id}`)) continue;
-        if (await rmdir(sn, id)) report.removed.snapshots++;
+        if (await rmdir(sn, id)) { report.removed.snapshots++; tell({ step: 'removed', kind: 'snapshot-directory', id: `${sn}/${id}` }); }
       }
     }
   }

@@ -161,6 +161,9 @@ export function currentVersion(db: Database.Database): number {
 
 /** Brings the schema up to `target` (default: the newest). Safe to call from several processes at once. */
 export function migrate(db: Database.Database, target = SCHEMA_VERSION): number {
+  // Up to date: nothing is written, so a store on a full disk still opens (to be checked, or cleaned).
+  const now = currentVersion(db);
+  if (now === Math.min(target, SCHEMA_VERSION)) return now;
   const run = db.transaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const from = currentVersion(db);
@@ -171,6 +174,7 @@ export function migrate(db: Database.Database, target = SCHEMA_VERSION): number 
     }
     for (const m of MIGRATIONS) if (m.version > from && m.version <= target) m.up(db);
     const to = Math.max(from, Math.min(target, SCHEMA_VERSION));
+    if (to === from && from > 0) return to;
     db.prepare('DELETE FROM schema_version').run();
     db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(to);
     return to;

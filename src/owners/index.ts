@@ -14,7 +14,7 @@ export interface ProcessOwner {
 }
 
 /** Process start time from /proc/<pid>/stat (field 22), or undefined where /proc is missing. */
-export function processStartTime(pid: number): string | undefined {
+function processStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -1,3 +1,3 @@
 // The servers: thin adapters that put the image service on the network.
-export { startRegistryServer, parseListen, type RegistryServer, type RegistryServerOptions } from './registry/index.js';
-export { startEngineServer, parseHost, MAX_API_VERSION, MIN_API_VERSION, type EngineServer, type EngineServerOptions } from './engine/index.js';
+export { startRegistryServer, type RegistryServer, type RegistryServerOptions } from './registry/index.js';
+export { startEngineServer, type EngineBackend, type EngineServer, type EngineServerOptions } from './engine/index.js';

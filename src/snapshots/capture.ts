@@ -3,7 +3,7 @@ import { FailedPreconditionError } from '../errors/index.js';
 import { applyLayer } from './apply.js';
 import { diffDirs, diffTarStream, treeSource, type Change } from './diff.js';
 import { sidecarPath } from './ownership.js';
-import type { Snapshotter } from './snapshotter.js';
+import type { Snapshotter, SnapshotLayout } from './snapshotter.js';
 
 /**
  * The rootless way to change an active snapshot without mounting it: edit a checkout of it, then
@@ -11,7 +11,7 @@ import type { Snapshotter } from './snapshotter.js';
  * and the parent chain (whiteouts for deletions), so a later commit holds exactly those changes.
  * Returns the changes. The tree itself is left untouched.
  */
-export async function captureTree(sn: Snapshotter, key: string, treeDir: string, opts: { signal?: AbortSignal; rootless?: boolean } = {}): Promise<Change[]> {
+export async function captureTree(sn: Snapshotter & SnapshotLayout, key: string, treeDir: string, opts: { signal?: AbortSignal; rootless?: boolean } = {}): Promise<Change[]> {
   const info = await sn.stat(key);
   if (info.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${info.kind}: only active snapshots can be changed`, { key });
   const layers = sn.layers(key);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { mergedChildren, type MergedEntry } from './merged.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
-import type { Snapshotter } from './snapshotter.js';
+import type { SnapshotLayout } from './snapshotter.js';
 
 export interface CheckoutOptions {
   /**
@@ -28,7 +28,7 @@ export interface CheckoutResult { entries: number; linked: number; copied: numbe
  * rootless), mtimes and symlinks. Hard links between files of one layer stay hard links.
  * `source` is a snapshot key, or an explicit list of overlay-layout layer dirs (nearest first).
  */
-export async function checkout(sn: Snapshotter | null, source: string | string[], destDir: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
+export async function checkout(sn: SnapshotLayout | null, source: string | string[], destDir: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
   const layers = typeof source === 'string' ? sn!.layers(source) : source;
   const dest = path.resolve(destDir);
   if (fs.existsSync(dest) && fs.readdirSync(dest).length > 0) throw new InvalidArgumentError(`checkout destination ${destDir} is not empty`, { path: destDir });

@@ -10,11 +10,12 @@ export {
   type Change, type ApiChange, type DiffLayer, type DiffTarOptions, type TreeSource,
 } from './diff.js';
 export {
-  openSnapshotter, snapshotGcBackend, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage, layerOverrideFile,
-  type Snapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
+  openSnapshotter, snapshotGcBackend, applyLayerToSnapshot, exportSnapshotLayer, chainID, diskUsage,
+  hasSnapshotLayout, isSnapshotCleaner, hasDirectorySweep,
+  type Snapshotter, type SnapshotLayout, type SnapshotCleaner, type SnapshotDirectorySweep, type DirectorySnapshotter, type SnapshotInfo, type Mount, type Usage, type SnapshotOptions,
   type ApplyToSnapshotInput, type ApplyToSnapshotResult,
 } from './snapshotter.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js';
 export { captureTree } from './capture.js';
-export { walkMerged, mergedChildren, lookupMerged, WH_PREFIX, WH_OPAQUE, type MergedEntry } from './merged.js';
-export { OVERRIDE_XATTR, loadOverrides, saveOverrides, isPrivileged, sidecarPath, formatOverride, parseOverride, type OwnerOverride } from './ownership.js';
+export { lookupMerged } from './merged.js';
+export { OVERRIDE_XATTR, loadOverrides, saveOverrides, isPrivileged, sidecarPath, type OwnerOverride } from './ownership.js';

@@ -12,7 +12,6 @@ import { applyLayerInWorker } from './apply-in-worker.js';
 import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarOptions } from './diff.js';
 import type { Compression } from './compression.js';
 import type { Writer } from '../content/index.js';
-import { sidecarPath } from './ownership.js';
 import { WH_PREFIX } from './merged.js';
 
 /**
@@ -45,7 +44,10 @@ export interface Usage { size: number; inodes: number }
 
 export interface SnapshotOptions { labels?: Labels; lease?: string }
 
-/** containerd's snapshotter interface (kinds, key space and error classes), over the overlay directory layout. */
+/**
+ * containerd's snapshotter interface (kinds, key space and error classes). What a snapshotter can do
+ * beyond it is in the optional interfaces below, as containerd keeps `Cleaner` apart.
+ */
 export interface Snapshotter {
   readonly name: string;
   readonly root: string;
@@ -59,13 +61,14 @@ export interface Snapshotter {
   commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
   remove(key: string): Promise<void>;
   walk(fn: (info: SnapshotInfo) => void | Promise<void>, ...filters: string[]): Promise<void>;
-  /** Removes directories without a record (crashed prepares, removed snapshots). */
-  cleanup(): Promise<void>;
-  /** Ids of the snapshot directories on disk (`snapshots/<id>`), records or not: what GC compares to the records. */
-  directoryIds(): number[];
-  /** Deletes one snapshot directory whose record is already gone (GC's file sweep). Missing is fine. */
-  removeDirectory(id: number): void;
   close(): Promise<void>;
+}
+
+/**
+ * A snapshotter whose snapshots are plain layer directories (the overlay layout): what apply, diff,
+ * checkout and capture work on without mounting anything.
+ */
+export interface SnapshotLayout {
   /** The snapshot's own layer directory (`snapshots/<id>/fs`); for a view, empty. */
   layerDir(key: string): string;
   /**
@@ -73,6 +76,39 @@ export interface Snapshotter {
    * committed) then every parent's.
    */
   layers(key: string): string[];
+}
+
+/** containerd's `Cleaner`: removes what a crash left on disk (directories without a record). */
+export interface SnapshotCleaner {
+  cleanup(): Promise<void>;
+}
+
+/** What the metadata GC's file sweep needs: the directories on disk, to compare with the records. */
+export interface SnapshotDirectorySweep {
+  /** Ids of the snapshot directories on disk (`snapshots/<id>`), records or not. */
+  directoryIds(): number[];
+  /** Deletes one snapshot directory whose record is already gone. Missing is fine. */
+  removeDirectory(id: number): void;
+}
+
+/** The overlay-layout directory snapshotter: the core interface and every optional one. */
+export type DirectorySnapshotter = Snapshotter & SnapshotLayout & SnapshotCleaner & SnapshotDirectorySweep;
+
+/** Whether `sn` keeps its snapshots as plain layer directories. */
+export function hasSnapshotLayout(sn: Snapshotter): sn is Snapshotter & SnapshotLayout {
+  const o = sn as Partial<SnapshotLayout>;
+  return typeof o.layerDir === 'function' && typeof o.layers === 'function';
+}
+
+/** Whether `sn` can remove what a crash left on disk. */
+export function isSnapshotCleaner(sn: Snapshotter): sn is Snapshotter & SnapshotCleaner {
+  return typeof (sn as Partial<SnapshotCleaner>).cleanup === 'function';
+}
+
+/** Whether the GC can sweep `sn`'s directories. */
+export function hasDirectorySweep(sn: Snapshotter): sn is Snapshotter & SnapshotDirectorySweep {
+  const o = sn as Partial<SnapshotDirectorySweep>;
+  return typeof o.directoryIds === 'function' && typeof o.removeDirectory === 'function';
 }
 
 function toInfo(r: SnapshotRecord): SnapshotInfo {
@@ -113,7 +149,7 @@ function scanLayer(dir: string): { usage: Usage; markers: boolean } {
 const MARKERS_FILE = 'markers.json';
 interface MarkersRecord { ino: number; markers: boolean }
 
-class OverlaySnapshotter implements Snapshotter {
+class OverlaySnapshotter implements DirectorySnapshotter {
   private readonly dir: string;
   private closed = false;
 
@@ -302,13 +338,16 @@ class OverlaySnapshotter implements Snapshotter {
  * Opens the overlay-layout directory snapshotter at `root` (`<root>/snapshots/<id>/fs`), with its
  * records in the metadata database under the snapshotter name `name`.
  */
-export function openSnapshotter(root: string, records: SnapshotRecords, name = 'overlay'): Snapshotter {
+export function openSnapshotter(root: string, records: SnapshotRecords, name = 'overlay'): DirectorySnapshotter {
   return new OverlaySnapshotter(path.resolve(root), records, name);
 }
 
-/** The snapshotters' directories as the metadata GC's snapshot backend sees them. */
+/**
+ * The snapshotters' directories as the metadata GC's snapshot backend sees them. A snapshotter without
+ * a directory sweep is left out: GC then goes by its records alone.
+ */
 export function snapshotGcBackend(...sns: Snapshotter[]) {
-  const byName = new Map(sns.map((s) => [s.name, s]));
+  const byName = new Map(sns.filter(hasDirectorySweep).map((s) => [s.name, s]));
   return {
     snapshotters: () => [...byName.keys()],
     async listDirectories(name: string): Promise<number[]> { return byName.get(name)?.directoryIds() ?? []; },
@@ -347,7 +386,7 @@ export interface ApplyToSnapshotResult extends ApplyResult { chainID: Digest }
  * commit under the chainID. AlreadyExists when that chainID is already committed (the caller skips the
  * layer; the stream is left unread when that is known up front). DigestMismatch removes the snapshot.
  */
-export async function applyLayerToSnapshot(sn: Snapshotter, input: ApplyToSnapshotInput): Promise<ApplyToSnapshotResult> {
+export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, input: ApplyToSnapshotInput): Promise<ApplyToSnapshotResult> {
   if (input.expectedDiffID !== undefined) {
     const id = chainID(input.parentChainId, input.expectedDiffID);
     if (await exists(sn, id)) throw new AlreadyExistsError(`snapshot ${id}: already exists`, { key: id, chainID: id });
@@ -387,15 +426,12 @@ async function exists(sn: Snapshotter, key: string): Promise<boolean> {
   try { await sn.stat(key); return true; } catch (e) { if (isStowageError(e, 'NotFound')) return false; throw e; }
 }
 
-/** Where apply keeps ownership overrides of a snapshot's layer (for tools that inspect the store). */
-export function layerOverrideFile(sn: Snapshotter, key: string): string { return sidecarPath(sn.layerDir(key)); }
-
 
 /**
  * Exports a snapshot's own layer (its changes over its parent: the fast path that walks only its
  * directory) as an OCI layer into a content Writer or stream. Works for active and committed snapshots.
  */
-export async function exportSnapshotLayer(sn: Snapshotter, key: string, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
+export async function exportSnapshotLayer(sn: Snapshotter & SnapshotLayout, key: string, out: Writer | NodeJS.WritableStream, opts: DiffTarOptions & { compression?: Compression; level?: number } = {}): Promise<DiffLayer> {
   const info = await sn.stat(key);
   if (info.kind === 'view') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is a view: it has no layer of its own`, { key });
   const [own, ...parents] = sn.layers(key);

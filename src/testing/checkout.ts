@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CheckoutOptions, ImageService } from '../images/index.js';
+import type { CheckoutOptions, LocalImages } from '../images/index.js';
 
 /** An image's root filesystem in a private temporary directory, removed by `remove()` or `await using`. */
 export interface TempCheckout extends AsyncDisposable {
@@ -15,7 +15,7 @@ export interface TempCheckout extends AsyncDisposable {
 }
 
 /** Checks an image of `store` out into a fresh temporary directory. */
-export async function checkoutToTemp(store: Pick<ImageService, 'checkout'>, refOrID: string, opts: CheckoutOptions & { tmpdir?: string } = {}): Promise<TempCheckout> {
+export async function checkoutToTemp(store: Pick<LocalImages, 'checkout'>, refOrID: string, opts: CheckoutOptions & { tmpdir?: string } = {}): Promise<TempCheckout> {
   const { tmpdir, ...rest } = opts;
   const parent = fs.mkdtempSync(path.join(tmpdir ?? os.tmpdir(), 'stowage-checkout-'));
   const dir = path.join(parent, 'rootfs');

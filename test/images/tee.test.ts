@@ -15,7 +15,6 @@ beforeEach(async () => {
   store = await openContentStore(dir);
 });
 afterEach(async () => {
-  await store.close?.();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

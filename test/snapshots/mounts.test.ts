@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openMetadata } from '../../src/metadata/index.js';
 import {
-  applyLayerToSnapshot, captureTree, checkout, openSnapshotter, type Mount, type Snapshotter,
+  applyLayerToSnapshot, captureTree, checkout, openSnapshotter, type DirectorySnapshotter, type Mount,
 } from '../../src/snapshots/index.js';
 import type { Digest } from '../../src/oci/index.js';
 import { buildTar, describeTree, dir, file, isRoot, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
@@ -22,7 +22,7 @@ const skipReason = !isRoot ? 'not root: cannot mount' : !fuseReady ? 'fuse-overl
 const itMounting = skipUnless(!skipReason, skipReason);
 
 let root: string;
-let sn: Snapshotter;
+let sn: DirectorySnapshotter;
 let closeMd: () => void;
 const mounted: string[] = [];
 

@@ -6,12 +6,19 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { captureTree, checkout, type Snapshotter, type SnapshotInfo } from '../../src/snapshots/index.js';
+import {
+  captureTree, checkout, type Snapshotter, type SnapshotCleaner, type SnapshotInfo, type SnapshotLayout,
+} from '../../src/snapshots/index.js';
 import { describeTree, isRoot, tmpdir } from './helpers.js';
 import { expectCode } from '../harness/expect.js';
 import { skipUnless } from '../harness/skip.js';
 
-export interface SuiteContext { sn: Snapshotter; root: string; close(): Promise<void> }
+/**
+ * The snapshotter under test: the core interface, plus the layout (the suite edits snapshots the rootless
+ * way, through checkout and captureTree) and the cleaner (crash recovery is part of the suite).
+ */
+export type SuiteSnapshotter = Snapshotter & SnapshotLayout & SnapshotCleaner;
+export interface SuiteContext { sn: SuiteSnapshotter; root: string; close(): Promise<void> }
 export type SnapshotterFactory = (root: string) => Promise<SuiteContext>;
 
 type Applier = (dir: string) => void;
@@ -31,7 +38,7 @@ const seq = (...as: Applier[]): Applier => (d) => { for (const a of as) a(d); };
 export function snapshotterSuite(name: string, factory: SnapshotterFactory): void {
   describe(`snapshotter suite: ${name}`, () => {
     let ctx: SuiteContext;
-    let sn: Snapshotter;
+    let sn: SuiteSnapshotter;
     let work: string;
     const scratchDirs: string[] = [];
     let n = 0;

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import type { StoreMaintenance } from '../../images/index.js';
 
 export const check: CommandSpec = {
   name: 'check',
@@ -9,7 +10,7 @@ export const check: CommandSpec = {
     { name: 'format', type: 'string', value: 'string', help: "'json': print the report as JSON" },
   ],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: StoreMaintenance = await ctx.store();
     const report = await store.check({ repair: p.bool('repair') });
     if (p.string('format') === 'json') {
       ctx.io.stdout.write(JSON.stringify(report) + '\n');

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
+import type { LocalImages } from '../../images/index.js';
 
 export const checkout: CommandSpec = {
   name: 'checkout',
@@ -12,7 +13,7 @@ export const checkout: CommandSpec = {
   ],
   args: { min: 2 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     await store.checkout(p.args[0]!, path.resolve(p.args[1]!), { platform: p.string('platform'), signal: ctx.signal, link: p.bool('hardlink') ? 'hardlink' : 'copy' });
   },
 };

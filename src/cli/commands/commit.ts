@@ -1,4 +1,5 @@
-import type { CommandSpec } from '../command.js';
+import { CHANGE_OPTION, type CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const commit: CommandSpec = {
   name: 'commit',
@@ -7,13 +8,13 @@ export const commit: CommandSpec = {
   summary: "Create a new image from a working container's changes",
   options: [
     { name: 'author', short: 'a', type: 'string', value: 'string', help: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
-    { name: 'change', short: 'c', type: 'list', value: 'list', help: 'Apply Dockerfile instruction to the created image' },
+    CHANGE_OPTION,
     { name: 'message', short: 'm', type: 'string', value: 'string', help: 'Commit message' },
     { name: 'squash', type: 'bool', help: 'Merge the layers of the new image into one' },
   ],
   args: { min: 1, max: 2 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const author = p.string('author');
     const message = p.string('message');
     const { id } = await store.commit(p.args[0]!, {

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 const KIND = ['C', 'A', 'D'] as const;
 
@@ -11,7 +12,7 @@ export const containerChanges: CommandSpec = {
   options: [{ name: 'format', type: 'string', value: 'string', help: "'json': print the Engine API FilesystemChange list" }],
   args: { min: 1 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const changes = await store.changes(p.args[0]!, { signal: ctx.signal });
     if (p.string('format') === 'json') { ctx.io.stdout.write(JSON.stringify(changes) + '\n'); return; }
     ctx.io.stdout.write(changes.map((c) => `${KIND[c.Kind]} ${c.Path}\n`).join(''));

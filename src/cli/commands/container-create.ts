@@ -1,4 +1,5 @@
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const containerCreate: CommandSpec = {
   name: 'container create',
@@ -10,7 +11,7 @@ export const containerCreate: CommandSpec = {
   ],
   args: { min: 1 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const layer = await store.createLayer(undefined, p.args[0]!, { name: p.string('name'), platform: p.string('platform'), signal: ctx.signal });
     ctx.io.stdout.write(`${layer.id}\n`);
   },

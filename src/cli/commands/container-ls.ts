@@ -1,6 +1,7 @@
 import { FORMAT_OPTION, type CommandSpec } from '../command.js';
 import { goTime, humanSize, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const containerLs: CommandSpec = {
   name: 'container ls',
@@ -14,7 +15,7 @@ export const containerLs: CommandSpec = {
     { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes' },
   ],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const layers = await store.listLayers();
     const trunc = !p.bool('no-trunc');
     const withSize = p.bool('size');

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const containerMounts: CommandSpec = {
   name: 'container mounts',
@@ -6,7 +7,7 @@ export const containerMounts: CommandSpec = {
   summary: 'Print the mounts a runtime needs for the container root filesystem (JSON)',
   args: { min: 1 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     ctx.io.stdout.write(JSON.stringify(await store.mounts(p.args[0]!), null, 4) + '\n');
   },
 };

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command.js';
 import { reportError } from '../report.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const containerRm: CommandSpec = {
   name: 'container rm',
@@ -8,7 +9,7 @@ export const containerRm: CommandSpec = {
   summary: 'Remove one or more working containers (their writable layers)',
   args: { min: 1, max: Infinity },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     let failed = false;
     for (const id of p.args) {
       try {

@@ -1,4 +1,4 @@
-import type { EventMessage } from '../../images/index.js';
+import type { EventMessage, StoreMaintenance } from '../../images/index.js';
 import type { CommandSpec } from '../command.js';
 import { FILTER_OPTION, parseFilterFlags } from '../filters.js';
 import { parseTemplate } from '../template.js';
@@ -33,7 +33,7 @@ export const events: CommandSpec = {
     { name: 'until', type: 'string', value: 'string', help: 'Stream events until this timestamp' },
   ],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: StoreMaintenance = await ctx.store();
     const format = p.string('format');
     const template = format && format !== 'json' ? parseTemplate(format) : undefined;
     const until = p.string('until');

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command.js';
 import { humanSize4 } from '../humanize.js';
+import type { StoreMaintenance } from '../../images/index.js';
 
 export const gc: CommandSpec = {
   name: 'gc',
@@ -7,7 +8,7 @@ export const gc: CommandSpec = {
   summary: 'Remove blobs, snapshots and ingests no image, lease or container needs',
   options: [{ name: 'format', type: 'string', value: 'string', help: "'json': print the report as JSON" }],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: StoreMaintenance = await ctx.store();
     const report = await store.gc({ signal: ctx.signal });
     if (p.string('format') === 'json') {
       ctx.io.stdout.write(JSON.stringify(report) + '\n');

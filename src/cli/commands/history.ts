@@ -1,6 +1,7 @@
 import { FORMAT_OPTION, PLATFORM_OPTION, type CommandSpec } from '../command.js';
 import { ellipsis, humanSize, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
+import type { LocalImages } from '../../images/index.js';
 
 export const history: CommandSpec = {
   name: 'history',
@@ -16,7 +17,7 @@ export const history: CommandSpec = {
   ],
   args: { min: 1 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     const items = await store.history(p.args[0]!, { platform: p.string('platform') });
     const trunc = !p.bool('no-trunc');
     const human = p.has('human') ? p.bool('human') : true;

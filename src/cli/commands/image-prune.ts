@@ -2,6 +2,7 @@ import type { CommandSpec } from '../command.js';
 import { parseFilterFlags } from '../filters.js';
 import { humanSize4 } from '../humanize.js';
 import { confirm } from '../prompt.js';
+import type { LocalImages } from '../../images/index.js';
 
 export const imagePrune: CommandSpec = {
   name: 'image prune',
@@ -24,7 +25,7 @@ export const imagePrune: CommandSpec = {
         : 'WARNING! This will remove all dangling images.';
       if (!(await confirm(ctx, warning))) return 0;
     }
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     const report = await store.prune({ filters, signal: ctx.signal });
     const deleted = report.ImagesDeleted ?? [];
     if (deleted.length > 0) {

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import type { ContainerLayers } from '../../images/index.js';
 
 export const imageSquash: CommandSpec = {
   name: 'image squash',
@@ -11,7 +12,7 @@ export const imageSquash: CommandSpec = {
   ],
   args: { min: 1 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: ContainerLayers = await ctx.store();
     const parent = p.string('parent');
     const tag = p.string('tag');
     const { id } = await store.squash(p.args[0]!, { ...(parent ? { parent } : {}), ...(tag ? { ref: tag } : {}), signal: ctx.signal });

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../errors/index.js';
-import type { ImageSummary } from '../../images/index.js';
+import type { ImageSummary, LocalImages } from '../../images/index.js';
 import { FORMAT_OPTION, type CommandSpec } from '../command.js';
 import { FILTER_OPTION, parseFilterFlags } from '../filters.js';
 import { goTime, humanSize, shortId, since } from '../humanize.js';
@@ -118,7 +118,7 @@ export const images: CommandSpec = {
   async run(ctx, p) {
     const filters = parseFilterFlags(p.list('filter'));
     if (p.args[0] !== undefined) (filters.reference ??= []).push(p.args[0]);
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     if (p.bool('tree')) {
       if (p.bool('quiet') || p.string('format') !== undefined || p.bool('digests') || p.bool('no-trunc')) {
         throw new InvalidArgumentError('--tree cannot be combined with --quiet, --format, --digests or --no-trunc');

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../../errors/index.js';
-import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
+import { CHANGE_OPTION, PLATFORM_OPTION, type CommandSpec } from '../command.js';
+import type { ImageArchives } from '../../images/index.js';
 
 /** docker's source rules: `-` is stdin, a URL with a scheme is fetched, `host/path` gets `http://`, else a file. */
 export function importSource(arg: string): 'stdin' | URL {
@@ -20,7 +21,7 @@ export const importCmd: CommandSpec = {
   usage: '[OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
   summary: 'Import the contents from a tarball to create a filesystem image',
   options: [
-    { name: 'change', short: 'c', type: 'list', value: 'list', help: 'Apply Dockerfile instruction to the created image' },
+    CHANGE_OPTION,
     { name: 'message', short: 'm', type: 'string', value: 'string', help: 'Set commit message for imported image' },
     PLATFORM_OPTION,
   ],
@@ -28,7 +29,7 @@ export const importCmd: CommandSpec = {
   async run(ctx, p) {
     const src = importSource(p.args[0]!);
     if (src === 'stdin' && ctx.io.stdin.isTTY) throw new InvalidArgumentError('requested import from stdin, but stdin is a terminal');
-    const store = await ctx.store();
+    const store: ImageArchives = await ctx.store();
     const source = src === 'stdin' ? (ctx.io.stdin as Readable) : src;
     const message = p.string('message');
     const { id } = await store.importImage(source, {

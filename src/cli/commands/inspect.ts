@@ -1,4 +1,4 @@
-import type { InspectResponse } from '../../images/index.js';
+import type { InspectResponse, LocalImages } from '../../images/index.js';
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
 import { reportError } from '../report.js';
 import { parseTemplate } from '../template.js';
@@ -14,7 +14,7 @@ export const inspect: CommandSpec = {
   ],
   args: { min: 1, max: Infinity },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     const found: InspectResponse[] = [];
     let failed = false;
     for (const name of p.args) {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { InvalidArgumentError, fromSystemError } from '../../errors/index.js';
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
 import { ProgressDisplay } from '../progress.js';
+import type { ImageArchives } from '../../images/index.js';
 
 export const load: CommandSpec = {
   name: 'load',
@@ -28,7 +29,7 @@ export const load: CommandSpec = {
       input = ctx.io.stdin as Readable;
     }
     const quiet = p.bool('quiet');
-    const store = await ctx.store();
+    const store: ImageArchives = await ctx.store();
     const display = quiet || !ctx.io.stdout.isTTY ? undefined : new ProgressDisplay(ctx.io.stdout);
     try {
       await store.load(input, {

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../errors/index.js';
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
 import { ProgressDisplay } from '../progress.js';
+import type { RegistryAccess } from '../../images/index.js';
 
 export const pull: CommandSpec = {
   name: 'pull',
@@ -25,7 +26,7 @@ export const pull: CommandSpec = {
     }
     const quiet = p.bool('quiet');
     if (!allTags && ref.tag === undefined && ref.digest === undefined && !quiet) ctx.io.stdout.write('Using default tag: latest\n');
-    const store = await ctx.store();
+    const store: RegistryAccess = await ctx.store();
     const display = quiet ? undefined : new ProgressDisplay(ctx.io.stdout);
     const result = await store.pull(name, {
       platform: p.string('platform'),

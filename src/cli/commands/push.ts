@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../errors/index.js';
 import { PLATFORM_OPTION, type CommandSpec } from '../command.js';
 import { ProgressDisplay } from '../progress.js';
+import type { RegistryAccess } from '../../images/index.js';
 
 export const push: CommandSpec = {
   name: 'push',
@@ -27,7 +28,7 @@ export const push: CommandSpec = {
       if (!quiet) ctx.io.stdout.write('Using default tag: latest\n');
       target = referenceString(tagNameOnly(ref));
     }
-    const store = await ctx.store();
+    const store: RegistryAccess = await ctx.store();
     const display = quiet ? undefined : new ProgressDisplay(ctx.io.stdout);
     const results = await store.push(target, {
       platform: p.string('platform'),

@@ -1,6 +1,7 @@
 import { isStowageError } from '../../errors/index.js';
 import type { CommandSpec } from '../command.js';
 import { reportError } from '../report.js';
+import type { LocalImages } from '../../images/index.js';
 
 export const rmi: CommandSpec = {
   name: 'rmi',
@@ -14,7 +15,7 @@ export const rmi: CommandSpec = {
   ],
   args: { min: 1, max: Infinity },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     const platforms = p.list('platform').flatMap((v) => v.split(',')).filter((v) => v !== '');
     let failed = false;
     // Each name on its own, as docker does: one failure does not stop the others.

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { InvalidArgumentError, fromSystemError } from '../../errors/index.js';
 import type { CommandSpec, TextOutput } from '../command.js';
+import type { ImageArchives } from '../../images/index.js';
 
 /** The terminal's stdout as a byte stream: a Node stream is used as is, anything else gets the bytes as text. */
 export function binaryOutput(out: TextOutput): Writable {
@@ -28,7 +29,7 @@ export const save: CommandSpec = {
     if (file === undefined && ctx.io.stdout.isTTY) {
       throw new InvalidArgumentError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
     }
-    const store = await ctx.store();
+    const store: ImageArchives = await ctx.store();
     if (file === undefined) {
       await store.save(p.args, binaryOutput(ctx.io.stdout), { ...(platform ? { platform } : {}), signal: ctx.signal });
       return;

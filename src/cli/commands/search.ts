@@ -3,6 +3,7 @@ import { FORMAT_OPTION, type CommandSpec } from '../command.js';
 import { FILTER_OPTION, parseFilterFlags } from '../filters.js';
 import { ellipsis } from '../humanize.js';
 import { printList } from '../output.js';
+import type { RegistryAccess } from '../../images/index.js';
 
 /** `stowage search TERM`: docker's search, and for registries without it, a search of their catalog. */
 export const search: CommandSpec = {
@@ -24,7 +25,7 @@ export const search: CommandSpec = {
       if (!/^-?\d+$/.test(limitText)) throw new InvalidArgumentError(`invalid argument "${limitText}" for "--limit" flag: strconv.ParseInt: parsing "${limitText}": invalid syntax`);
       limit = Number(limitText);
     }
-    const store = await ctx.store();
+    const store: RegistryAccess = await ctx.store();
     const results = await store.search(p.args[0]!, { filters: parseFilterFlags(p.list('filter')), ...(limit !== undefined ? { limit } : {}), signal: ctx.signal });
     const trunc = !p.bool('no-trunc');
     const rows = results.map((r) => {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, fromSystemError } from '../../errors/index.js';
 import type { OptionSpec, ParsedArgs } from '../args.js';
+import type { EngineBackend } from '../../server/index.js';
 import type { CommandSpec, Context } from '../command.js';
-import type { ImageService } from '../../images/index.js';
 import { UsageError } from '../usage.js';
 import { stowageVersion } from './version.js';
 
@@ -23,7 +23,7 @@ export interface ServerKind {
   option: OptionSpec;
   /** Options that only this kind reads. */
   options: OptionSpec[];
-  start(store: ImageService, p: ParsedArgs, ctx: Context, log: (line: string) => void): Promise<RunningServer>;
+  start(store: EngineBackend, p: ParsedArgs, ctx: Context, log: (line: string) => void): Promise<RunningServer>;
 }
 
 function readFile(file: string, what: string): string {

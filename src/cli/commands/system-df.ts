@@ -1,4 +1,4 @@
-import type { ContainerLayer, ImageService } from '../../images/index.js';
+import type { ContainerLayer, ContainerLayers, StoreMaintenance } from '../../images/index.js';
 import type { CommandSpec } from '../command.js';
 import { humanSize4, shortId, since } from '../humanize.js';
 import { printList } from '../output.js';
@@ -7,7 +7,7 @@ import { imageRows } from './images.js';
 
 interface ContainerUsage { container: ContainerLayer; size: number }
 
-async function containerUsage(store: ImageService): Promise<ContainerUsage[]> {
+async function containerUsage(store: Pick<ContainerLayers, 'listLayers' | 'layerSize'>): Promise<ContainerUsage[]> {
   const out: ContainerUsage[] = [];
   for (const container of await store.listLayers()) {
     out.push({ container, size: (await store.layerSize(container.id)).rw });
@@ -29,7 +29,7 @@ export const systemDf: CommandSpec = {
     { name: 'verbose', short: 'v', type: 'bool', help: 'Show detailed information on space usage' },
   ],
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: StoreMaintenance & ContainerLayers = await ctx.store();
     const verbose = p.bool('verbose');
     const usage = await store.diskUsage({ verbose });
     const containers = await containerUsage(store);

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import type { LocalImages } from '../../images/index.js';
 
 export const tag: CommandSpec = {
   name: 'tag',
@@ -7,7 +8,7 @@ export const tag: CommandSpec = {
   summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
   args: { min: 2 },
   async run(ctx, p) {
-    const store = await ctx.store();
+    const store: LocalImages = await ctx.store();
     await store.tag(p.args[0]!, p.args[1]!);
   },
 };

@@ -7,16 +7,17 @@
  *   await srv.close();
  */
 import http from 'node:http';
-import type { ImageService } from '../../images/index.js';
 import { BUILD_ROUTES } from './build.js';
 import { EVENT_ROUTES } from './events.js';
 import { IMAGE_ROUTES } from './images.js';
 import { listen, parseHost } from './listen.js';
 import { createDispatcher, type Route } from './router.js';
+import type { EngineBackend } from './request.js';
 import { systemRoutes } from './system.js';
 
 export { MAX_API_VERSION, MIN_API_VERSION } from './router.js';
 export { parseHost } from './listen.js';
+export type { EngineBackend } from './request.js';
 
 export interface EngineServerOptions {
   /** `unix:///abs/path.sock` or `tcp://127.0.0.1:PORT` (port 0: any free port). */
@@ -40,7 +41,7 @@ export interface EngineServer {
 /** Go's net/http answers a request whose header is over 1 MiB with this (docker's daemon does too). */
 const MAX_HEADER_BYTES = 1024 * 1024;
 
-export async function startEngineServer(store: ImageService, opts: EngineServerOptions): Promise<EngineServer> {
+export async function startEngineServer(store: EngineBackend, opts: EngineServerOptions): Promise<EngineServer> {
   const addr = parseHost(opts.host);
   const version = opts.version ?? 'unknown';
   const routes: Route[] = [...systemRoutes({ version }), ...IMAGE_ROUTES, ...EVENT_ROUTES, ...BUILD_ROUTES];

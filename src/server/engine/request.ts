@@ -3,8 +3,19 @@
  * the client goes away) and docker's parsing of query values: booleans, `filters` JSON, platforms.
  */
 import type http from 'node:http';
-import type { Filters, ImageService, PlatformSpec } from '../../images/index.js';
+import type { BuildBackend } from '../../build/index.js';
+import type {
+  BuilderSupport, ContainerLayers, Filters, ImageArchives, LocalImages, PlatformSpec, RegistryAccess, StoreMaintenance,
+} from '../../images/index.js';
 import { badParameter } from './errors.js';
+
+/**
+ * What the Engine API serves of the image service: images, registries, archives, the store's state and
+ * events, `commit` of working containers, and the builder's methods for `POST /build`. Working
+ * containers are otherwise not served (the API's container routes answer that this server manages images only).
+ */
+export type EngineBackend = LocalImages & RegistryAccess & ImageArchives & StoreMaintenance &
+  Pick<ContainerLayers, 'commit'> & BuildBackend & Pick<BuilderSupport, 'scratchDir'>;
 
 export interface EngineRequest {
   req: http.IncomingMessage;
@@ -21,7 +32,7 @@ export interface EngineRequest {
   signal: AbortSignal;
   /** Fires when the server stops: endless answers (event streams) end then; others finish. */
   stopping: AbortSignal;
-  store: ImageService;
+  store: EngineBackend;
 }
 
 /** `1.44` ≥ `1.40`, compared as numbers per component. */

@@ -5,9 +5,8 @@
  */
 import type http from 'node:http';
 import { InvalidArgumentError } from '../../errors/index.js';
-import type { ImageService } from '../../images/index.js';
 import { NotAnImageEndpointError, writeError } from './errors.js';
-import { versionAtLeast, type EngineRequest } from './request.js';
+import { versionAtLeast, type EngineBackend, type EngineRequest } from './request.js';
 
 /** Newest API version served (docker 29.0's); the CLI negotiates min(its own, this). */
 export const MAX_API_VERSION = '1.52';
@@ -42,7 +41,7 @@ function checkVersion(version: string): void {
 }
 
 /** The request handler for node's http server. */
-export function createDispatcher(store: ImageService, routes: Route[], id: ServerIdentity, stopping: AbortSignal): http.RequestListener {
+export function createDispatcher(store: EngineBackend, routes: Route[], id: ServerIdentity, stopping: AbortSignal): http.RequestListener {
   return (req, res) => {
     res.setHeader('Api-Version', MAX_API_VERSION);
     res.setHeader('Server', id.server);

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ImageService } from '../../images/index.js';
+import type { LocalImages } from '../../images/index.js';
 import { InvalidArgumentError, fromSystemError } from '../../errors/index.js';
 import { Htpasswd } from './auth.js';
 import { deleteBlob, getBlob } from './blobs.js';
@@ -68,12 +68,12 @@ export function parseListen(listen: string): { host: string; port: number } {
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Starts serving `store` over the OCI distribution API. */
-export async function startRegistryServer(store: Pick<ImageService, 'repositories'>, opts: RegistryServerOptions = {}): Promise<RegistryServer> {
+export async function startRegistryServer(store: Pick<LocalImages, 'repositories'>, opts: RegistryServerOptions = {}): Promise<RegistryServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:0');
   const htpasswd = opts.htpasswd ? Htpasswd.load(opts.htpasswd) : undefined;
   let closing = false;
   const inFlight = new Set<Promise<void>>();
-  let handlers: { view: ReturnType<ImageService['repositories']>; uploads: Uploads; mirror?: Mirror } | undefined;
+  let handlers: { view: ReturnType<LocalImages['repositories']>; uploads: Uploads; mirror?: Mirror } | undefined;
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const started = process.hrtime.bigint();
