@@ -70,18 +70,19 @@ export interface TestIndex {
 const MTIME = new Date('2024-01-01T00:00:00Z');
 
 /** A layer's entries as a builder file tree; OCI whiteout names become the builder's deletions. */
-function fileTree(files: TestLayerSpec['files']): FileTree {
+export function fileTree(files: TestLayerSpec['files']): FileTree {
   const list: TestFile[] = Array.isArray(files) ? files : Object.entries(files).map(([p, content]) => ({ path: p, content }));
   const tree: FileTree = {};
   for (const f of list) {
-    const dir = path.posix.dirname(`/${f.path}`);
-    const base = path.posix.basename(f.path);
+    const key = `/${f.path}`.replace(/\/+$/, ''); // 'etc/' and 'etc' name one directory
+    const dir = path.posix.dirname(key);
+    const base = path.posix.basename(key);
     if (base === '.wh..wh..opq') { tree[dir] = { ...(tree[dir] as object | undefined), type: 'dir', opaque: true }; continue; }
     if (base.startsWith('.wh.')) { tree[path.posix.join(dir, base.slice(4))] = { type: 'delete' }; continue; }
     const type = f.type ?? 'file';
-    if (type === 'directory') tree[`/${f.path}`] = { ...(tree[`/${f.path}`] as object | undefined), type: 'dir', mode: f.mode ?? 0o755, mtime: MTIME };
-    else if (type === 'symlink') tree[`/${f.path}`] = { type: 'symlink', target: f.linkname ?? '', mtime: MTIME };
-    else tree[`/${f.path}`] = { content: f.content ?? '', mode: f.mode ?? 0o644, mtime: MTIME };
+    if (type === 'directory') tree[key] = { ...(tree[key] as object | undefined), type: 'dir', mode: f.mode ?? 0o755, mtime: MTIME };
+    else if (type === 'symlink') tree[key] = { type: 'symlink', target: f.linkname ?? '', mtime: MTIME };
+    else tree[key] = { content: f.content ?? '', mode: f.mode ?? 0o644, mtime: MTIME };
   }
   return tree;
 }
@@ -113,6 +114,7 @@ export async function makeTestImage(spec: TestImageSpec): Promise<TestImage> {
     env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
     cmd: spec.cmd ?? ['/bin/sh'],
     labels: spec.labels ?? {},
+    history: spec.layers.map((_, i) => ({ createdBy: `layer ${i}`, created: MTIME })),
     ...(spec.annotations ? { annotations: spec.annotations } : {}),
   });
   const blobs = new Map<Digest, Buffer>();

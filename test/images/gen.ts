@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { buildImage, type FileTree, type HistoryEntry } from '../../src/imagebuilder/index.js';
-import { readImageBlob } from '../harness/images.js';
+import { fileTree, readImageBlob } from '../harness/images.js';
 
 export interface GenFile {
   path: string;
@@ -59,17 +59,12 @@ type Sink = string | Map<string, Buffer>;
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function fileTree(files: GenFile[]): FileTree {
-  const tree: FileTree = {};
-  const mtime = new Date('2024-01-01T00:00:00Z');
-  for (const f of files) {
+/** The builder's file tree of a layer (through the harness's translation, whiteout names included). */
+function layerTree(files: GenFile[]): FileTree {
+  return fileTree(files.map((f) => {
     const type = f.type ?? (f.content === undefined ? 'dir' : 'file');
-    const p = `/${f.path}`;
-    if (type === 'file') tree[p] = { content: f.content ?? '', mode: f.mode ?? 0o644, mtime };
-    else if (type === 'dir') tree[p] = { type: 'dir', mode: f.mode ?? 0o755, mtime };
-    else tree[p] = { type: 'symlink', target: f.linkname!, mtime };
-  }
-  return tree;
+    return { path: f.path, type: type === 'dir' ? 'directory' : type, ...(f.content !== undefined ? { content: f.content } : {}), ...(f.linkname !== undefined ? { linkname: f.linkname } : {}), ...(f.mode !== undefined ? { mode: f.mode } : {}) };
+  }));
 }
 
 /** One platform image, built by the image builder; its blobs go to `sink` (a layout directory or a map). */
@@ -84,7 +79,7 @@ async function writePlatformImage(sink: Sink, img: GenPlatformImage): Promise<Ge
   const built = await buildImage({
     platform,
     compression: img.compression ?? 'gzip',
-    layers: img.layers.map((files) => ({ files: fileTree(files) })),
+    layers: img.layers.map((files) => ({ files: layerTree(files) })),
     created,
     author: 'stowage-tests',
     env: img.env ?? ['PATH=/usr/bin:/bin'],
