@@ -26,7 +26,10 @@ const MiB = 1024 * 1024;
  * so the registry's upload Locations point back at the proxy.
  */
 interface WireRecord { method: string; path: string; reqBytes: number; status: number; fault?: string }
-type WireAction = { kind: 'hold' } | { kind: 'drop'; afterBytes: number; forwardPartial: boolean };
+type WireAction =
+  | { kind: 'hold' }
+  /** `settled`: requests after the drop wait for it (the registry has finished with the broken one). */
+  | { kind: 'drop'; afterBytes: number; forwardPartial: boolean; settled?: () => Promise<unknown> };
 interface WireRule { method: string; path: string; skip: number; left: number; action: WireAction }
 interface WireProxy {
   host: string;
@@ -44,6 +47,7 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
   const rules: WireRule[] = [];
   let onHeld: (() => void) | undefined;
   let heldOnce = false;
+  let gate: Promise<unknown> | undefined;
   const take = (method: string, p: string): WireAction | undefined => {
     const r = rules.find((x) => x.left > 0 && x.method === method && p.includes(x.path));
     if (!r) return undefined;
@@ -52,6 +56,14 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
     return r.action;
   };
   const server = http.createServer((req, res) => {
+    if (gate) {
+      req.pause();
+      void gate.then(() => { req.resume(); handle(req, res); });
+      return;
+    }
+    handle(req, res);
+  });
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const rec: WireRecord = { method: req.method ?? '', path: req.url ?? '/', reqBytes: 0, status: 0 };
     records.push(rec);
     const action = take(rec.method, rec.path);
@@ -74,7 +86,11 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
         const part = c.subarray(0, action.afterBytes - rec.reqBytes);
         rec.reqBytes += part.length;
         const cut = rec.reqBytes >= action.afterBytes;
-        const drop = () => { out.destroy(); req.socket.destroy(); };
+        const drop = () => {
+          if (action.settled) gate = action.settled();
+          out.destroy();
+          req.socket.destroy();
+        };
         if (cut) rec.status = -1;
         // The partial body reaches the registry before the connection goes, as on a real network: the
         // write's callback says it is in the kernel, and a close sends what is queued before the FIN.
@@ -85,7 +101,7 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
     }
     req.on('data', (c: Buffer) => { rec.reqBytes += c.length; });
     req.pipe(out);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -227,13 +243,18 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     await storeBlobs(store, img);
     const stateDir = path.join(tmp, 'partial-uploads');
     const repo = 'resume-partial';
-    wire.addFault({ method: 'PATCH', path: `/v2/${repo}/blobs/uploads/`, skip: 1, action: { kind: 'drop', afterBytes: 300_000, forwardPartial: true } });
     const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
+    // The client's next request waits until the registry has answered the broken PATCH (an error, not
+    // 202): whether it still knew the session when the retry came would otherwise be a race.
+    const broken = (l: string) => l.startsWith(`PATCH /v2/${repo}/blobs/uploads/`) && !l.endsWith(' 202');
+    const settled = () => registryLines(reg, logMark, (ls) => ls.some(broken));
+    wire.addFault({ method: 'PATCH', path: `/v2/${repo}/blobs/uploads/`, skip: 1, action: { kind: 'drop', afterBytes: 300_000, forwardPartial: true, settled } });
     const mark = wire.records.length;
     const client = new RegistryClient({ chunkSize: chunk, monolithicThreshold: 512 * 1024, retry: { baseDelayMs: 5 }, credentials: {} });
     const notes: string[] = [];
     await client.push(`${wire.host}/${repo}:v1`, store, img.manifest, { uploadStateDir: stateDir, onProgress: (e) => { if (e.note) notes.push(e.note); } });
     const lines = await registryLines(reg, logMark, manifestPut(repo));
+    expect(lines.some(broken)).toBe(true);
     expect(lines.some((l) => l.startsWith(`GET /v2/${repo}/blobs/uploads/`) && l.endsWith(' 404'))).toBe(true);
     // Two sessions for the layer (the refused one and the fresh one), plus one for the config.
     expect(lines.filter((l) => l.startsWith(`POST /v2/${repo}/blobs/uploads/`))).toHaveLength(3);
