@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { main } from '../src/cli/main.js';
-import { isStowageError, openStowage } from '../src/index.js';
+import { stowageErrorOf, openStowage } from '../src/index.js';
 import { startRegistryServer, type RegistryServer } from '../src/server/index.js';
 import { makeDemoImage } from './demo-image.js';
 
@@ -65,7 +65,7 @@ async function serve(store: Parameters<typeof startRegistryServer>[0]): Promise<
   try {
     return await startRegistryServer(store, { listen: `127.0.0.1:${DEMO_PORT}`, readOnly: true });
   } catch (e) {
-    if (!isStowageError(e) || e.data.syscallCode !== 'EADDRINUSE') throw e;
+    if (stowageErrorOf(e)?.data.syscallCode !== 'EADDRINUSE') throw e;
     return startRegistryServer(store, { listen: '127.0.0.1:0', readOnly: true });
   }
 }

@@ -15,7 +15,7 @@
 export {
   StowageError, NotFoundError, AlreadyExistsError, ConflictError, InvalidArgumentError, FailedPreconditionError,
   UnavailableError, DigestMismatchError, SizeMismatchError, UnauthorizedError, ForbiddenError, NotImplementedError,
-  AbortedError, ResourceExhaustedError, isStowageError, type ErrorCode,
+  AbortedError, ResourceExhaustedError, isStowageError, stowageErrorOf, type ErrorCode,
 } from './errors/index.js';
 export {
   MediaType, digestOf, parsePlatform, formatPlatform, hostPlatform, parseNormalizedNamed, familiarString, referenceString,

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isNotFound, throwIfAborted } from '../errors/index.js';
 import type {
   BuilderSupport, ContainerConfig, ContainerLayers, Credentials, ImageCache, LocalImages, ProgressFn, RegistryAccess, ReleasableLayer,
 } from '../images/index.js';
@@ -113,7 +113,7 @@ function readDockerfile(opts: BuildOptions): string {
   if (opts.dockerfileText !== undefined) return opts.dockerfileText;
   const file = path.resolve(opts.context, opts.dockerfile ?? 'Dockerfile');
   try { return fs.readFileSync(file, 'utf8'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`Cannot locate specified Dockerfile: ${opts.dockerfile ?? 'Dockerfile'}`, { path: file });
+    if (isNotFound(e)) throw new NotFoundError(`Cannot locate specified Dockerfile: ${opts.dockerfile ?? 'Dockerfile'}`, { path: file });
     throw e;
   }
 }

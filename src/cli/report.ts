@@ -3,7 +3,7 @@
  * "Error response from daemon" prefix: there is no daemon), the exit code, and with --debug the error
  * code, data and stack.
  */
-import { isStowageError } from '../errors/index.js';
+import { isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { Context, TextOutput } from './command.js';
 import { EXIT, UsageError } from './usage.js';
 
@@ -13,7 +13,8 @@ export function errorText(err: unknown, debug: boolean): string {
   message = message.replace("'docker login'", "'stowage login'");
   let text = `Error: ${message}\n`;
   if (debug) {
-    if (isStowageError(err)) text += `  code: ${err.code}\n  data: ${JSON.stringify(err.data)}\n`;
+    const se = stowageErrorOf(err);
+    if (se) text += `  code: ${se.code}\n  data: ${JSON.stringify(se.data)}\n`;
     if (err instanceof Error && err.stack) text += `${err.stack}\n`;
     let cause = err instanceof Error ? err.cause : undefined;
     while (cause instanceof Error) { text += `caused by: ${cause.stack ?? cause.message}\n`; cause = cause.cause; }

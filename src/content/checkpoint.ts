@@ -2,48 +2,52 @@
  * Resumable digests for ingests.
  *
  * The problem: a resumed ingest needs the hash state at the end of its partial `data`. Node's crypto
- * (OpenSSL, SHA-NI: ~1.6 GB/s here) cannot export or import its state; our pure-TS SHA-256 can, but runs
- * at ~150-190 MB/s (8-11x slower, measured with bench/content.ts). Putting the TS hash on the hot path would
- * cut ingest throughput ~10x; re-hashing the whole partial file on every resume (containerd) costs
- * O(size) reads and hashing at the worst moment (restart after a failure).
+ * (OpenSSL, SHA-NI: ~1.1-1.6 GB/s here) cannot export or import its state; hash-wasm's WebAssembly
+ * SHA-256 (sha256.ts) can, but runs at ~170 MB/s on this shared machine (6-7x slower; the hand-written
+ * TS hash it replaced ran at ~90 MB/s on the same run). Putting the savable hash on the hot path would cut
+ * ingest throughput ~7x; re-hashing the whole partial file on every resume (containerd) costs O(size)
+ * reads and hashing at the worst moment (restart after a failure).
  *
  * The design:
  * - Hot path: Node's crypto, always, while an ingest is written from the start.
  * - Once an ingest passes `checkpointMinBytes` (8 MiB) and an 8 MiB window was written slower than
- *   100 MB/s (a download, not a local copy: a faster writer would outrun the TS hash anyway), a worker
- *   thread follows it (and is dropped again if the writer speeds up past 150 MB/s),
- *   reading `data` back (page cache) and hashing it with the TS kernel, on the second core. Every
- *   `CHECKPOINT_INTERVAL` bytes it fdatasyncs `data` and saves `hashstate` = {h[8], tail, length}; on
- *   Close it finishes a lag of up to 32 MiB and saves. A SIGKILLed writer loses at most one interval.
- *   During network-bound pulls the worker keeps up; if the writer speeds up later, the worker lags and
- *   is simply dropped at commit. The thread runs at nice 19, so it only takes CPU nobody else wants.
- * - Resume: load `hashstate`, check it against `data` (length ≤ data length, well-formed); then hash only
- *   the gap [checkpoint, end) with the TS hash and continue the ingest with the TS hash (~150-190 MB/s,
- *   above what a registry download delivers; the continuation is network-bound in practice). If the gap
- *   is so large that re-hashing everything with Node is quicker (gap × 10 > length), or the checkpoint is
- *   missing/inconsistent/another algorithm, re-hash the whole file with Node (correctness first), and a
- *   new worker resumes from the old checkpoint. A checkpoint-derived digest is re-verified at commit
- *   unless it equals the expected digest, so a corrupt `hashstate` can never name a blob.
+ *   100 MB/s (a download, not a local copy: a faster writer would outrun the savable hash anyway), a
+ *   worker thread follows it (and is dropped again if the writer speeds up past 150 MB/s), reading
+ *   `data` back (page cache) and hashing it with the savable hash, on the second core. Every
+ *   `CHECKPOINT_INTERVAL` bytes it fdatasyncs `data` and saves `hashstate` = {state, length}; on Close
+ *   it finishes a lag of up to 32 MiB and saves. A SIGKILLed writer loses at most one interval. During
+ *   network-bound pulls the worker keeps up; if the writer speeds up later, the worker lags and is
+ *   simply dropped at commit. The thread runs at nice 19, so it only takes CPU nobody else wants.
+ * - Resume: load `hashstate`, check it against `data` (length ≤ data length, well-formed, loadable);
+ *   then hash only the gap [checkpoint, end) with the savable hash and continue the ingest with it
+ *   (above what a registry download delivers; the continuation is network-bound in practice). If the
+ *   gap is so large that re-hashing everything with Node is quicker (gap × SAVABLE_SLOWDOWN > length),
+ *   or the checkpoint is missing/inconsistent/another algorithm/another format (the hand-written
+ *   hash's `{h, tail}` files, or a state another hash-wasm build wrote), re-hash the whole file with
+ *   Node (correctness first), and a new worker resumes from the old checkpoint when it can load it. A
+ *   checkpoint-derived digest is re-verified at commit unless it equals the expected digest, so a
+ *   corrupt `hashstate` can never name a blob.
  * - `data` is append-only between truncates; truncate(0) deletes `hashstate` first, so an old
  *   checkpoint is never applied to different bytes.
  */
 import { promises as fsp } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../oci/index.js';
 import { type Algorithm, type IngestHasher, NodeHasher, hashFileRange } from './hashing.js';
-import { ResumableSha256, sha256Kernel, type Sha256State } from './sha256.js';
+import { SavableSha256, type SavedSha256 } from './sha256.js';
 
-/** Node's SHA-256 over the TS one: 8.4x-11x measured on this machine (bench/content.ts prints it). */
-export const TS_SLOWDOWN = 10;
+/** Node's SHA-256 over the savable one: 6-7x measured on this machine (bench/content.ts prints it). */
+export const SAVABLE_SLOWDOWN = 7;
 export const DEFAULT_CHECKPOINT_MIN_BYTES = 8 << 20;
 export const CHECKPOINT_INTERVAL = 32 << 20;
 const PROGRESS_STEP = 1 << 20;
-/** Writers faster than this (bytes/s) get no checkpointer: the TS hash (~150-190 MB/s idle) could not follow. */
+/** Writers faster than this (bytes/s) get no checkpointer: the savable hash (~170 MB/s, shared) could not follow. */
 const FOLLOW_MAX_RATE = 100e6;
 /** The writer's pace is judged over windows of this many bytes (or checkpointMinBytes if smaller). */
 const RATE_WINDOW = 8 << 20;
-/** On close the worker finishes a lag up to this size (~200 ms of TS hashing) before saving. */
+/** On close the worker finishes a lag up to this size (~200 ms of savable hashing) before saving. */
 const FINISH_ON_CLOSE = 32 << 20;
 
 /** What a resumed writer did to rebuild its digest (for tests and benches). */
@@ -69,25 +73,33 @@ export interface HasherContext {
   checkpointNice?: number | undefined;
 }
 
-interface SavedState extends Sha256State { alg: 'sha256' }
+/**
+ * What `hashstate` holds. `format` names the hash that wrote `state`; a file without it (the
+ * hand-written hash's `{alg, h, tail, length}`) is not loaded, so the ingest re-hashes its bytes.
+ */
+interface SavedState extends SavedSha256 { alg: 'sha256'; format: typeof STATE_FORMAT }
+const STATE_FORMAT = 'hash-wasm';
 
 const stateFile = (dir: string) => path.join(dir, 'hashstate');
 
 async function loadCheckpoint(dir: string): Promise<SavedState | undefined> {
   try {
     const s = JSON.parse(await fsp.readFile(stateFile(dir), 'utf8')) as SavedState;
-    if (s.alg !== 'sha256' || !Array.isArray(s.h) || s.h.length !== 8 || !s.h.every(Number.isInteger)) return undefined;
-    if (!Number.isSafeInteger(s.length) || s.length < 0 || typeof s.tail !== 'string') return undefined;
-    if (Buffer.from(s.tail, 'base64').length !== s.length % 64) return undefined;
-    return s;
+    if (s.alg !== 'sha256' || s.format !== STATE_FORMAT || typeof s.state !== 'string') return undefined;
+    if (!Number.isSafeInteger(s.length) || s.length < 0) return undefined;
+    return { alg: s.alg, format: s.format, state: s.state, length: s.length };
   } catch {
     return undefined;
   }
 }
 
-async function saveCheckpoint(dir: string, state: Sha256State): Promise<void> {
+function checkpointText(state: SavedSha256): string {
+  return JSON.stringify({ alg: 'sha256', format: STATE_FORMAT, state: state.state, length: state.length });
+}
+
+async function saveCheckpoint(dir: string, state: SavedSha256): Promise<void> {
   const file = stateFile(dir);
-  await fsp.writeFile(`${file}.tmp`, JSON.stringify({ alg: 'sha256', ...state }));
+  await fsp.writeFile(`${file}.tmp`, checkpointText(state));
   await fsp.rename(`${file}.tmp`, file);
 }
 
@@ -101,19 +113,20 @@ export async function resumeIngestHasher(
 ): Promise<IngestHasher> {
   const cp = ctx.algorithm === 'sha256' ? await loadCheckpoint(ctx.dir) : undefined;
   if (cp !== undefined && cp.length <= ctx.length) {
-    // Latency to resume: the gap at TS speed vs. the whole file at Node speed (both read from disk).
+    // Latency to resume: the gap at the savable hash's speed vs. the whole file at Node speed (both read from disk).
     const gap = ctx.length - cp.length;
-    if (gap * TS_SLOWDOWN <= ctx.length) {
-      const h = new ResumableSha256(cp);
+    // A state this hash-wasm build cannot load (corrupt, or saved by another build) fails here: re-hash.
+    const h = gap * SAVABLE_SLOWDOWN <= ctx.length ? await SavableSha256.create(cp).catch(() => undefined) : undefined;
+    if (h !== undefined) {
       const n = await hashFileRange(ctx.dataPath, cp.length, ctx.length, (c) => h.update(c));
       if (h.length === ctx.length) {
         ctx.onResume?.({ ref: ctx.ref, mode: 'checkpoint', hashedBytes: n, length: ctx.length, checkpoint: cp.length });
-        return new TsHasher(ctx.dir, h, ctx.checkpointIntervalBytes ?? CHECKPOINT_INTERVAL);
+        return new SavableHasher(ctx.dir, h, ctx.checkpointIntervalBytes ?? CHECKPOINT_INTERVAL);
       }
       // data changed under us: fall through to a full re-hash
     }
   }
-  const h = newIngestHasher(ctx, cp !== undefined && cp.length <= ctx.length && cp.length % 64 === 0 ? cp : undefined);
+  const h = newIngestHasher(ctx, cp !== undefined && cp.length <= ctx.length ? cp : undefined);
   const n = await hashFileRange(ctx.dataPath, 0, ctx.length, (c) => h.update(c));
   h.progress(ctx.length);
   ctx.onResume?.({ ref: ctx.ref, mode: 'rehash', hashedBytes: n, length: ctx.length, ...(cp ? { checkpoint: cp.length } : {}) });
@@ -121,26 +134,26 @@ export async function resumeIngestHasher(
 }
 
 /**
- * The TS hash on the hot path (after a checkpoint resume). Its exact state is saved on close and every
- * interval while writing. Those periodic saves skip the data fsync: a checkpoint that outruns the data
+ * The savable hash on the hot path (after a checkpoint resume). Its exact state is saved on close and
+ * every interval while writing. Those periodic saves skip the data fsync: a checkpoint that outruns the data
  * after a crash is either longer than `data` (rejected at resume) or yields a digest that commit
  * re-verifies (`verified` is false), so it can cost a retry but never a wrongly named blob.
  */
-class TsHasher implements IngestHasher {
+class SavableHasher implements IngestHasher {
   readonly algorithm = 'sha256' as const;
   verified = false;
   private saving: Promise<void> = Promise.resolve();
   private savedAt: number;
-  constructor(private readonly dir: string, private h: ResumableSha256, private readonly interval: number) {
+  constructor(private readonly dir: string, private readonly h: SavableSha256, private readonly interval: number) {
     this.savedAt = h.length;
   }
   update(chunk: Uint8Array): void { this.h.update(chunk); }
   mark(): () => void {
     const saved = this.h.save();
-    return () => { this.h = new ResumableSha256(saved); };
+    return () => { this.h.restore(saved); };
   }
   digest(): Digest { return `sha256:${this.h.hex()}`; }
-  reset(): void { this.h = new ResumableSha256(); this.verified = true; this.savedAt = 0; }
+  reset(): void { this.h.reset(); this.verified = true; this.savedAt = 0; }
   progress(offset: number): void {
     if (offset - this.savedAt < this.interval) return;
     this.savedAt = offset;
@@ -194,7 +207,7 @@ class FollowedNodeHasher implements IngestHasher {
     if (this.window.offset < 0 || offset < this.window.offset) {
       this.window = { offset, at: now }; // a resume re-hash reports its length first
     } else if (offset - this.window.offset >= this.rateWindow) {
-      // Follow only download-paced writers: one faster than the TS hash would leave the follower
+      // Follow only download-paced writers: one faster than the savable hash would leave the follower
       // hopelessly behind, so its checkpoints would never be used; don't spend the CPU.
       const rate = ((offset - this.window.offset) * 1000) / Math.max(1, now - this.window.at);
       this.window = { offset, at: now };
@@ -233,15 +246,15 @@ class FollowedNodeHasher implements IngestHasher {
 
 /**
  * The worker's program. Self-contained: it is shipped as source text (so it runs the same under tsx,
- * vitest and compiled JS) with the TS SHA-256 kernel spliced in.
+ * vitest, compiled JS and the CLI bundle) and loads hash-wasm from the path the parent resolved.
  */
-function checkpointWorkerMain(kernelFactory: typeof sha256Kernel) {
+function checkpointWorkerMain() {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
-  const kernel = kernelFactory();
-  const { dataPath, statePath, from, interval, nice } = workerData as {
-    dataPath: string; statePath: string; interval: number; nice: number; from?: { h: number[]; length: number };
+  const { dataPath, statePath, from, interval, nice, hashWasm, format } = workerData as {
+    dataPath: string; statePath: string; interval: number; nice: number; hashWasm: string; format: string;
+    from?: { state: string; length: number };
   };
   try {
     // Lowest CPU priority for this thread only (Linux setpriority on the thread id): the checkpointer
@@ -251,67 +264,72 @@ function checkpointWorkerMain(kernelFactory: typeof sha256Kernel) {
   } catch {
     // not Linux, or not permitted: run at normal priority
   }
-  const h = from ? Int32Array.from(from.h) : kernel.init();
-  let pos = from ? from.length : 0;
-  let saved = pos;
-  let upto = 0;
-  let running = false;
-  let stopped = false;
-  const fd = fs.openSync(dataPath, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const save = () => {
-    if (pos === saved) return;
-    try {
-      fs.fdatasyncSync(fd); // the checkpoint must never cover bytes a crash could lose
-      fs.writeFileSync(`${statePath}.tmp`, JSON.stringify({ alg: 'sha256', h: Array.from(h), tail: '', length: pos }));
-      fs.renameSync(`${statePath}.tmp`, statePath);
-      saved = pos;
-    } catch {
-      // the ingest was aborted or committed meanwhile
+  type Message = { type: 'progress'; offset: number } | { type: 'stop'; save: boolean; finishWithin: number };
+  const early: Message[] = []; // messages that arrive while hash-wasm loads
+  let onMessage = (m: Message): void => { early.push(m); };
+  parentPort!.on('message', (m: Message) => onMessage(m));
+  const { createSHA256 } = require(hashWasm) as typeof import('hash-wasm');
+  // A failure to load hash-wasm ends the thread with an error; the parent then has no checkpoints.
+  void createSHA256().then((h) => {
+    h.init();
+    let pos = 0;
+    if (from) {
+      try { h.load(Buffer.from(from.state, 'base64')); pos = from.length; } catch { h.init(); } // another build's state: from 0
     }
-  };
-  const pump = () => {
-    if (stopped) return;
-    const want = Math.min(Math.floor((upto - pos) / 64) * 64, buf.length);
-    if (want <= 0) { running = false; return; }
-    let got = 0;
-    try { got = fs.readSync(fd, buf, 0, want, pos); } catch { got = 0; }
-    const whole = got - (got % 64);
-    if (whole === 0) { running = false; return; }
-    kernel.blocks(h, buf, 0, whole / 64);
-    pos += whole;
-    if (pos - saved >= interval) save();
-    setImmediate(pump); // let 'stop' messages in between slices
-  };
-  parentPort!.on('message', (m: { type: 'progress'; offset: number } | { type: 'stop'; save: boolean; finishWithin: number }) => {
-    if (m.type === 'progress') {
-      upto = m.offset;
-      if (!running) { running = true; setImmediate(pump); }
-    } else {
-      stopped = true;
-      if (m.save && upto - pos <= m.finishWithin) {
-        // a small lag: finish it now so that the next resume starts exactly here
-        for (;;) {
-          const want = Math.min(Math.floor((upto - pos) / 64) * 64, buf.length);
-          if (want <= 0) break;
-          let got = 0;
-          try { got = fs.readSync(fd, buf, 0, want, pos); } catch { got = 0; }
-          const whole = got - (got % 64);
-          if (whole === 0) break;
-          kernel.blocks(h, buf, 0, whole / 64);
-          pos += whole;
-        }
+    let saved = pos;
+    let upto = 0;
+    let running = false;
+    let stopped = false;
+    const fd = fs.openSync(dataPath, 'r');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    /** Hashes what was written up to `upto` (at most one buffer); false when there is nothing to read. */
+    const step = (): boolean => {
+      const want = Math.min(upto - pos, buf.length);
+      if (want <= 0) return false;
+      let got = 0;
+      try { got = fs.readSync(fd, buf, 0, want, pos); } catch { got = 0; }
+      if (got === 0) return false;
+      h.update(buf.subarray(0, got));
+      pos += got;
+      return true;
+    };
+    const save = () => {
+      if (pos === saved) return;
+      try {
+        fs.fdatasyncSync(fd); // the checkpoint must never cover bytes a crash could lose
+        fs.writeFileSync(`${statePath}.tmp`, JSON.stringify({ alg: 'sha256', format, state: Buffer.from(h.save()).toString('base64'), length: pos }));
+        fs.renameSync(`${statePath}.tmp`, statePath);
+        saved = pos;
+      } catch {
+        // the ingest was aborted or committed meanwhile
       }
-      if (m.save) save();
-      try { fs.closeSync(fd); } catch { /* ignore */ }
-      parentPort!.postMessage({ type: 'stopped', pos: saved });
-    }
+    };
+    const pump = () => {
+      if (stopped) return;
+      if (!step()) { running = false; return; }
+      if (pos - saved >= interval) save();
+      setImmediate(pump); // let 'stop' messages in between slices
+    };
+    onMessage = (m) => {
+      if (m.type === 'progress') {
+        upto = m.offset;
+        if (!running) { running = true; setImmediate(pump); }
+      } else {
+        stopped = true;
+        // a small lag: finish it now so that the next resume starts exactly here
+        if (m.save && upto - pos <= m.finishWithin) while (step()) { /* hashing */ }
+        if (m.save) save();
+        try { fs.closeSync(fd); } catch { /* ignore */ }
+        parentPort!.postMessage({ type: 'stopped', pos: saved });
+      }
+    };
+    for (const m of early.splice(0)) onMessage(m);
   });
 }
 
 const WORKER_SOURCE =
   'var __name = (f) => f;\n' + // esbuild's keepNames helper, in case the functions were compiled with it
-  `(${checkpointWorkerMain.toString()})((${sha256Kernel.toString()}));`;
+  `(${checkpointWorkerMain.toString()})();`;
 
 class CheckpointWorker {
   private readonly worker: Worker;
@@ -319,9 +337,11 @@ class CheckpointWorker {
   private stopping: Promise<void> | undefined;
 
   constructor(dataPath: string, statePath: string, from: SavedState | undefined, interval: number, nice: number) {
+    // The worker is eval'd source: it cannot resolve packages itself, so it gets hash-wasm's path.
+    const hashWasm = createRequire(import.meta.url).resolve('hash-wasm');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { dataPath, statePath, interval, nice, ...(from ? { from: { h: from.h, length: from.length } } : {}) },
+      workerData: { dataPath, statePath, interval, nice, hashWasm, format: STATE_FORMAT, ...(from ? { from: { state: from.state, length: from.length } } : {}) },
     });
     this.worker.unref();
     this.exited = new Promise((resolve) => {

@@ -1,6 +1,6 @@
 /**
- * The content store's door: blobs by digest, ingests by ref, verified commit (containerd's content
- * store semantics, spec/containerd.md §1).
+ * The content store's door: blobs by digest, ingests by ref, verified commit (the semantics of
+ * containerd's content store, `core/content` and `plugins/content/local`).
  *
  * Layout under the root: `blobs/<alg>/<hex>` (read-only, immutable), `ingest/<sha256(ref)>/` with
  * `data`, `ref`, `startedat`, `updatedat`, `total`, `expected`, `hashstate`; `locks/<sha256(ref)>`

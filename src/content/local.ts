@@ -10,12 +10,13 @@ import {
   InvalidArgumentError,
   NotFoundError,
   SizeMismatchError,
-  StowageError,
   fromSystemError,
+  isNotFound,
   isStowageError,
 } from '../errors/index.js';
 import { isDigest, parseDigest, type Digest } from '../oci/index.js';
 import { labelField, matchFilters, parseFilters } from '../filters/index.js';
+import { pidExists } from '../owners/index.js';
 import { openWriterWaiting } from './helpers.js';
 import { type Algorithm, type IngestHasher, hashFileRange } from './hashing.js';
 import { newIngestHasher, resumeIngestHasher, type ResumeReport } from './checkpoint.js';
@@ -60,7 +61,7 @@ async function readText(file: string): Promise<string | undefined> {
   try {
     return await fsp.readFile(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isNotFound(e)) return undefined;
     throw fromSystemError(e, file);
   }
 }
@@ -100,13 +101,7 @@ async function removeLeftovers(ingest: string): Promise<void> {
     const m = /^[0-9a-f]{64}\.(?:new|abort)-(\d+)-\d+$/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    let dead = false;
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      dead = (e as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-    if (dead || name.includes('.abort-')) await fsp.rm(path.join(ingest, name), { recursive: true, force: true }).catch(() => {});
+    if (!pidExists(pid) || name.includes('.abort-')) await fsp.rm(path.join(ingest, name), { recursive: true, force: true }).catch(() => {});
   }
 }
 
@@ -134,8 +129,7 @@ export class LocalStore implements LocalContentStore {
     try {
       fh = await fsp.open(file, 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`content ${desc.digest}: not found`, { digest: desc.digest });
-      throw fromSystemError(e, `content ${desc.digest}`);
+      throw fromSystemError(e, `content ${desc.digest}`, { data: { digest: desc.digest } });
     }
     const { size } = await fh.stat();
     return new FileReaderAt(fh, size);
@@ -149,8 +143,7 @@ export class LocalStore implements LocalContentStore {
     try {
       st = await fsp.stat(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`content ${digest}: not found`, { digest });
-      throw fromSystemError(e, `content ${digest}`);
+      throw fromSystemError(e, `content ${digest}`, { data: { digest } });
     }
     const side = this.side.read(digest);
     const updated = side.updatedAt ? new Date(side.updatedAt) : st.mtime;
@@ -212,7 +205,7 @@ export class LocalStore implements LocalContentStore {
     try {
       await fsp.unlink(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`content ${digest}: not found`, { digest });
+      if (isNotFound(e)) throw new NotFoundError(`content ${digest}: not found`, { digest });
       throw fromSystemError(e, `delete ${digest}`);
     }
     try { this.labels.delete(digest); } catch { /* labels are advisory here */ }
@@ -234,7 +227,7 @@ export class LocalStore implements LocalContentStore {
     try {
       dst = await fsp.stat(path.join(dir, 'data'));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`ingest ${JSON.stringify(storedRef)}: no data`, { ref: storedRef });
+      if (isNotFound(e)) throw new NotFoundError(`ingest ${JSON.stringify(storedRef)}: no data`, { ref: storedRef });
       throw fromSystemError(e, `ingest ${storedRef}`);
     }
     const total = Number.parseInt((await readText(path.join(dir, 'total'))) ?? '', 10);
@@ -279,7 +272,7 @@ export class LocalStore implements LocalContentStore {
     try {
       await fsp.rename(dir, trash); // atomic disappearance, then remove at leisure
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`ingest ${JSON.stringify(ref)}: not found`, { ref });
+      if (isNotFound(e)) throw new NotFoundError(`ingest ${JSON.stringify(ref)}: not found`, { ref });
       throw fromSystemError(e, `abort ${ref}`);
     }
     await fsp.rm(trash, { recursive: true, force: true });
@@ -311,7 +304,7 @@ export class LocalStore implements LocalContentStore {
       return await this.openIngest(ref, lock, algorithm, size, expected);
     } catch (e) {
       await lock.release();
-      throw e instanceof StowageError ? e : fromSystemError(e, `writer ${ref}`);
+      throw fromSystemError(e, `writer ${ref}`);
     }
   }
 
@@ -410,7 +403,7 @@ async function openForResume(dataPath: string): Promise<FileHandle> {
   try {
     return await fsp.open(dataPath, 'r+');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    if (fromSystemError(e, dataPath).code !== 'Forbidden') throw e;
     await fsp.chmod(dataPath, 0o644);
     return await fsp.open(dataPath, 'r+');
   }
@@ -606,7 +599,6 @@ class LocalWriter implements Writer {
         keepIngest = false;
         await fsyncDir(algDir);
       } catch (e) {
-        if (e instanceof StowageError) throw e;
         throw fromSystemError(e, `commit ${this.ref}`);
       }
       // After the rename nothing can be undone; the rest is best effort (as containerd).
@@ -614,8 +606,7 @@ class LocalWriter implements Writer {
         try { this.store.labels.set(dgst, { ...opts.labels }); } catch { /* logged by callers via info */ }
       }
     } catch (e) {
-      if (!(e instanceof StowageError)) throw fromSystemError(e, `commit ${this.ref}`);
-      throw e;
+      throw fromSystemError(e, `commit ${this.ref}`);
     } finally {
       if (!keepIngest) {
         await this.hasher.dispose().catch(() => {});

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { UnavailableError, fromSystemError } from '../errors/index.js';
+import { UnavailableError, fromSystemError, isNotFound } from '../errors/index.js';
 import { currentProcess, ownerState } from '../owners/index.js';
 
 /**
@@ -86,14 +86,15 @@ export async function acquireRefLock(path: string, ref: string, lastActivityMs?:
       await fh.close();
       return new RefLock(path, holder);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `lock ${ref}`);
+      const err = fromSystemError(e, `lock ${ref}`);
+      if (err.code !== 'AlreadyExists') throw err;
     }
     let raw: string;
     let current: LockHolder | undefined;
     try {
       raw = await fsp.readFile(path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
+      if (isNotFound(e)) continue; // released meanwhile: try again
       throw fromSystemError(e, `lock ${ref}`);
     }
     try {
@@ -137,7 +138,8 @@ async function takeOver(path: string, staleRaw: string): Promise<void> {
   try {
     fh = await fsp.open(guard, 'wx');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, 'lock takeover');
+    const err = fromSystemError(e, 'lock takeover');
+    if (err.code !== 'AlreadyExists') throw err;
     const st = await fsp.stat(guard).catch(() => undefined);
     if (st && Date.now() - st.mtimeMs > TORN_LOCK_AGE_MS) await fsp.unlink(guard).catch(() => {});
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));

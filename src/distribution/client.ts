@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnauthorizedError, UnavailableError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, UnauthorizedError, UnavailableError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, parseImageConfig, parseManifest, parseNormalizedNamed, tagNameOnly,
   type Descriptor, type ImageConfig, type NamedReference, type ParsedManifest, type Reference,
@@ -162,7 +162,7 @@ export class RegistryClient implements ManifestAccess {
     try {
       res = await this.request(repo, { method: 'GET', url: '/v2/', scopes: [], signal: opts.signal });
     } catch (e) {
-      if (isStowageError(e, 'Unauthorized')) throw new UnauthorizedError(`login to ${host} failed: ${e.message}`, e.data, { cause: e });
+      if (isStowageError(e, 'Unauthorized')) throw new UnauthorizedError(`login to ${host} failed: ${e.message}`, stowageErrorOf(e)!.data, { cause: e });
       throw e;
     }
     discard(res.body);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError, NotFoundError, StowageError, fromSystemError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, StowageError, fromSystemError, isNotFound } from '../errors/index.js';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_CONFIG_KEY } from './hosts.js';
 
 /**
@@ -49,7 +49,7 @@ function readConfig(dir: string): DockerConfigFile {
   const file = path.join(dir, 'config.json');
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if (isNotFound(e)) return {};
     throw fromSystemError(e, file);
   }
   if (text.trim() === '') return {};

@@ -1,5 +1,5 @@
 import {
-  DigestMismatchError, NotFoundError, ResourceExhaustedError, SizeMismatchError, isStowageError,
+  DigestMismatchError, NotFoundError, ResourceExhaustedError, SizeMismatchError, isStowageError, stowageErrorOf,
 } from '../errors/index.js';
 import {
   MANIFEST_ACCEPT, MediaType, MAX_MANIFEST_SIZE, baseMediaType, digestOf, isDigest, parseDigest, parseManifest, referenceString,
@@ -144,7 +144,7 @@ export class ManifestReader {
       try {
         return await this.fetchBytesOnce(repo, desc, cap, opts);
       } catch (e) {
-        if (!isStowageError(e, 'Unavailable') || e.data?.reason !== BODY_READ_FAILED || attempt >= this.access.settings.retry.attempts || opts.signal?.aborted) throw e;
+        if (!isStowageError(e, 'Unavailable') || stowageErrorOf(e)!.data?.reason !== BODY_READ_FAILED || attempt >= this.access.settings.retry.attempts || opts.signal?.aborted) throw e;
         await pause(backoffMs(this.access.settings.retry, attempt), opts.signal);
       }
     }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { distributionSourceKey, readBlob, type Provider, type ReaderAt } from '../content/index.js';
-import { DigestMismatchError, InvalidArgumentError, NotFoundError, UnavailableError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { DigestMismatchError, InvalidArgumentError, NotFoundError, UnavailableError, isStowageError, throwIfAborted, stowageErrorOf } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, formatPlatform, isDigest, isManifestOrIndexType, parseManifest, referenceString,
   type Descriptor, type Digest, type NamedReference,
@@ -106,8 +106,9 @@ type Emit = (phase: 'uploading' | 'exists' | 'mounted' | 'done' | 'verifying', c
 
 /** Errors after which a saved session is still worth asking about on the next push. */
 function keepsSession(e: unknown): boolean {
-  if (!isStowageError(e)) return true;
-  return ['Unavailable', 'Aborted', 'Unauthorized', 'ResourceExhausted'].includes(e.code);
+  const se = stowageErrorOf(e);
+  if (!se) return true;
+  return ['Unavailable', 'Aborted', 'Unauthorized', 'ResourceExhausted'].includes(se.code);
 }
 
 /** The session a 202 to an upload POST began: its Location, and the registry's OCI-Chunk-Min-Length. */

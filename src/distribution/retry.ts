@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError, StowageError, UnavailableError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { AbortedError, StowageError, UnavailableError, isStowageError, throwIfAborted, stowageErrorOf } from '../errors/index.js';
 import { RETRY_STATUSES } from './defaults.js';
 import { isCertificateError } from './hosts.js';
 import { discard, header, redactUrl, type HttpResponse, type RoundTripper } from './transport.js';
@@ -17,7 +17,8 @@ export type RetrySettings = Required<RetryOptions>;
 
 /** Is this a network-level failure worth retrying (connection reset, refused, timed out…)? */
 export function isTransientNetworkError(e: unknown): boolean {
-  if (isStowageError(e)) return e.code === 'Unavailable';
+  const se = stowageErrorOf(e);
+  if (se) return se.code === 'Unavailable';
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
   return ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)
     || /socket hang up|aborted|premature close/i.test((e as Error)?.message ?? '');
@@ -57,7 +58,7 @@ export function withRetry(next: RoundTripper, retry: RetrySettings): RoundTrippe
         res = await next(req);
       } catch (e) {
         if (isStowageError(e, 'Aborted') || req.signal?.aborted) throw e instanceof StowageError ? e : new AbortedError('request aborted', {}, { cause: e });
-        if (isStowageError(e) && e.code !== 'Unavailable') throw e;
+        if (isStowageError(e) && !isStowageError(e, 'Unavailable')) throw e;
         const url = redactUrl(req.url);
         if (isCertificateError(e)) {
           throw new UnavailableError(`${req.method} ${url}: TLS certificate not trusted: ${(e as Error).message}`,

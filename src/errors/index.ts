@@ -75,8 +75,35 @@ export class ResourceExhaustedError extends StowageError {
   constructor(message: string, data?: Data, o?: Opts) { super('ResourceExhausted', message, data, o); }
 }
 
-export function isStowageError(e: unknown, code?: ErrorCode): e is StowageError {
-  return e instanceof StowageError && (code === undefined || e.code === code);
+/**
+ * The StowageError that classifies `e`: `e` itself, or the nearest one down its `cause` chain (a
+ * stream or a library may wrap ours in its own Error). The nearest wins, so an error that re-classifies
+ * another (a NotFound reported as InvalidArgument) keeps its own code.
+ */
+export function stowageErrorOf(e: unknown): StowageError | undefined {
+  const seen = new Set<unknown>();
+  for (let cur = e; cur instanceof Error && !seen.has(cur); cur = cur.cause) {
+    if (cur instanceof StowageError) return cur;
+    seen.add(cur);
+  }
+  return undefined;
+}
+
+/**
+ * True when `e` is, or wraps through `cause`, a StowageError (of `code`, when given; the nearest one
+ * decides). Use stowageErrorOf for its code and data.
+ */
+export function isStowageError(e: unknown, code?: ErrorCode): e is Error {
+  const se = stowageErrorOf(e);
+  return se !== undefined && (code === undefined || se.code === code);
+}
+
+/**
+ * True when `e` means "no such thing": a NotFound StowageError, or a file-system error that
+ * fromSystemError maps to one (ENOENT).
+ */
+export function isNotFound(e: unknown): boolean {
+  return systemErrorCode(e) === 'NotFound';
 }
 
 /** Throws AbortedError if the signal has fired. Long operations call this between steps. */
@@ -84,16 +111,56 @@ export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new AbortedError('operation aborted', { reason: String(signal.reason ?? '') });
 }
 
-/** Maps a Node system error on a path to the error family (ENOENT -> NotFound, ENOSPC -> ResourceExhausted...). */
-export function fromSystemError(err: unknown, what: string): StowageError {
-  if (err instanceof StowageError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  const data = { syscallCode: code, what };
-  switch (code) {
-    case 'ENOENT': return new NotFoundError(`${what}: not found`, data, { cause: err });
-    case 'EEXIST': return new AlreadyExistsError(`${what}: already exists`, data, { cause: err });
-    case 'ENOSPC': case 'EDQUOT': return new ResourceExhaustedError(`${what}: no space left on device`, data, { cause: err });
-    case 'EACCES': case 'EPERM': return new ForbiddenError(`${what}: permission denied`, data, { cause: err });
-    default: return new StowageError('Unknown', `${what}: ${(err as Error)?.message ?? String(err)}`, data, { cause: err });
+/**
+ * errno codes that a path's own shape causes (a component that is a file, a name too long, a symlink
+ * loop, an entry already there): when the path came from input (an archive member), the input is at
+ * fault, not the machine.
+ */
+const PATH_SHAPE_ERRNOS = new Set(['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR', 'ENOENT', 'EEXIST', 'EINVAL', 'ENOTEMPTY']);
+
+/** The code fromSystemError gives `err` (a StowageError, or one down the cause chain, keeps its own). */
+function systemErrorCode(err: unknown): ErrorCode {
+  const se = stowageErrorOf(err);
+  if (se) return se.code;
+  switch ((err as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOENT': return 'NotFound';
+    case 'EEXIST': return 'AlreadyExists';
+    case 'ENOSPC': case 'EDQUOT': return 'ResourceExhausted';
+    case 'EACCES': case 'EPERM': return 'Forbidden';
+    default: return 'Unknown';
+  }
+}
+
+export interface SystemErrorOptions {
+  /**
+   * The path was named by input (an archive member, a layer entry): errors its shape causes
+   * (ENOTDIR, ENAMETOOLONG, ELOOP, EISDIR, ENOENT, EEXIST, EINVAL, ENOTEMPTY) become InvalidArgument
+   * with this `reason` (e.g. 'invalid-archive'), worded `${inputFault.what ?? what}: ${message}`.
+   */
+  inputFault?: { reason: string; what?: string };
+  /** Detail for the error's `data` (the digest, the ref...), beside `syscallCode` and `what`. */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * The one mapping from a Node system error on a path to the error family (ENOENT -> NotFound, EEXIST ->
+ * AlreadyExists, ENOSPC/EDQUOT -> ResourceExhausted, EACCES/EPERM -> Forbidden, else Unknown). A
+ * StowageError, or an Error wrapping one, comes back as that StowageError.
+ */
+export function fromSystemError(err: unknown, what: string, opts: SystemErrorOptions = {}): StowageError {
+  const se = stowageErrorOf(err);
+  if (se) return se;
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = (err as Error | undefined)?.message ?? String(err);
+  if (opts.inputFault && errno !== undefined && PATH_SHAPE_ERRNOS.has(errno)) {
+    return new InvalidArgumentError(`${opts.inputFault.what ?? what}: ${message}`, { ...opts.data, reason: opts.inputFault.reason, syscallCode: errno }, { cause: err });
+  }
+  const data = { ...opts.data, syscallCode: errno, what };
+  switch (systemErrorCode(err)) {
+    case 'NotFound': return new NotFoundError(`${what}: not found`, data, { cause: err });
+    case 'AlreadyExists': return new AlreadyExistsError(`${what}: already exists`, data, { cause: err });
+    case 'ResourceExhausted': return new ResourceExhaustedError(`${what}: no space left on device`, data, { cause: err });
+    case 'Forbidden': return new ForbiddenError(`${what}: permission denied`, data, { cause: err });
+    default: return new StowageError('Unknown', `${what}: ${message}`, data, { cause: err });
   }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AlreadyExistsError, DigestMismatchError, InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { AlreadyExistsError, DigestMismatchError, InvalidArgumentError, fromSystemError, throwIfAborted, isNotFound } from '../errors/index.js';
 import { IMAGE_NAME_ANNOTATION, INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, REF_NAME_ANNOTATION, blobPath } from '../archive/index.js';
 import { openStowage, type ImageSource } from '../images/index.js';
 import {
@@ -85,7 +85,7 @@ async function writeBlobFile(dir: string, image: ImageSource, desc: Descriptor, 
 export async function writeOciLayout(image: ImageSource, dir: string, opts: ExportOptions = {}): Promise<void> {
   const { signal } = opts;
   let entries: string[] = [];
-  try { entries = fs.readdirSync(dir); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, dir); }
+  try { entries = fs.readdirSync(dir); } catch (e) { if (!isNotFound(e)) throw fromSystemError(e, dir); }
   if (entries.length > 0) throw new AlreadyExistsError(`${dir} is not empty`, { path: dir });
   try { fs.mkdirSync(dir, { recursive: true }); } catch (e) { throw fromSystemError(e, dir); }
   const seen = new Set<string>();

@@ -27,7 +27,7 @@ export function layerTar(entries: readonly LayerEntry[], signal?: AbortSignal): 
       } else if ('bytes' in e.body) {
         await entry(pack, { ...common, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.body.bytes.length }, Buffer.from(e.body.bytes.buffer, e.body.bytes.byteOffset, e.body.bytes.byteLength));
       } else if (e.body.size <= READ_WHOLE) {
-        // Small files read whole: per-file streams cost more than the bytes (toolchain.md, tar-stream rows).
+        // Small files read whole: for them a per-file stream costs more than reading the bytes does.
         const bytes = fs.readFileSync(e.body.file);
         await entry(pack, { ...common, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.body.size }, bytes);
       } else {

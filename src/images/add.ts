@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { DigestMismatchError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { DigestMismatchError, InvalidArgumentError, NotFoundError, isStowageError, throwIfAborted, stowageErrorOf } from '../errors/index.js';
 import { GC_REF_CONFIG, gcRefLayer, gcRefManifest, LEASE_PURPOSE, writeBlob } from '../content/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, digestOf, isIndexType, parseImageConfig, parseManifest, familiarString, parseNormalizedNamed,
@@ -104,7 +104,7 @@ export async function addImage(ctx: Ctx, source: ImageSource, opts: AddImageOpti
         try {
           labels = { ...(await addManifest(ctx, content, source, child, progress, signal)), ...labels };
         } catch (e) {
-          if (isStowageError(e, 'NotFound') && e.data.digest === child.digest) continue;
+          if (isStowageError(e, 'NotFound') && stowageErrorOf(e)!.data.digest === child.digest) continue;
           throw e;
         }
         copied.push(child);

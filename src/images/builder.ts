@@ -1,5 +1,5 @@
 /**
- * The image service's methods for docker's classic builder (spec §1.1): commit of a build step, the
+ * The image service's methods for docker's classic builder: commit of a build step, the
  * image cache that finds an earlier step's result, and an image with a read-only root filesystem the
  * caller must release. Builder images are dangling records carrying moby's builder labels (parent,
  * container config, fromscratch), so `children`, the cache and `docker history` work as they do in docker.

@@ -53,7 +53,7 @@ export function mergeContainerConfig(user: ContainerConfig, image: ContainerConf
 }
 
 /**
- * `docker commit` (spec §1.13, C8D): the working container's own layer (whiteouts for deletions) as a
+ * `docker commit` (as docker's containerd image store does it): the working container's own layer (whiteouts for deletions) as a
  * new layer on its image (none when nothing changed: the history entry is then `empty_layer`), the
  * config merged as docker does, author, comment, parent label. With `squash`, the result's layers are
  * merged into one. Events: image `create` (and `tag`), container `commit`.

@@ -34,7 +34,7 @@ function deleteRecord(ctx: Ctx, r: ImageRecord): void {
   try { ctx.md.images.delete(r.name, { target: r.target.digest }); } catch (e) { if (!isStowageError(e, 'NotFound')) throw e; }
 }
 
-/** `docker rmi` (spec §1.2, C8D algorithm). Records go first; a GC then frees what nothing references. */
+/** `docker rmi`, by the algorithm of docker's containerd image store. Records go first; a GC then frees what nothing references. */
 export async function deleteImage(ctx: Ctx, input: string, opts: DeleteOptions = {}): Promise<DeleteResponse[]> {
   if (input.trim() === '') throw new InvalidArgumentError('image name cannot be blank');
   const progress = new ProgressSink(opts.onProgress);

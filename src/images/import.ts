@@ -40,7 +40,7 @@ async function openSource(source: Readable | URL, progress: ProgressSink, signal
 }
 
 /**
- * `docker import` (spec §1.12, C8D): the tarball as one layer (gzip/zstd kept, others stored gzip), a
+ * `docker import` (as docker's containerd image store does it): the tarball as one layer (gzip/zstd kept, others stored gzip), a
  * config made of the `changes` applied to an empty container config, the platform asked for or the
  * host's, one history entry with the message. ID = the manifest digest; named when `ref` is given.
  */

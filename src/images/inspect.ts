@@ -19,7 +19,7 @@ function configSection(c: ImageConfig): ImageConfigSection {
   return out as ImageConfigSection;
 }
 
-/** `docker image inspect` (spec §1.6, C8D). */
+/** `docker image inspect`, in the shape docker's containerd image store gives. */
 export async function inspectImage(ctx: Ctx, input: string, opts: InspectOptions = {}): Promise<InspectResponse> {
   if (opts.manifests && opts.platform !== undefined) {
     throw new InvalidArgumentError('conflicting options: manifests and platform options cannot both be set');
@@ -72,7 +72,7 @@ export async function inspectImage(ctx: Ctx, input: string, opts: InspectOptions
   return out;
 }
 
-/** `docker history` (spec §1.5): newest first, `<missing>` below the image itself, empty layers 0 bytes. */
+/** `docker history`: newest first, `<missing>` below the image itself, empty layers 0 bytes. */
 export async function imageHistory(ctx: Ctx, input: string, opts: PlatformOption = {}): Promise<HistoryResponseItem[]> {
   const platform = opts.platform !== undefined ? toPlatform(opts.platform) : undefined;
   const { record } = resolveRecord(ctx, input);

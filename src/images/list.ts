@@ -60,7 +60,7 @@ export async function manifestSummary(ctx: Ctx, m: PlatformManifestImpl, contain
   return out;
 }
 
-/** `docker images`: one summary per image ID (spec §1.3, C8D semantics). */
+/** `docker images`: one summary per image ID, as docker's containerd image store lists them. */
 export async function listImages(ctx: Ctx, opts: ListOptions = {}): Promise<ImageSummary[]> {
   const f = new FilterArgs(opts.filters).validate(LIST_FILTERS);
   const dangling = f.bool('dangling');

@@ -178,7 +178,7 @@ async function verifyAndLabel(content: TrackedContent, blobs: BlobReader, d: Des
 }
 
 /**
- * `docker load` (spec §1.11, C8D): every member is stored as it streams by (under a lease), the archive's
+ * `docker load` (as docker's containerd image store does it): every member is stored as it streams by (under a lease), the archive's
  * images are checked whole, the chosen platform is unpacked (so every diff ID is verified), and only then
  * are the names recorded. A bad archive fails with a typed error and leaves no record: GC reclaims what was written.
  */

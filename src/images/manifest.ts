@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { NotFoundError, isStowageError } from '../errors/index.js';
+import { NotFoundError, isStowageError, isNotFound } from '../errors/index.js';
 import {
   MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, configPlatform, isAttestation, isLayerType, isUnknownPlatform, parseImageConfig,
   parseManifest, REFERENCE_DIGEST_ANNOTATION, isIndexType,
@@ -46,7 +46,7 @@ export class BlobReader {
       try {
         return fs.readFileSync(this.pathOf(desc.digest));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`content ${desc.digest}: not found`, { digest: desc.digest });
+        if (isNotFound(e)) throw new NotFoundError(`content ${desc.digest}: not found`, { digest: desc.digest });
         throw e;
       }
     }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import {
   familiarName, familiarString, parseAnyReference, parseNormalizedNamed, referenceString, repositoryName, tagNameOnly,
   type Digest, type NamedReference, type Reference,
@@ -22,7 +22,7 @@ export function parseUserReference(input: string): NamedReference {
   try {
     return parseNormalizedNamed(input);
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, e.data, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, stowageErrorOf(e)!.data, { cause: e });
     throw e;
   }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError } from '../errors/index.js';
+import { ConflictError, fromSystemError } from '../errors/index.js';
+import { pidExists } from '../owners/index.js';
 
 /**
  * One prune at a time per store root, across processes: an O_EXCL lock file holding the owner's pid.
@@ -17,11 +18,12 @@ export class PruneLock {
         fs.writeFileSync(file, token, { flag: 'wx' });
         return new PruneLock(file, token);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const err = fromSystemError(e, 'prune lock');
+        if (err.code !== 'AlreadyExists') throw err;
         let owner = '';
         try { owner = fs.readFileSync(file, 'utf8'); } catch { continue; }
         const pid = Number(owner.split(' ')[0]);
-        if (pid > 0 && alive(pid)) throw new ConflictError('a prune operation is already running');
+        if (pid > 0 && pidExists(pid)) throw new ConflictError('a prune operation is already running');
         // Stale: remove only if it is still the same stale owner.
         try { if (fs.readFileSync(file, 'utf8') === owner) fs.unlinkSync(file); } catch { /* raced; retry */ }
       }
@@ -32,8 +34,4 @@ export class PruneLock {
   release(): void {
     try { if (fs.readFileSync(this.file, 'utf8') === this.token) fs.unlinkSync(this.file); } catch { /* gone */ }
   }
-}
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }

@@ -14,7 +14,7 @@ import type { PruneOptions } from './types.js';
 
 export const PRUNE_FILTERS = ['dangling', 'label', 'label!', 'until'] as const;
 
-/** `docker image prune [-a]` (spec §1.4, C8D): delete records, collect garbage, report what went. */
+/** `docker image prune [-a]` (as docker's containerd image store does it): delete records, collect garbage, report what went. */
 export async function pruneImages(ctx: Ctx, opts: PruneOptions = {}): Promise<PruneReport> {
   const f = new FilterArgs(opts.filters).validate(PRUNE_FILTERS);
   const danglingOnly = f.bool('dangling') ?? true;

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
   anyPlatformRankedBy, formatPlatform, normalizePlatform, onlyPlatform, onlyStrictPlatform, parseAnyReference,
@@ -11,7 +11,7 @@ import { platformManifests, type PlatformManifestImpl } from './manifest.js';
 import { idPrefixOf, isDanglingRecord, missingImageName, repositoryOf } from './names.js';
 import type { PlatformSpec } from './types.js';
 
-/** The outcome of resolving a user's `refOrID` (spec §0.2). */
+/** The outcome of resolving a user's `refOrID` (an ID, ID prefix, name or digest reference), as docker does. */
 export interface Resolved {
   /** The record chosen. */
   record: ImageRecord;
@@ -27,7 +27,7 @@ function parseInput(input: string): Reference {
   try {
     return parseAnyReference(input);
   } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...e.data, reference: input }, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...stowageErrorOf(e)!.data, reference: input }, { cause: e });
     throw e;
   }
 }

@@ -3,7 +3,7 @@ import {
   IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION, blobPath, writeArchive,
   type ArchiveBlob, type DockerManifestEntry, type Repositories,
 } from '../archive/index.js';
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import {
   MediaType, anyPlatformRankedBy, onlyStrictPlatform, familiarName, isLayerType, familiarString, isIndexType, parseAnyReference, parseNormalizedNamed,
   repositoryName, type Descriptor, type Digest, type Index, type Platform, type PlatformMatcher, type Reference,
@@ -32,13 +32,13 @@ const NON_DISTRIBUTABLE = new Set<string>([
 
 function parseName(input: string): Reference {
   try { return parseAnyReference(input); } catch (e) {
-    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...e.data, reference: input }, { cause: e });
+    if (isStowageError(e)) throw new InvalidArgumentError(e.message, { ...stowageErrorOf(e)!.data, reference: input }, { cause: e });
     throw e;
   }
 }
 
 /**
- * Docker's name resolution for save (spec §1.10, C8D): an ID, ID prefix or digest reference exports the
+ * Docker's name resolution for save (its containerd image store's): an ID, ID prefix or digest reference exports the
  * image without names; a tag-less repository name exports every tag of that repository; `repo:tag`
  * exports that name. Every name is resolved here, before anything is written.
  */
@@ -100,7 +100,7 @@ async function walkTarget(ctx: Ctx, blobs: BlobReader, target: Descriptor, match
   return out;
 }
 
-/** `docker save` (spec §1.10): one dual archive (OCI layout + docker-archive) of the named images. */
+/** `docker save`: one dual archive (OCI layout + docker-archive) of the named images. */
 export async function saveImages(ctx: Ctx, refs: string[], output: Writable, opts: SaveOptions = {}): Promise<void> {
   if (refs.length === 0) throw new InvalidArgumentError('no image names given to save');
   const platforms = (opts.platform === undefined ? [] : Array.isArray(opts.platform) ? opts.platform : [opts.platform]).map(toPlatform);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pidExists } from '../owners/index.js';
 
 const NAME_RE = /^[a-z][a-z0-9-]*?-(\d+)-[0-9a-f]{16}$/;
 
@@ -25,11 +26,7 @@ export function scratchPath(root: string, purpose: string): string {
 /** Whether `name` is a scratch name whose process is gone. */
 export function isStaleScratch(name: string): boolean {
   const m = NAME_RE.exec(name);
-  return m !== null && !alive(Number(m[1]));
-}
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  return m !== null && !pidExists(Number(m[1]));
 }
 
 /** Removes scratch directories (and their spool files) whose process is gone. Returns how many. */

@@ -14,7 +14,7 @@ import type { SquashOptions } from './types.js';
 import { ensureUnpacked } from './unpack.js';
 
 /**
- * Docker's SquashImage (spec §1.14, the graphdriver backend's; containerd's has none): a new image whose
+ * Docker's SquashImage (its graphdriver backend's; the containerd backend has none): a new image whose
  * layers are the parent's plus one layer holding the merged changes from the parent's tree to the
  * image's (from scratch without a parent). History entries above the parent become `empty_layer` and
  * a final `merge <id> to <parent>` / `create new from <id>` entry is added; the image itself is untouched.

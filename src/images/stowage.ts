@@ -298,7 +298,7 @@ export class Stowage implements ImageService, AsyncDisposable {
   async squash(image: string, opts?: SquashOptions): Promise<{ id: Digest }> { return squashImage(this.op(opts), image, opts); }
   async createImage(config: ImageConfig, opts?: CreateImageOptions): Promise<{ id: Digest }> { return createImage(this.op(opts), config, opts); }
 
-  // The classic builder's methods (spec §1.1).
+  // The classic builder's methods (see builder.ts).
   makeImageCache(opts?: ImageCacheOptions): Promise<ImageCache> { return makeImageCache(this.c, opts); }
   commitBuildStep(step: BuildStepCommit): Promise<BuildStepResult> { return commitBuildStep(this.c, step); }
   getImageAndReleasableLayer(ref: string, opts: ReleasableLayerOptions = {}): Promise<ImageAndLayer> {

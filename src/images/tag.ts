@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotFoundError, isStowageError } from '../errors/index.js';
+import { InvalidArgumentError, NotFoundError, isStowageError, stowageErrorOf } from '../errors/index.js';
 import type { ImageRecord } from '../metadata/index.js';
 import {
   familiarString, isAmbiguousDigestName, parseNormalizedNamed, referenceString, tagNameOnly, type Descriptor,
@@ -69,7 +69,8 @@ export async function tagImage(ctx: Ctx, source: string, target: string, progres
   try {
     rec = resolveRecord(ctx, source).record;
   } catch (e) {
-    if (e instanceof Error && isStowageError(e) && e.code !== 'NotFound') throw new NotFoundError(e.message, e.data, { cause: e });
+    const se = stowageErrorOf(e);
+    if (se && se.code !== 'NotFound') throw new NotFoundError(se.message, se.data, { cause: e });
     throw e;
   }
   setName(ctx, name, rec.target, rec.labels);

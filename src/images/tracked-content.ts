@@ -1,12 +1,14 @@
-import { isStowageError } from '../errors/index.js';
-import type { ContentStore, Info, ReaderAt, Status, Writer, WriterOptions, CommitOptions } from '../content/index.js';
+import { isStowageError, stowageErrorOf } from '../errors/index.js';
+import { validateRef, type ContentStore, type Info, type ReaderAt, type Status, type Writer, type WriterOptions, type CommitOptions } from '../content/index.js';
 import type { Metadata } from '../metadata/index.js';
-import type { Descriptor, Digest } from '../oci/index.js';
+import { parseDigest, type Descriptor, type Digest } from '../oci/index.js';
 
 /**
  * The content store as the image service uses it: every committed blob is recorded in the metadata
  * database (so GC knows it), attached to the operation's lease when there is one, and ingests are
- * attached to the lease too. This is containerd's metadata-wrapped content store, in one small adapter.
+ * attached to the lease while they are open (a committed or aborted ingest leaves it, as in containerd,
+ * so that the lease never names ingests that are gone). This is containerd's metadata-wrapped content
+ * store, in one small adapter.
  */
 export class TrackedContent implements ContentStore {
   constructor(readonly inner: ContentStore, readonly md: Metadata, readonly lease?: string) {}
@@ -17,7 +19,10 @@ export class TrackedContent implements ContentStore {
   readerAt(desc: Pick<Descriptor, 'digest'>): Promise<ReaderAt> { return this.inner.readerAt(desc); }
   status(ref: string): Promise<Status> { return this.inner.status(ref); }
   listStatuses(...filters: string[]): Promise<Status[]> { return this.inner.listStatuses(...filters); }
-  abort(ref: string): Promise<void> { return this.inner.abort(ref); }
+  async abort(ref: string): Promise<void> {
+    await this.inner.abort(ref);
+    this.releaseIngest(ref);
+  }
   info(digest: Digest): Promise<Info> { return this.inner.info(digest); }
   update(info: Pick<Info, 'digest' | 'labels'>, ...fieldpaths: string[]): Promise<Info> { return this.inner.update(info, ...fieldpaths); }
   walk(fn: (info: Info) => void | Promise<void>, ...filters: string[]): Promise<void> { return this.inner.walk(fn, ...filters); }
@@ -27,6 +32,9 @@ export class TrackedContent implements ContentStore {
   }
 
   async writer(opts: WriterOptions): Promise<Writer> {
+    // Bad input is refused before the lease records anything for it.
+    validateRef(opts.ref);
+    if (opts.desc?.digest !== undefined) parseDigest(opts.desc.digest);
     if (this.lease !== undefined) {
       this.md.leases.addResource(this.lease, { type: 'ingests', id: opts.ref });
       // Protect the digest before looking whether it exists: an old unreferenced copy could otherwise
@@ -36,9 +44,22 @@ export class TrackedContent implements ContentStore {
     try {
       return this.wrap(await this.inner.writer(opts));
     } catch (e) {
-      // The blob is already there: make sure the lease holds it for the rest of the operation.
-      if (isStowageError(e, 'AlreadyExists') && opts.desc?.digest) this.record(opts.desc.digest, opts.desc.size);
+      // The blob is already there: make sure the lease holds it for the rest of the operation; no ingest was made.
+      if (isStowageError(e, 'AlreadyExists')) {
+        if (opts.desc?.digest) this.record(opts.desc.digest, opts.desc.size);
+        this.releaseIngest(opts.ref);
+      }
       throw e;
+    }
+  }
+
+  /** The ingest `ref` is gone (committed, aborted, never made): the lease no longer holds it. */
+  private releaseIngest(ref: string): void {
+    if (this.lease === undefined) return;
+    try {
+      this.md.leases.deleteResource(this.lease, { type: 'ingests', id: ref });
+    } catch (e) {
+      if (!isStowageError(e, 'NotFound')) throw e; // the lease itself is gone, and its resources with it
     }
   }
 
@@ -49,7 +70,7 @@ export class TrackedContent implements ContentStore {
         this.md.leases.addResource(this.lease!, { type: 'content', id: digest });
         return;
       } catch (e) {
-        if (!(isStowageError(e, 'Unavailable') && (e.data as { retry?: boolean }).retry)) throw e;
+        if (!(isStowageError(e, 'Unavailable') && stowageErrorOf(e)!.data.retry)) throw e;
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -66,7 +87,7 @@ export class TrackedContent implements ContentStore {
         return;
       } catch (e) {
         // GC is deleting this digest right now: the caller's blob is gone with it; surface it.
-        if (attempt < 2 && isStowageError(e, 'Unavailable') && !(e.data as { retry?: boolean }).retry) continue;
+        if (attempt < 2 && isStowageError(e, 'Unavailable') && !stowageErrorOf(e)!.data.retry) continue;
         throw e;
       }
     }
@@ -87,10 +108,14 @@ export class TrackedContent implements ContentStore {
         try {
           await w.commit(size, expected, opts);
         } catch (e) {
-          if (isStowageError(e, 'AlreadyExists')) self.record(digest, size || written, opts?.labels);
+          if (isStowageError(e, 'AlreadyExists')) {
+            self.record(digest, size || written, opts?.labels);
+            self.releaseIngest(w.ref);
+          }
           throw e;
         }
         self.record(digest, size || written, opts?.labels);
+        self.releaseIngest(w.ref);
       },
     };
   }

@@ -1,5 +1,5 @@
 import { Transform, type Readable } from 'node:stream';
-import { DigestMismatchError, NotImplementedError, isStowageError, throwIfAborted } from '../errors/index.js';
+import { DigestMismatchError, NotImplementedError, isStowageError, stowageErrorOf, throwIfAborted } from '../errors/index.js';
 import { layerCompression, type Descriptor, type Digest } from '../oci/index.js';
 import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
 import { SNAPSHOT_REF, UNCOMPRESSED, gcRefSnapshot, type ContentStore } from '../content/index.js';
@@ -73,8 +73,9 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     });
   } catch (e) {
     if (isStowageError(e, 'AlreadyExists')) return { chainId, applied: false };
-    if (isStowageError(e, 'DigestMismatch')) {
-      throw new DigestMismatchError(`failed to unpack layer ${input.layer.digest}: wrong diff id: ${(e.data as { actual?: string }).actual ?? '?'} (expected ${input.diffId})`, { ...e.data, layer: input.layer.digest }, { cause: e });
+    const se = stowageErrorOf(e);
+    if (se?.code === 'DigestMismatch') {
+      throw new DigestMismatchError(`failed to unpack layer ${input.layer.digest}: wrong diff id: ${(se.data as { actual?: string }).actual ?? '?'} (expected ${input.diffId})`, { ...se.data, layer: input.layer.digest }, { cause: e });
     }
     throw e;
   } finally {

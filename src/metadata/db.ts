@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ResourceExhaustedError, StowageError, UnavailableError } from '../errors/index.js';
+import { pidExists } from '../owners/index.js';
 import { migrate } from './schema.js';
 
 export const DB_FILE = 'metadata.db';
@@ -99,7 +100,7 @@ export class MetadataDB {
     const row = this.gcHolder.get() as { pid: number; host: string } | undefined;
     if (!row) return false;
     if (row.host !== os.hostname() || row.pid === process.pid) return true;
-    try { process.kill(row.pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+    return pidExists(row.pid);
   }
 
   generation(): number {

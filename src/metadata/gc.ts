@@ -8,7 +8,7 @@ import { Graph, keeps, type GraphData, type Node } from './gcgraph.js';
 import { GC_EXPIRE, GC_LABEL_PREFIX } from '../content/index.js';
 import { ownerOf } from './leases.js';
 import { internalsOf } from './store.js';
-import { ownerState } from '../owners/index.js';
+import { ownerState, pidExists } from '../owners/index.js';
 import type { Labels, LeaseResource, Metadata } from './types.js';
 
 /**
@@ -429,7 +429,7 @@ function holderAlive(row: LockRow): boolean {
   if (Date.now() - row.acquired_at > GC_LOCK_STALE_MS) return false;
   if (row.host !== os.hostname()) return true;
   if (row.pid === process.pid) return runningHere.has(row.owner); // another collection in this very process?
-  try { process.kill(row.pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  return pidExists(row.pid);
 }
 
 export type { Node };

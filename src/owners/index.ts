@@ -33,17 +33,26 @@ export function currentProcess(): ProcessOwner {
 }
 
 /**
+ * Whether a process with this pid exists on this host: signal 0 reaches it, or it exists but belongs to
+ * someone else (EPERM). Only ESRCH proves it gone, so any other failure counts as alive.
+ */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
  * 'dead' only when proven: same host and the pid is gone or now belongs to a process started at
  * another time. 'unknown' for another host (it cannot be probed from here); 'alive' otherwise.
  */
 export function ownerState(o: ProcessOwner): 'alive' | 'dead' | 'unknown' {
   if (o.host !== selfHost) return 'unknown';
   if (o.pid === process.pid) return o.start !== undefined && selfStart !== undefined && o.start !== selfStart ? 'dead' : 'alive';
-  try {
-    process.kill(o.pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH' ? 'dead' : 'alive'; // EPERM: alive, someone else's
-  }
+  if (!pidExists(o.pid)) return 'dead';
   const start = processStartTime(o.pid);
   return o.start !== undefined && start !== undefined && start !== o.start ? 'dead' : 'alive';
 }

@@ -2,15 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
-import { Digester, type Digest } from '../oci/index.js';
+import type { Digest } from '../oci/index.js';
 import { decompressStream, type Compression } from './compression.js';
 import { lookupMerged, WH_OPAQUE, WH_PREFIX } from './merged.js';
-import { CARRIED_XATTRS, OVERRIDE_XATTR, isPrivileged, loadOverrides, parseOverride, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
+import { fileRecords, isPrivileged, loadOverrides, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
 import { DirCache, baseOf, breakout, cleanName, joinRel, parentOf, resolveInRoot } from './rootpath.js';
+import { TarTap } from './tar-tap.js';
 
 export interface ApplyOptions {
   /**
@@ -43,158 +44,7 @@ export interface ApplyResult {
 }
 
 const SMALL_FILE = 1 << 20;
-/** tar-stream's limit for PAX and GNU long-name data. */
-const MAX_PAX_SIZE = 4 * 1024 * 1024;
-/**
- * Hashes the uncompressed tar and forwards it to the extractor only up to the end-of-archive marker
- * (two zero blocks): bytes after it are still read and hashed (containerd reads to EOF so the diffID
- * covers them) but never parsed, so trailing padding or garbage does not fail the apply.
- * It walks the 512-byte block structure exactly as tar-stream reads it (numbers, old-style directory
- * names with a ustar prefix, PAX records by length with the last one winning, global records only
- * through a local PAX header, PAX applying to the next real entry): any disagreement would let a
- * crafted archive hide entries from the extractor behind what looks like the end marker.
- */
-class TarTap extends Transform {
-  readonly digester = new Digester('sha256');
-  private pending = Buffer.alloc(0);
-  /** Bytes of entry data still to pass before the next header. */
-  private skip = 0;
-  private zeros = 0;
-  private ended = false;
-  /** Records of the last global PAX header (tar-stream merges them into each local one). */
-  private global = new Map<string, Buffer>();
-  /** Records of a local PAX header waiting for its entry (global ones merged in). */
-  private pax: Map<string, Buffer> | undefined;
-  /**
-   * Raw `SCHILY.xattr.*` values per entry, in the order the extractor emits entries: tar-stream decodes
-   * PAX values as UTF-8, which mangles binary values such as security.capability.
-   */
-  private readonly entryXattrs: (Map<string, Buffer> | undefined)[] = [];
-
-  /** The raw xattr records of the next entry the extractor emits. */
-  takeEntryXattrs(): Map<string, Buffer> | undefined { return this.entryXattrs.shift(); }
-  private capture: { kind: 'x' | 'g'; chunks: Buffer[]; left: number } | undefined;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.digester.update(chunk);
-    if (this.ended) { cb(); return; }
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    let pos = 0;
-    try {
-      while (!this.ended) {
-        if (this.skip > 0) {
-          const n = Math.min(this.skip, buf.length - pos);
-          const cap = this.capture;
-          if (cap) { const k = Math.min(n, cap.left); cap.chunks.push(buf.subarray(pos, pos + k)); cap.left -= k; }
-          pos += n; this.skip -= n;
-          if (this.skip > 0) break;
-          if (cap) this.endCapture(cap);
-          continue;
-        }
-        if (buf.length - pos < 512) break;
-        const block = buf.subarray(pos, pos + 512);
-        pos += 512;
-        if (isZeroBlock(block)) {
-          if (++this.zeros === 2) this.ended = true;
-          continue;
-        }
-        this.zeros = 0;
-        if (isNullHeader(block)) continue; // tar-stream skips it (no entry, no data)
-        const flag = block[156]!;
-        let size = parseTarNumber(block.subarray(124, 136));
-        if (flag === 0x78 /* x */ || flag === 0x67 /* g */) {
-          // tar-stream refuses bigger ones; never buffer more than it would.
-          if (size > MAX_PAX_SIZE) throw new Error('tar header exceeds max size');
-          this.capture = { kind: flag === 0x78 ? 'x' : 'g', chunks: [], left: size };
-        } else if (flag === 0x4c /* L */ || flag === 0x4b /* K */ || flag === 0x4e /* N */) {
-          // GNU long names: data only, PAX records wait for the real entry.
-        } else {
-          let xattrs: Map<string, Buffer> | undefined;
-          if (this.pax) {
-            const paxSize = this.pax.get('size')?.toString();
-            if (paxSize) size = parseInt(paxSize, 10);
-            for (const [k, v] of this.pax) if (k.startsWith('SCHILY.xattr.')) (xattrs ??= new Map()).set(k.slice('SCHILY.xattr.'.length), v);
-            this.pax = undefined;
-          }
-          this.entryXattrs.push(xattrs);
-          // Mirror tar-stream: directories (also old-style `0` entries named `x/`) carry no data.
-          if (flag === 0x35 /* 5 */ || ((flag === 0 || flag === 0x30) && oldStyleDirName(block))) size = 0;
-        }
-        this.skip = Math.ceil(size / 512) * 512;
-        if (this.skip === 0 && this.capture) this.endCapture(this.capture);
-      }
-    } catch (e) { cb(e as Error); return; }
-    this.push(pos === buf.length ? buf : buf.subarray(0, pos));
-    buf = buf.subarray(pos);
-    this.pending = this.ended ? Buffer.alloc(0) : Buffer.from(buf);
-    cb();
-  }
-
-  private endCapture(cap: { kind: 'x' | 'g'; chunks: Buffer[] }): void {
-    this.capture = undefined;
-    const records = decodePax(Buffer.concat(cap.chunks));
-    if (cap.kind === 'g') this.global = records;
-    else this.pax = new Map([...this.global, ...records]);
-  }
-
-  override _flush(cb: () => void): void {
-    if (!this.ended && this.pending.length) this.push(this.pending);
-    cb();
-  }
-}
-
-function isZeroBlock(b: Buffer): boolean {
-  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
-/** tar-stream's null header: every byte but the checksum field is zero. */
-function isNullHeader(b: Buffer): boolean {
-  for (let i = 0; i < 512; i++) if (b[i] !== 0 && (i < 148 || i >= 156)) return false;
-  return true;
-}
-
-/** tar-stream's decodeOct: base-256, or octal after leading spaces and NULs, up to the next space. */
-function parseTarNumber(f: Buffer): number {
-  if (f[0]! & 0x80) {
-    let v = 0;
-    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
-    return v;
-  }
-  let i = 0;
-  while (i < f.length && f[i] === 0x20) i++;
-  let end = f.indexOf(0x20, i);
-  if (end < 0) end = f.length;
-  while (i < end && f[i] === 0) i++;
-  return i === end ? 0 : parseInt(f.subarray(i, end).toString('latin1'), 8);
-}
-
-/** The name (with a ustar prefix, as tar-stream joins it) ends in '/'. */
-function oldStyleDirName(block: Buffer): boolean {
-  const field = (off: number, len: number): Buffer => { const b = block.subarray(off, off + len); const z = b.indexOf(0); return z < 0 ? b : b.subarray(0, z); };
-  const name = field(0, 100);
-  if (name.length && name[name.length - 1] === 0x2f) return true;
-  const ustar = block.subarray(257, 263).equals(Buffer.from('ustar\0', 'latin1'));
-  return ustar && block[345] !== 0 && name.length === 0;
-}
-
-/** tar-stream's decodePax (records by their length prefix; a later record wins), keeping values as bytes. */
-function decodePax(buf: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  while (buf.length) {
-    let i = 0;
-    while (i < buf.length && buf[i] !== 0x20) i++;
-    const len = parseInt(buf.subarray(0, i).toString(), 10);
-    if (!len) return out;
-    const rec = buf.subarray(i + 1, len - 1);
-    const k = rec.indexOf(0x3d /* = */);
-    if (k === -1) return out;
-    out.set(rec.subarray(0, k).toString(), Buffer.from(rec.subarray(k + 1)));
-    buf = buf.subarray(len);
-  }
-  return out;
-}
-
+const NO_DATA: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() { /* nothing */ } };
 function wrapFs<T>(what: string, f: () => T): T {
   try { return f(); } catch (e) { throw fromSystemError(e, what); }
 }
@@ -234,19 +84,13 @@ export async function applyLayer(stream: Readable, targetDir: string, opts: Appl
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(sidecarPath(root), { force: true });
     }
-    throw e instanceof StowageError ? e : applyError(e, targetDir);
+    throw applyError(e, targetDir);
   }
 }
 
-/** Errors the archive's own shape causes (a path through a file, a name too long...): InvalidArgument. */
-const ARCHIVE_FAULTS = new Set(['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR', 'ENOENT', 'EEXIST', 'EINVAL', 'ENOTEMPTY']);
-
+/** Errors the archive's own shape causes (a path through a file, a name too long...) are InvalidArgument. */
 function applyError(e: unknown, targetDir: string): StowageError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code !== undefined && ARCHIVE_FAULTS.has(code)) {
-    return new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive', syscallCode: code }, { cause: e });
-  }
-  return fromSystemError(e, `apply layer to ${targetDir}`);
+  return fromSystemError(e, `apply layer to ${targetDir}`, { inputFault: { reason: 'invalid-archive', what: 'invalid layer archive' } });
 }
 
 type Kind = 'dir' | 'file' | 'symlink' | 'other';
@@ -438,9 +282,12 @@ class Applier {
     for await (const _ of stream) { /* discard */ }
   }
 
-  private async entry(h: tar.Header, stream: AsyncIterable<Buffer>, rawXattrs: Map<string, Buffer> | undefined): Promise<void> {
+  private async entry(h: tar.Header, data: AsyncIterable<Buffer>, rawXattrs: Map<string, Buffer> | undefined): Promise<void> {
     const name = cleanName(h.name);
     const type: string = h.type ?? 'unknown'; // tar-stream: null for a type flag it does not know (e.g. GNU sparse)
+    // tar-stream reads no data for a directory, but its stream ends only when the size field is 0:
+    // reading it would wait forever on a directory that claims a size.
+    const stream = type === 'directory' ? NO_DATA : data;
     if (type === 'pax-global-header' || name === '') { await this.drain(stream); return; }
     const base = baseOf(name);
     const dirName = parentOf(name);
@@ -568,7 +415,7 @@ class Applier {
         if (lower.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(lower.src), tabs);
         else fs.copyFileSync(lower.src, tabs);
         this.created(trel);
-        const { override: lo, xattrs } = lowerFileRecords(this.opts.lowerDirs[lower.layer]!, lower);
+        const { override: lo, xattrs } = fileRecords(this.opts.lowerDirs[lower.layer]!, lower.rel, lower.src);
         this.setOwner(trel, tabs, lo?.uid ?? lower.st.uid, lo?.gid ?? lower.st.gid, lo?.mode ?? lower.st.mode & 0o7777, lower.st.isSymbolicLink() ? 'symlink' : 'file');
         if (xattrs && lower.st.isFile()) this.xattrs.set(trel, xattrs);
         fs.lutimesSync(tabs, lower.st.atime, lower.st.mtime);
@@ -619,32 +466,4 @@ class Applier {
     const vst = this.lstat(vrel);
     if (vst) this.remove(vrel, vst.isDirectory());
   }
-}
-
-/**
- * What a lower file being copied up carries besides its bytes: its real owner and mode when its layer
- * was applied rootless (the sidecar entry, else the override xattr) and its carried xattrs (user.*,
- * security.capability). One getfattr call (copy-ups are rare).
- */
-function lowerFileRecords(layerDir: string, lower: { src: string; rel: string }): { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } {
-  const out: { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } = {};
-  try {
-    const side = JSON.parse(fs.readFileSync(sidecarPath(layerDir), 'utf8')) as { entries?: Record<string, string> };
-    const e = side.entries?.[lower.rel];
-    if (e !== undefined) out.override = parseOverride(e);
-  } catch { /* no sidecar: the layer was applied as root */ }
-  let dump = '';
-  try {
-    dump = execFileSync('getfattr', ['-h', '--absolute-names', '-d', '-e', 'hex', '-m', CARRIED_XATTRS, lower.src], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-  } catch { return out; }
-  for (const line of dump.split('\n')) {
-    const i = line.indexOf('=');
-    if (line.startsWith('#') || i < 0) continue;
-    const k = line.slice(0, i);
-    const v = line.slice(i + 1);
-    const val = v.startsWith('0x') ? Buffer.from(v.slice(2), 'hex') : Buffer.from(v.replace(/^"|"$/g, ''));
-    if (k === OVERRIDE_XATTR) out.override ??= parseOverride(val.toString());
-    else (out.xattrs ??= {})[k] = val;
-  }
-  return out;
 }

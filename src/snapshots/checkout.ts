@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import { mergedChildren, type MergedEntry } from './merged.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import type { SnapshotLayout } from './snapshotter.js';
@@ -153,7 +153,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   } catch (e) {
     fs.rmSync(stage, { recursive: true, force: true });
     fs.rmSync(sidecarPath(stage), { force: true });
-    throw e instanceof StowageError ? e : fromSystemError(e, `checkout into ${destDir}`);
+    throw fromSystemError(e, `checkout into ${destDir}`);
   }
 }
 

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../errors/index.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
-/** 1 MiB zlib chunks: 1.5-4x faster than the 16 KiB default on this class of machine (toolchain.md). */
+/** 1 MiB zlib chunks: gunzip ran 1.5-4x faster than with the 16 KiB default (380-426 vs 89-293 MB/s, Node 20, 2-core VM). */
 const ZLIB_CHUNK = 1 << 20;
 
 /** Classifies a stream by its leading bytes (containerd's rules: gzip 1f8b08, zstd frame or skippable frame). */

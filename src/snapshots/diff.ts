@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { InvalidArgumentError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, throwIfAborted, isStowageError } from '../errors/index.js';
 import { Digester, MediaType, type Digest } from '../oci/index.js';
 import { UNCOMPRESSED, type Writer } from '../content/index.js';
 import { compressStream, type Compression } from './compression.js';
@@ -386,7 +386,7 @@ export async function writeDiffLayer(changes: readonly Change[], upper: string |
     try {
       await (out as Writer).commit(packed.size, digest, { labels: { [UNCOMPRESSED]: diffID } });
     } catch (e) {
-      if ((e as { code?: string }).code !== 'AlreadyExists') throw e;
+      if (!isStowageError(e, 'AlreadyExists')) throw e;
     }
   }
   return { digest, diffID, size: packed.size, mediaType: MEDIA[compression] };

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -107,14 +107,22 @@ export async function readXattrs(root: string, pattern: string): Promise<Map<str
   } catch (e) {
     stdout = (e as { stdout?: string }).stdout ?? '';
   }
+  for (const [name, kv] of parseGetfattrDump(stdout)) out.set(name.startsWith('./') ? name.slice(2) : name, kv);
+  return out;
+}
+
+/**
+ * Parses `getfattr -d` output: a `# file: <name>` line (name quoted as getfattr quotes it), then one
+ * `key=value` line per xattr, value as `0x<hex>` (with `-e hex`) or a quoted string.
+ */
+export function parseGetfattrDump(stdout: string): Map<string, Record<string, Buffer>> {
+  const out = new Map<string, Record<string, Buffer>>();
   let cur: Record<string, Buffer> | undefined;
   for (const line of stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
-      let rel = unquoteName(line.slice(8));
-      if (rel.startsWith('./')) rel = rel.slice(2);
       cur = {};
-      out.set(rel, cur);
-    } else if (cur && line.includes('=')) {
+      out.set(unquoteName(line.slice(8)), cur);
+    } else if (cur && !line.startsWith('#') && line.includes('=')) {
       const i = line.indexOf('=');
       const v = line.slice(i + 1);
       cur[line.slice(0, i)] = v.startsWith('0x') ? Buffer.from(v.slice(2), 'hex') : Buffer.from(v.replace(/^"|"$/g, ''));
@@ -187,6 +195,31 @@ export async function loadOverrides(treeDir: string): Promise<Map<string, OwnerO
   for (const [rel, s] of Object.entries(sc.entries)) {
     const o = parseOverride(s);
     if (o) out.set(rel, o);
+  }
+  return out;
+}
+
+/**
+ * What one file of a layer carries besides its bytes (for a copy-up into an upper layer): its real
+ * owner and mode when the layer was applied rootless (the sidecar entry, else the override xattr) and
+ * its carried xattrs (user.*, security.capability). One getfattr call: copy-ups are rare.
+ */
+export function fileRecords(layerDir: string, rel: string, file: string): { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } {
+  const out: { override?: OwnerOverride | undefined; xattrs?: Record<string, Buffer> } = {};
+  try {
+    const side = JSON.parse(fs.readFileSync(sidecarPath(layerDir), 'utf8')) as Partial<Sidecar>;
+    const e = side.entries?.[rel];
+    if (e !== undefined) out.override = parseOverride(e);
+  } catch { /* no sidecar: the layer was applied as root */ }
+  let dump = '';
+  try {
+    dump = execFileSync('getfattr', ['-h', '--absolute-names', '-d', '-e', 'hex', '-m', CARRIED_XATTRS, file], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch { return out; }
+  for (const kv of parseGetfattrDump(dump).values()) {
+    for (const [k, val] of Object.entries(kv)) {
+      if (k === OVERRIDE_XATTR) out.override ??= parseOverride(val.toString());
+      else (out.xattrs ??= {})[k] = val;
+    }
   }
   return out;
 }

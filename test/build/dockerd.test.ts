@@ -15,7 +15,7 @@ import { openStowage, type Stowage } from '../../src/images/index.js';
 import type { ImageConfig } from '../../src/oci/index.js';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
-import { makeContext, treeFingerprint } from './fixtures.js';
+import { comparableBuildLines, makeContext, treeFingerprint } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -30,8 +30,6 @@ async function docker(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The lines both builders print the same way: steps, cache hits, the result. */
-const comparable = (out: string): string[] => out.split('\n').filter((l) => /^Step \d+\/\d+ : |^ ---> Using cache$|^# Executing|^Successfully tagged/.test(l));
 
 async function dockerBuild(file: string, tag: string, extra: string[] = []): Promise<string> {
   return docker(['build', '-f', path.join(ctxDir, file), '-t', tag, ...extra, ctxDir]);
@@ -105,14 +103,14 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
   it('builds a base image from scratch with ONBUILD triggers identically', async () => {
     const theirs = await dockerBuild('Dockerfile.base', 'base:1');
     const ours = await stowageBuild('Dockerfile.base', 'base:1');
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     await expectSameImage('base:1');
   });
 
   it('builds a multi-stage Dockerfile using every supported instruction identically', async () => {
     const theirs = await dockerBuild('Dockerfile.main', 'main:1', ['--build-arg', 'WHO=me']);
     const ours = await stowageBuild('Dockerfile.main', 'main:1', { buildArgs: { WHO: 'me' } });
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     expect(ours.out).toContain('# Executing 2 build triggers');
     await expectSameImage('main:1');
   });
@@ -120,7 +118,7 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
   it('builds an intermediate stage with --target identically', async () => {
     const theirs = await dockerBuild('Dockerfile.main', 'stage:1', ['--target', 'build', '--build-arg', 'WHO=me']);
     const ours = await stowageBuild('Dockerfile.main', 'stage:1', { target: 'build', buildArgs: { WHO: 'me' } });
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     expect(ours.misses).toBe(0); // every step was made by the previous build
     await expectSameImage('stage:1');
   });
@@ -128,23 +126,23 @@ describe('stowage build vs dockerd 20.10 classic builder', () => {
   it('honours the escape directive, continuations, substitution defaults and --label identically', async () => {
     const theirs = await dockerBuild('Dockerfile.escape', 'escape:1', ['--label', "built.by=a 'quoted' test"]);
     const ours = await stowageBuild('Dockerfile.escape', 'escape:1', { labels: { 'built.by': "a 'quoted' test" } });
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     await expectSameImage('escape:1');
   });
 
   it('builds legacy forms, globs, symlink sources, numeric owners and shell changes identically', async () => {
     const theirs = await dockerBuild('Dockerfile.more', 'more:1');
     const ours = await stowageBuild('Dockerfile.more', 'more:1');
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     await expectSameImage('more:1');
   });
 
   it('answers a second build from the cache for every step, as docker does', async () => {
     const theirs = await dockerBuild('Dockerfile.main', 'main:1', ['--build-arg', 'WHO=me']);
     const ours = await stowageBuild('Dockerfile.main', 'main:1', { buildArgs: { WHO: 'me' } });
-    expect(comparable(ours.out)).toEqual(comparable(theirs));
+    expect(comparableBuildLines(ours.out)).toEqual(comparableBuildLines(theirs));
     expect(ours.misses).toBe(0);
-    expect(ours.hits).toBe(comparable(theirs).filter((l) => l === ' ---> Using cache').length);
+    expect(ours.hits).toBe(comparableBuildLines(theirs).filter((l) => l === ' ---> Using cache').length);
   });
 
   it('pushes the built image to a registry, where skopeo reads the same config', async () => {

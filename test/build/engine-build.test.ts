@@ -13,7 +13,7 @@ import { ensureBuilt } from '../cli/binary.js';
 import { dockerCli, type DockerRun } from '../server/docker-cli.js';
 import { serveDockerHost, type Served } from '../server/serve.js';
 import { startRegistry } from '../harness/registry.js';
-import { makeContext } from './fixtures.js';
+import { comparableBuildLines, makeContext } from './fixtures.js';
 
 let work: string;
 let ctxDir: string;
@@ -22,8 +22,6 @@ let served: Served;
 const docker = (args: string[]): Promise<DockerRun> =>
   dockerCli(served.address, args, { config: path.join(work, 'docker-config'), env: { DOCKER_BUILDKIT: '0' } });
 
-/** The lines both print the same way (docker's CLI adds its own banner and context-size line). */
-const comparable = (out: string): string[] => out.split('\n').filter((l) => /^Step \d+\/\d+ : |^ ---> Using cache$|^# Executing|^Successfully tagged/.test(l));
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -50,7 +48,7 @@ describe('docker build against stowage serve', () => {
     } finally {
       await lib.close();
     }
-    expect(comparable(r.stdout)).toEqual(comparable(lines.join('\n')));
+    expect(comparableBuildLines(r.stdout)).toEqual(comparableBuildLines(lines.join('\n')));
     expect(r.stdout).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged base:1\n/);
   });
 

@@ -135,3 +135,6 @@ export function treeFingerprint(root: string): string[] {
   walk('');
   return out;
 }
+
+/** The lines docker's build and ours print the same way (docker's CLI adds its own banner and context-size line). */
+export const comparableBuildLines = (out: string): string[] => out.split('\n').filter((l) => /^Step \d+\/\d+ : |^ ---> Using cache$|^# Executing|^Successfully tagged/.test(l));

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { copyInto, openContentStore, writeBlob, type ContentStore, type ResumeReport } from '../../src/content/index.js';
 import { EMPTY_SHA256, digestOf, type Digest } from '../../src/oci/index.js';
-import { bytesOf, contentSuite, expectCode } from './suite.js';
+import { SavableSha256 } from '../../src/content/sha256.js';
+import { expectCode } from '../harness/expect.js';
+import { bytesOf, contentSuite } from './suite.js';
 
 contentSuite('local', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
@@ -18,6 +20,12 @@ contentSuite('local', async () => {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '../..');
 const ingestKey = (ref: string) => createHash('sha256').update(ref).digest('hex');
+
+/** A `hashstate` file as the checkpointer writes it: the savable hash's state after `bytes`, claiming `length`. */
+async function savedState(bytes: Buffer, length = bytes.length): Promise<string> {
+  const { state } = (await SavableSha256.create()).update(bytes).save();
+  return JSON.stringify({ alg: 'sha256', format: 'hash-wasm', state, length });
+}
 
 describe('local content store', () => {
   let root: string;
@@ -300,7 +308,7 @@ describe('local content store', () => {
       expect(reports[0]!.hashedBytes).toBeLessThan(64); // the worker stops at a block boundary
       expect(w.digest()).toBe(digestOf(data.subarray(0, (10 << 20) + 1000)));
       await w.write(data.subarray((10 << 20) + 1000, 12 << 20));
-      await w.close(); // the TS hash is on the hot path now: its exact state is saved
+      await w.close(); // the savable hash is on the hot path now: its exact state is saved
       const w2 = await store.writer({ ref: 'r', desc: { size: data.length, digest: digestOf(data) } });
       expect(reports[1]).toMatchObject({ mode: 'checkpoint', hashedBytes: 0, length: 12 << 20 });
       await w2.write(data.subarray(12 << 20));
@@ -325,21 +333,47 @@ describe('local content store', () => {
       expect((await reopen()).mode).toBe('rehash'); // small ingest: no checkpointer ran
       fs.writeFileSync(state, '{not json');
       expect((await reopen()).mode).toBe('rehash');
-      fs.writeFileSync(state, JSON.stringify({ alg: 'sha256', h: [1, 2, 3, 4, 5, 6, 7, 8], tail: '', length: 400_000 }));
+      fs.writeFileSync(state, await savedState(data.subarray(0, 1000), 400_000));
       expect((await reopen())).toMatchObject({ mode: 'rehash', checkpoint: 400_000 });
-      // a checkpoint at 0 for 200 kB: re-hashing with Node is cheaper than 200 kB of TS hashing
-      fs.writeFileSync(state, JSON.stringify({ alg: 'sha256', h: [0x6a09e667, 0xbb67ae85 | 0, 0x3c6ef372, 0xa54ff53a | 0, 0x510e527f, 0x9b05688c | 0, 0x1f83d9ab, 0x5be0cd19], tail: '', length: 0 }));
+      // a checkpoint at 0 for 200 kB: re-hashing with Node is cheaper than 200 kB of savable hashing
+      fs.writeFileSync(state, await savedState(Buffer.alloc(0)));
       expect((await reopen())).toMatchObject({ mode: 'rehash', hashedBytes: 200_000, checkpoint: 0 });
+      // a state hash-wasm refuses (corrupt, or saved by another hash-wasm build) at the exact length
+      const good = JSON.parse(await savedState(data.subarray(0, 200_000))) as { state: string };
+      const otherBuild = Buffer.from(good.state, 'base64');
+      otherBuild[0]! ^= 0xff;
+      fs.writeFileSync(state, JSON.stringify({ ...good, state: otherBuild.toString('base64') }));
+      expect((await reopen())).toMatchObject({ mode: 'rehash', hashedBytes: 200_000, checkpoint: 200_000 });
     });
 
-    it('a checkpoint with the right length but wrong words never names a blob wrongly', async () => {
+    it('checkpoints the hand-written hash saved ({h, tail}) are not loaded: the ingest re-hashes its bytes', async () => {
+      const reports: ResumeReport[] = [];
+      const store = await openContentStore(root, { onResume: (r) => reports.push(r) });
+      const data = bytesOf(128_000, 8);
+      const w = await store.writer({ ref: 'old-format' });
+      await w.write(data.subarray(0, 64_000));
+      await w.close();
+      const state = path.join(root, 'ingest', ingestKey('old-format'), 'hashstate');
+      // As the old code wrote them: the 8 state words, the bytes past the last block, the length. The
+      // old code would have trusted this one (right length, no gap) and continued from wrong words.
+      fs.writeFileSync(state, JSON.stringify({ alg: 'sha256', h: [1, 2, 3, 4, 5, 6, 7, 8], tail: '', length: 64_000 }));
+      const w2 = await store.writer({ ref: 'old-format' });
+      expect(reports.at(-1)).toMatchObject({ mode: 'rehash', hashedBytes: 64_000, length: 64_000 });
+      expect(reports.at(-1)!.checkpoint).toBeUndefined();
+      expect(w2.digest()).toBe(digestOf(data.subarray(0, 64_000)));
+      await w2.write(data.subarray(64_000));
+      await w2.commit(data.length, digestOf(data));
+      expect((await store.info(digestOf(data))).size).toBe(data.length);
+    });
+
+    it('a checkpoint with the right length but the state of other bytes never names a blob wrongly', async () => {
       const reports: ResumeReport[] = [];
       const store = await openContentStore(root, { onResume: (r) => reports.push(r) });
       const data = bytesOf(100_000, 6);
       const w = await store.writer({ ref: 'bad-state' });
       await w.write(data.subarray(0, 99_968));
       await w.close();
-      fs.writeFileSync(path.join(root, 'ingest', ingestKey('bad-state'), 'hashstate'), JSON.stringify({ alg: 'sha256', h: [1, 2, 3, 4, 5, 6, 7, 8], tail: '', length: 99_968 }));
+      fs.writeFileSync(path.join(root, 'ingest', ingestKey('bad-state'), 'hashstate'), await savedState(bytesOf(99_968, 7)));
       const w2 = await store.writer({ ref: 'bad-state' });
       expect(reports.at(-1)!.mode).toBe('checkpoint');
       await w2.write(data.subarray(99_968));
@@ -349,7 +383,7 @@ describe('local content store', () => {
       const w3 = await store.writer({ ref: 'bad-state2' });
       await w3.write(data.subarray(0, 640));
       await w3.close();
-      fs.writeFileSync(path.join(root, 'ingest', ingestKey('bad-state2'), 'hashstate'), JSON.stringify({ alg: 'sha256', h: [1, 2, 3, 4, 5, 6, 7, 8], tail: '', length: 640 }));
+      fs.writeFileSync(path.join(root, 'ingest', ingestKey('bad-state2'), 'hashstate'), await savedState(bytesOf(640, 7)));
       const w4 = await store.writer({ ref: 'bad-state2', desc: { digest: digestOf(data.subarray(0, 700)) } });
       await w4.write(data.subarray(640, 700));
       await w4.commit(700, digestOf(data.subarray(0, 700)));

@@ -1,15 +1,15 @@
 /**
- * The content store conformance suite: containerd's `core/content/testsuite` (spec §1.6) plus the local
+ * The content store conformance suite: containerd's `core/content/testsuite/testsuite.go` plus the local
  * and helper tests worth porting, written against the ContentStore interface only, so that any
- * implementation (the local store, a metadata-wrapped store) can be run through it.
+ * implementation can be run through it: the local store (local.test.ts) and the metadata-tracked store
+ * the image service writes through, with and without a lease (test/images/tracked-content.test.ts).
  *
- * Namespace cases (CrossNamespaceAppend/Share/Isolate, SharedNamespaceIsolate) do not apply to a bare
- * content store; the metadata layer owns namespaces and must test them with its own wrapper.
+ * Namespace cases (CrossNamespaceAppend/Share/Isolate, SharedNamespaceIsolate) do not apply: a store
+ * has one namespace (two stores are two roots).
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isStowageError, type ErrorCode } from '../../src/errors/index.js';
 import { EMPTY_SHA256, digestOf, type Digest } from '../../src/oci/index.js';
 import {
   copyInto,
@@ -21,6 +21,7 @@ import {
   type SeekableSource,
   type Writer,
 } from '../../src/content/index.js';
+import { expectCode } from '../harness/expect.js';
 
 export interface StoreUnderTest {
   store: ContentStore;
@@ -29,17 +30,6 @@ export interface StoreUnderTest {
 
 /** Coarse filesystem clocks can stamp a file a few ms before `Date.now()` said it was. */
 const CLOCK_SLACK_MS = 20;
-
-export async function expectCode(p: Promise<unknown> | (() => unknown), code: ErrorCode): Promise<Record<string, unknown>> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (!isStowageError(e)) throw new Error(`expected a StowageError ${code}, got ${String(e)}`, { cause: e });
-    expect(e.code).toBe(code);
-    return e.data;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 export function expectWithin(d: Date, from: Date, to: Date): void {
   expect(d.getTime()).toBeGreaterThanOrEqual(from.getTime() - CLOCK_SLACK_MS);

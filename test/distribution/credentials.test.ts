@@ -2,15 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStowageError } from '../../src/errors/index.js';
-import { RegistryClient, dockerConfigCredentials, login, logout, DOCKER_HUB_CONFIG_KEY } from '../../src/distribution/index.js';
+import { MediaType, digestOf } from '../../src/oci/index.js';
+import { RegistryClient, dockerConfigCredentials, login, logout, DOCKER_HUB_CONFIG_KEY, type Transport } from '../../src/distribution/index.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTestImage, pushWithSkopeo, writeOciLayout, type TestImage } from '../harness/images.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
+import { manifest, response } from './fake-transport.js';
 
 /** A docker-credential-<name> program: answers `get` from a JSON file, records `store`/`erase`. */
 function writeHelper(binDir: string, name: string, db: string): void {
@@ -147,5 +144,48 @@ describe('credentials from docker config, helpers, login/logout', () => {
     const d = configDir('hub', { auths: { [DOCKER_HUB_CONFIG_KEY]: { auth: b64('hubuser:hubpass') } } });
     const c = await dockerConfigCredentials(d)('registry-1.docker.io');
     expect(c).toEqual({ username: 'hubuser', password: 'hubpass' });
+  });
+});
+
+describe('credential lookups', () => {
+  it('a failed lookup (a credential helper that failed once) is not remembered for the client\'s life', async () => {
+    let lookups = 0;
+    const credentials = async (): Promise<{ username: string; password: string }> => {
+      lookups++;
+      if (lookups === 1) throw new Error('docker-credential-x: keychain locked');
+      return { username: 'u', password: 'p' };
+    };
+    const transport: Transport = async (req) => {
+      if (req.headers.authorization !== `Basic ${Buffer.from('u:p').toString('base64')}`) return response(req, 401, { 'www-authenticate': 'Basic realm="r"' });
+      return response(req, 200, { 'content-type': MediaType.OciManifest, 'docker-content-digest': digestOf(manifest), 'content-length': String(manifest.length) });
+    };
+    const client = new RegistryClient({ transport, credentials });
+    await expect(client.resolve('reg.test/app:v1')).rejects.toThrow(/keychain locked/);
+    expect((await client.resolve('reg.test/app:v1')).descriptor.digest).toBe(digestOf(manifest));
+  });
+});
+
+describe('credential helpers', () => {
+  it('a helper that exits without reading its input is an error, not an uncaught EPIPE that kills the process', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'docker-credential-quits'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ credsStore: 'quits' }));
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => { uncaught.push(e); };
+    process.on('uncaughtException', onUncaught);
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    try {
+      const source = dockerConfigCredentials(tmp);
+      for (let i = 0; i < 30; i++) expect(await codeOf(source('reg.example.com'))).toBe('Unknown');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.env.PATH = savedPath;
+      process.off('uncaughtException', onUncaught);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

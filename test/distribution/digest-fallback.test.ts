@@ -16,17 +16,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openContentStore, readBlob } from '../../src/content/index.js';
 import { RegistryClient } from '../../src/distribution/index.js';
-import { isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf, type Descriptor } from '../../src/oci/index.js';
 import { makeTestImage, makeTestIndex, pushRaw, type TestImage, type TestIndex } from '../harness/images.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { registryLines } from './log-lines.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
 
 const plain = (d: Descriptor): Descriptor => ({ mediaType: d.mediaType, digest: d.digest, size: d.size });
 

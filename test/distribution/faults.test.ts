@@ -10,11 +10,7 @@ import { RegistryClient, fetchBlobInto, makeRefKey } from '../../src/distributio
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
 import { makeRandomImage, pushWithSkopeo, writeOciLayout, type TestImage } from '../harness/images.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
 
 const MiB = 1024 * 1024;
 

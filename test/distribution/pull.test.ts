@@ -10,11 +10,7 @@ import { registryLines } from './log-lines.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startFaultProxy } from '../harness/proxy.js';
 import { makeTestImage, makeTestIndex, pushRaw, pushWithSkopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOf } from '../harness/expect.js';
 
 async function expectAllBlobs(store: ContentStore, img: TestImage): Promise<void> {
   for (const [digest, bytes] of img.blobs) {

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openContentStore, type ContentStore } from '../../src/content/index.js';
+import { openContentStore } from '../../src/content/index.js';
 import { isStowageError } from '../../src/errors/index.js';
 import { RegistryClient } from '../../src/distribution/index.js';
 import { UploadStateStore } from '../../src/distribution/upload-state.js';
-import { makeRandomImage, skopeo, type TestImage } from '../harness/images.js';
+import { makeRandomImage, skopeo, storeBlobs } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { manifestPut, registryLines } from './log-lines.js';
 
@@ -113,15 +113,6 @@ async function startWireProxy(upstream: string): Promise<WireProxy> {
   };
 }
 
-async function fill(store: ContentStore, x: TestImage): Promise<void> {
-  for (const [digest, bytes] of x.blobs) {
-    try {
-      const w = await store.writer({ ref: `fill-${digest}`, desc: { digest, size: bytes.length } });
-      await w.write(bytes);
-      await w.commit(bytes.length, digest);
-    } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
-  }
-}
 
 const patchBytes = (recs: WireRecord[], repo: string): number =>
   recs.filter((r) => r.method === 'PATCH' && r.path.startsWith(`/v2/${repo}/blobs/uploads/`)).reduce((n, r) => n + r.reqBytes, 0);
@@ -158,7 +149,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const layer = img.layers[0]!;
     const storeRoot = path.join(tmp, 'kill-store');
     const store = await openContentStore(storeRoot);
-    await fill(store, img);
+    await storeBlobs(store, img);
     const stateDir = path.join(tmp, 'kill-uploads');
     const repo = 'resume-kill';
     // The 4th PATCH is held open (the registry never sees it) and the process is killed while sending it.
@@ -216,7 +207,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const img = await makeRandomImage([6 * MiB]);
     const layer = img.layers[0]!;
     const store = await openContentStore(path.join(tmp, 'drop-store'));
-    await fill(store, img);
+    await storeBlobs(store, img);
     const stateDir = path.join(tmp, 'drop-uploads');
     const repo = 'resume-drop';
     // Every PATCH after the 2nd dies 300 KB in, for the whole first call (network gone, retries exhausted).
@@ -249,7 +240,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const img = await makeRandomImage([4 * MiB]);
     const layer = img.layers[0]!;
     const store = await openContentStore(path.join(tmp, 'partial-store'));
-    await fill(store, img);
+    await storeBlobs(store, img);
     const stateDir = path.join(tmp, 'partial-uploads');
     const repo = 'resume-partial';
     const logMark = (await registryLines(reg, 0, () => true)).length; // earlier lines settled first
@@ -279,7 +270,7 @@ describe('push resumes an interrupted chunked upload across push calls and proce
     const layer = img.layers[0]!;
     const bytes = img.blobs.get(layer.digest)!;
     const store = await openContentStore(path.join(tmp, 'stale-store'));
-    await fill(store, img);
+    await storeBlobs(store, img);
     const opts = { chunkSize: chunk, monolithicThreshold: 512 * 1024, credentials: {} };
 
     // A live session holding the first chunk, as a previous push would have left it.

@@ -2,29 +2,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openContentStore, type ContentStore } from '../../src/content/index.js';
+import { openContentStore, writeBlob, type ContentStore } from '../../src/content/index.js';
 import { isStowageError } from '../../src/errors/index.js';
-import { RegistryClient } from '../../src/distribution/index.js';
-import type { Descriptor } from '../../src/oci/index.js';
+import { RegistryClient, type Transport } from '../../src/distribution/index.js';
+import { MediaType, digestOf, type Descriptor } from '../../src/oci/index.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { manifestPut, registryLines } from './log-lines.js';
 import { startFaultProxy, type FaultProxy } from '../harness/proxy.js';
-import { makeRandomImage, makeTestImage, makeTestIndex, pushWithSkopeo, skopeo, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
+import { makeRandomImage, makeTestImage, makeTestIndex, pushWithSkopeo, skopeo, storeBlobs, writeOciLayout, type TestImage, type TestIndex } from '../harness/images.js';
+import { codeOf } from '../harness/expect.js';
+import { manifest, response } from './fake-transport.js';
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p; } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
-
-async function fill(store: ContentStore, x: TestImage | TestIndex): Promise<void> {
-  for (const [digest, bytes] of x.blobs) {
-    try {
-      const w = await store.writer({ ref: `fill-${digest}`, desc: { digest, size: bytes.length } });
-      await w.write(bytes);
-      await w.commit(bytes.length, digest);
-    } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
-  }
-}
 
 describe('push to a real docker-registry', () => {
   let tmp: string;
@@ -45,7 +33,7 @@ describe('push to a real docker-registry', () => {
     const arm = await makeTestImage({ layers: [{ files: { arch: 'arm64\n' } }], platform: { os: 'linux', architecture: 'arm64' } });
     index = await makeTestIndex([img, arm]);
     store = await openContentStore(path.join(tmp, 'store'));
-    await fill(store, index);
+    await storeBlobs(store, index);
   });
   afterAll(async () => {
     await Promise.all([anon?.stop(), basic?.stop(), token?.stop(), proxy?.stop()]);
@@ -107,7 +95,7 @@ describe('push to a real docker-registry', () => {
   it('a mount the registry cannot do (the source lacks the blob) continues as the 202 upload it started', async () => {
     const fresh = await makeTestImage({ layers: [{ files: { 'only-here.txt': 'never pushed anywhere\n' } }] });
     const s = await openContentStore(path.join(tmp, 'mount-miss'));
-    await fill(s, fresh);
+    await storeBlobs(s, fresh);
     const client = new RegistryClient();
     const key = `containerd.io/distribution.source.${anon.host}`;
     const r = await client.push(`${anon.host}/target:v1`, s, fresh.manifest, { labelsOf: () => ({ [key]: 'nowhere/repo' }) });
@@ -131,7 +119,7 @@ describe('push to a real docker-registry', () => {
   it('large blobs go in PATCH chunks; a failed chunk resumes from the registry\'s Range', async () => {
     const big = await makeRandomImage([1_500_000]);
     const s = await openContentStore(path.join(tmp, 'big-store'));
-    await fill(s, big);
+    await storeBlobs(s, big);
     const client = new RegistryClient({ monolithicThreshold: 256 * 1024, chunkSize: 400 * 1024, retry: { baseDelayMs: 5 } });
     // The third PATCH fails once: the client asks GET <location> where the upload stands and continues.
     proxy.addFault({ method: 'PATCH', path: '/blobs/uploads/', skip: 2, fault: { kind: 'status', status: 503 } });
@@ -156,5 +144,93 @@ describe('push to a real docker-registry', () => {
     await client.push(`${basic.host}/rt:rt`, s, pulled.root);
     const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', `${basic.username}:${basic.password}`, `docker://${basic.host}/rt:rt`]);
     expect(raw).toBe(img.manifestBytes.toString());
+  });
+});
+
+describe('an upload PUT whose answer was lost', () => {
+  it('is resent by the retry loop, finds its session gone, and checks the blob instead of failing', async () => {
+    const bytes = Buffer.from('a small layer');
+    const desc = { mediaType: MediaType.OciLayer, digest: digestOf(bytes), size: bytes.length };
+    let stored = false;
+    const puts: number[] = [];
+    const transport: Transport = async (req) => {
+      const p = req.url.pathname;
+      if (req.method === 'HEAD' && p === `/v2/app/blobs/${desc.digest}`) return response(req, stored ? 200 : 404);
+      if (req.method === 'POST' && p === '/v2/app/blobs/uploads/') return response(req, 202, { location: '/v2/app/blobs/uploads/u1?_state=s' });
+      if (req.method === 'PUT' && p === '/v2/app/blobs/uploads/u1') {
+        if (typeof req.body === 'function') for await (const _ of req.body()) { /* the registry reads it all */ }
+        puts.push(puts.length);
+        if (!stored) {
+          stored = true; // committed, but the connection drops before the 201 arrives
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        return response(req, 404, { 'content-type': 'application/json' }, JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'blob upload unknown to registry' }] }));
+      }
+      return response(req, 500);
+    };
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
+    try {
+      const store = await openContentStore(tmp);
+      await writeBlob(store, 'x', bytes, desc);
+      const client = new RegistryClient({ transport, credentials: {}, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+      expect(await client.pushBlob(client.repository('127.0.0.1:9/app'), store, desc)).toBe('uploaded');
+      expect(puts).toHaveLength(2);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('push error words', () => {
+  it('a push refused with 401 says unauthorized, not "pull access denied"', async () => {
+    const bytes = Buffer.from('layer');
+    const desc = { mediaType: MediaType.OciLayer, digest: digestOf(bytes), size: bytes.length };
+    const transport: Transport = async (req) => response(req, 401, { 'www-authenticate': 'Basic realm="r"', 'content-type': 'application/json' },
+      JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
+    try {
+      const store = await openContentStore(tmp);
+      await writeBlob(store, 'x', bytes, desc);
+      const client = new RegistryClient({ transport, credentials: {} });
+      const repo = client.repository('127.0.0.1:9/app');
+      for (const op of [() => client.pushBlob(repo, store, desc), () => client.pushManifest(repo, manifest, MediaType.OciManifest, 'v1')]) {
+        let err: unknown;
+        try { await op(); } catch (e) { err = e; }
+        expect(isStowageError(err, 'Unauthorized')).toBe(true);
+        expect((err as Error).message).not.toMatch(/pull access denied/);
+        expect((err as Error).message).toMatch(/unauthorized: authentication required/);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('an upload Location without a scheme gets the registry\'s scheme (and, same host, its credentials)', async () => {
+    const bytes = Buffer.from('blob');
+    const desc = { mediaType: MediaType.OciLayer, digest: digestOf(bytes), size: bytes.length };
+    const seen: Array<{ method: string; url: string; auth?: string }> = [];
+    const transport: Transport = async (req) => {
+      seen.push({ method: req.method, url: req.url.toString(), auth: req.headers.authorization });
+      if (!req.headers.authorization) return response(req, 401, { 'www-authenticate': 'Basic realm="r"' });
+      if (req.method === 'HEAD') return response(req, 404);
+      if (req.method === 'POST') return response(req, 202, { location: 'reg.test:5000/v2/app/blobs/uploads/u1?_state=s' });
+      if (req.method === 'PUT' && req.url.protocol === 'http:' && req.url.host === 'reg.test:5000') {
+        if (typeof req.body === 'function') for await (const _ of req.body()) { /* drain */ }
+        return response(req, 201, { 'docker-content-digest': desc.digest });
+      }
+      return response(req, 500);
+    };
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-'));
+    try {
+      const store = await openContentStore(tmp);
+      await writeBlob(store, 'x', bytes, desc);
+      const client = new RegistryClient({ transport, credentials: { 'reg.test:5000': { username: 'u', password: 'p' } }, insecureRegistries: ['reg.test:5000'] });
+      expect(await client.pushBlob(client.repository('reg.test:5000/app'), store, desc)).toBe('uploaded');
+      const put = seen.filter((x) => x.method === 'PUT').at(-1)!;
+      expect(put.url).toBe(`http://reg.test:5000/v2/app/blobs/uploads/u1?_state=s&digest=${encodeURIComponent(desc.digest)}`);
+      expect(put.auth).toMatch(/^Basic /);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

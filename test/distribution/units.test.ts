@@ -1,19 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { appendSource, openContentStore } from '../../src/content/index.js';
 import { isStowageError } from '../../src/errors/index.js';
 import { digestOf, MediaType } from '../../src/oci/index.js';
 import {
   RegistryClient, apiHost, errorFromResponse, isLoopback, makeRefKey, mountSource, parseChallenges, redactUrl, schemeFor,
-  scopeKey, type HttpRequest, type HttpResponse, type Transport,
+  scopeKey, type HttpRequest, type Transport,
 } from '../../src/distribution/index.js';
+import { response } from './fake-transport.js';
 
-function response(req: HttpRequest, status: number, headers: Record<string, string> = {}, body = ''): HttpResponse {
-  return { status, headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])), body: Readable.from(body ? [Buffer.from(body)] : []), url: req.url };
-}
 
 describe('WWW-Authenticate parsing (auth/parse_test.go cases)', () => {
   it('parses Bearer with quoted params, commas inside quotes, escaped quotes', () => {

@@ -1,6 +1,8 @@
 /**
- * Small, deterministic test images built in memory (tar layers, gzip, config, manifest, optional index),
- * written as OCI layouts, and pushed to a registry with skopeo for interop fixtures.
+ * Test images made by the image builder (src/imagebuilder): deterministic, in memory, with their blobs at
+ * hand, written as OCI layouts and pushed to a registry with skopeo for interop fixtures. Written by hand
+ * here, on top of what the builder made, only what the builder will not make: a manifest without its
+ * `mediaType` field (as umoci writes them) and an index of BuildKit attestation manifests.
  *
  *   const img = await makeTestImage({ layers: [{ files: { 'etc/hello': 'hi\n' } }] });
  *   const dir = writeOciLayout(tmp, img, 'v1');
@@ -11,9 +13,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import zlib from 'node:zlib';
-import tar from 'tar-stream';
+import type { ContentStore } from '../../src/content/index.js';
+import { isStowageError } from '../../src/errors/index.js';
 import { MediaType, digestOf, type Descriptor, type Digest, type Platform } from '../../src/oci/index.js';
+import { buildImage, type FileTree } from '../../src/imagebuilder/index.js';
+import type { ImageSource } from '../../src/images/index.js';
 
 const execFileP = promisify(execFile);
 
@@ -65,70 +69,77 @@ export interface TestIndex {
 
 const MTIME = new Date('2024-01-01T00:00:00Z');
 
-export async function tarOf(files: TestLayerSpec['files']): Promise<Buffer> {
+/** A layer's entries as a builder file tree; OCI whiteout names become the builder's deletions. */
+export function fileTree(files: TestLayerSpec['files']): FileTree {
   const list: TestFile[] = Array.isArray(files) ? files : Object.entries(files).map(([p, content]) => ({ path: p, content }));
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-  const done = new Promise<void>((resolve, reject) => { pack.on('end', () => resolve()); pack.on('error', reject); });
+  const tree: FileTree = {};
   for (const f of list) {
+    const key = `/${f.path}`.replace(/\/+$/, ''); // 'etc/' and 'etc' name one directory
+    const dir = path.posix.dirname(key);
+    const base = path.posix.basename(key);
+    if (base === '.wh..wh..opq') { tree[dir] = { ...(tree[dir] as object | undefined), type: 'dir', opaque: true }; continue; }
+    if (base.startsWith('.wh.')) { tree[path.posix.join(dir, base.slice(4))] = { type: 'delete' }; continue; }
     const type = f.type ?? 'file';
-    if (type === 'file') {
-      const body = typeof f.content === 'string' ? Buffer.from(f.content) : f.content ?? Buffer.alloc(0);
-      pack.entry({ name: f.path, type: 'file', mode: f.mode ?? 0o644, mtime: MTIME, size: body.length, uid: 0, gid: 0 }, body);
-    } else if (type === 'directory') {
-      pack.entry({ name: f.path, type: 'directory', mode: f.mode ?? 0o755, mtime: MTIME, uid: 0, gid: 0 });
-    } else {
-      pack.entry({ name: f.path, type: 'symlink', linkname: f.linkname ?? '', mode: 0o777, mtime: MTIME, uid: 0, gid: 0 });
-    }
+    if (type === 'directory') tree[key] = { ...(tree[key] as object | undefined), type: 'dir', mode: f.mode ?? 0o755, mtime: MTIME };
+    else if (type === 'symlink') tree[key] = { type: 'symlink', target: f.linkname ?? '', mtime: MTIME };
+    else tree[key] = { content: f.content ?? '', mode: f.mode ?? 0o644, mtime: MTIME };
   }
-  pack.finalize();
-  await done;
+  return tree;
+}
+
+/** The bytes of one blob of an image source (a built image). */
+export async function readImageBlob(source: ImageSource, desc: Descriptor): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await source.open(desc)) chunks.push(Buffer.from(c as Uint8Array));
   return Buffer.concat(chunks);
 }
 
-export async function makeTestImage(spec: TestImageSpec): Promise<TestImage> {
-  const docker = spec.format === 'docker';
-  const blobs = new Map<Digest, Buffer>();
-  const layers: Descriptor[] = [];
-  const diffIds: Digest[] = [];
-  for (const l of spec.layers) {
-    const raw = await tarOf(l.files);
-    diffIds.push(digestOf(raw));
-    const gz = (l.compression ?? 'gzip') === 'gzip';
-    const body = gz ? zlib.gzipSync(raw, { level: 1 }) : raw;
-    const mediaType = docker ? (gz ? MediaType.DockerLayerGzip : MediaType.DockerLayer) : (gz ? MediaType.OciLayerGzip : MediaType.OciLayer);
-    const digest = digestOf(body);
-    blobs.set(digest, body);
-    layers.push({ mediaType, digest, size: body.length });
-  }
-  const platform = spec.platform ?? { os: 'linux', architecture: 'amd64' };
-  const configDoc = {
-    created: MTIME.toISOString(),
-    architecture: platform.architecture,
-    os: platform.os,
-    ...(platform.variant ? { variant: platform.variant } : {}),
-    config: { Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: spec.cmd ?? ['/bin/sh'], Labels: spec.labels ?? {} },
-    rootfs: { type: 'layers', diff_ids: diffIds },
-    history: diffIds.map((_, i) => ({ created: MTIME.toISOString(), created_by: `layer ${i}` })),
-  };
-  const configBytes = Buffer.from(JSON.stringify(configDoc));
-  const config: Descriptor = { mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
-  blobs.set(config.digest, configBytes);
-  const manifestMediaType = docker ? MediaType.DockerManifest : MediaType.OciManifest;
-  const manifestDoc = {
-    schemaVersion: 2,
-    ...(spec.omitMediaType ? {} : { mediaType: manifestMediaType }),
-    config, layers,
-    ...(spec.annotations ? { annotations: spec.annotations } : {}),
-  };
-  const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
-  const manifest: Descriptor = { mediaType: manifestMediaType, digest: digestOf(manifestBytes), size: manifestBytes.length, platform };
-  blobs.set(manifest.digest, manifestBytes);
-  return { manifest, manifestBytes, config, configBytes, layers, diffIds, blobs };
+/** An uncompressed layer tar of these entries, as the image builder writes it (sorted, parents first). */
+export async function tarOf(files: TestLayerSpec['files']): Promise<Buffer> {
+  const built = await buildImage({ platform: 'linux/amd64', compression: 'none', layers: [{ files: fileTree(files) }] });
+  return readImageBlob(built, built.layers[0]!);
 }
 
-/** An index over images (their manifest descriptors carry the platform); optional BuildKit-style attestations. */
+/** A real image made by the image builder (src/imagebuilder), with every blob in memory. */
+export async function makeTestImage(spec: TestImageSpec): Promise<TestImage> {
+  const compressions = new Set(spec.layers.map((l) => l.compression ?? 'gzip'));
+  if (compressions.size > 1) throw new Error('makeTestImage: one compression for every layer');
+  const platform = spec.platform ?? { os: 'linux', architecture: 'amd64' };
+  const built = await buildImage({
+    platform,
+    format: spec.format === 'docker' ? 'docker' : 'oci',
+    compression: [...compressions][0] ?? 'gzip',
+    layers: spec.layers.map((l) => ({ files: fileTree(l.files) })),
+    created: MTIME,
+    env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    cmd: spec.cmd ?? ['/bin/sh'],
+    labels: spec.labels ?? {},
+    history: spec.layers.map((_, i) => ({ createdBy: `layer ${i}`, created: MTIME })),
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+  });
+  const blobs = new Map<Digest, Buffer>();
+  for (const d of [built.manifest.config, ...built.layers]) blobs.set(d.digest, await readImageBlob(built, d));
+  let manifestBytes = await readImageBlob(built, built.target);
+  // Deliberately odd (umoci writes it so; the builder always names the media type): no `mediaType` field.
+  if (spec.omitMediaType) {
+    const { mediaType: _m, ...rest } = JSON.parse(manifestBytes.toString()) as Record<string, unknown>;
+    manifestBytes = Buffer.from(JSON.stringify(rest));
+  }
+  const manifest: Descriptor = { mediaType: built.target.mediaType, digest: digestOf(manifestBytes), size: manifestBytes.length, platform };
+  blobs.set(manifest.digest, manifestBytes);
+  const config = built.manifest.config;
+  return {
+    manifest, manifestBytes, config, configBytes: blobs.get(config.digest)!, layers: [...built.layers],
+    diffIds: [...built.config.rootfs.diff_ids] as Digest[], blobs,
+  };
+}
+
+/**
+ * An index over images (their manifest descriptors carry the platform); optional BuildKit-style
+ * attestations. The attestation images are built by the builder; the index itself is written here: the
+ * builder's buildIndex takes one image per platform and no per-manifest annotations, and attestation
+ * manifests all share `unknown/unknown` and carry `vnd.docker.reference.*` annotations.
+ */
 export async function makeTestIndex(images: TestImage[], opts: { format?: 'oci' | 'docker'; attestations?: boolean } = {}): Promise<TestIndex> {
   const docker = opts.format === 'docker';
   const blobs = new Map<Digest, Buffer>();
@@ -224,5 +235,16 @@ export async function pushRaw(registryUrl: string, repo: string, tag: string, im
     await putManifest(tag, image.index, image.indexBytes);
   } else {
     await putManifest(tag, image.manifest, image.manifestBytes);
+  }
+}
+
+/** Writes every blob of a test image or index into a content store (blobs already there are fine). */
+export async function storeBlobs(store: ContentStore, x: TestImage | TestIndex): Promise<void> {
+  for (const [digest, bytes] of x.blobs) {
+    try {
+      const w = await store.writer({ ref: `fill-${digest}`, desc: { digest, size: bytes.length } });
+      await w.write(bytes);
+      await w.commit(bytes.length, digest);
+    } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
   }
 }

@@ -1,14 +1,14 @@
 /**
- * A small generator of real OCI images for the image-service suite: writes an OCI image layout (one
- * image or a multi-platform index) from a few file lists, with history (including empty_layer entries)
- * and labels. Layers are real gzip tars, so the registry, skopeo and umoci treat them as any image.
+ * Real OCI images for the image-service suite, made by the image builder (src/imagebuilder) and written as
+ * an OCI image layout (one image or a multi-platform index), with history (including empty_layer entries)
+ * and labels. Hand-written here only what the builder must refuse to make: an image whose config names a
+ * wrong diff ID (`badDiffId`); and the layout's index.json, whose ref.name may be a whole reference.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import tar from 'tar-stream';
-import { compress as zstdCompress } from 'zstd-napi';
+import { buildImage, type FileTree, type HistoryEntry } from '../../src/imagebuilder/index.js';
+import { fileTree, readImageBlob } from '../harness/images.js';
 
 export interface GenFile {
   path: string;
@@ -30,7 +30,7 @@ export interface GenPlatformImage {
   emptyLayers?: number;
   env?: string[];
   cmd?: string[];
-  /** Appended to the config so otherwise-identical images differ. */
+  /** A label (`test.salt`) so that otherwise-identical images differ. */
   salt?: string;
   /** Write a wrong diff_id for the last layer (a broken image the pull must refuse). */
   badDiffId?: boolean;
@@ -54,79 +54,71 @@ export interface GenImage {
   manifests: GenManifestInfo[];
 }
 
-const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function tarOf(files: GenFile[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-  const done = new Promise<void>((resolve, reject) => { pack.on('end', resolve); pack.on('error', reject); });
-  const mtime = new Date('2024-01-01T00:00:00Z');
-  for (const f of files) {
-    const type = f.type ?? (f.content === undefined ? 'dir' : 'file');
-    if (type === 'file') pack.entry({ name: f.path, mode: f.mode ?? 0o644, mtime, uid: 0, gid: 0 }, f.content ?? '');
-    else if (type === 'dir') pack.entry({ name: f.path, type: 'directory', mode: f.mode ?? 0o755, mtime, uid: 0, gid: 0 });
-    else pack.entry({ name: f.path, type: 'symlink', linkname: f.linkname!, mode: 0o777, mtime, uid: 0, gid: 0 });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
 /** Blob sink: a directory (OCI layout) or an in-memory map. */
 type Sink = string | Map<string, Buffer>;
 
-function writeBlob(dir: Sink, data: Buffer, mediaType: string): GenBlob {
-  const digest = sha(data);
-  if (typeof dir === 'string') {
-    const p = path.join(dir, 'blobs', 'sha256', digest.slice(7));
-    fs.mkdirSync(path.dirname(p), { recursive: true });
-    fs.writeFileSync(p, data);
-  } else dir.set(digest, data);
-  return { digest, size: data.length, mediaType };
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** The builder's file tree of a layer (through the harness's translation, whiteout names included). */
+function layerTree(files: GenFile[]): FileTree {
+  return fileTree(files.map((f) => {
+    const type = f.type ?? (f.content === undefined ? 'dir' : 'file');
+    return { path: f.path, type: type === 'dir' ? 'directory' : type, ...(f.content !== undefined ? { content: f.content } : {}), ...(f.linkname !== undefined ? { linkname: f.linkname } : {}), ...(f.mode !== undefined ? { mode: f.mode } : {}) };
+  }));
 }
 
-async function writePlatformImage(dir: Sink, img: GenPlatformImage): Promise<GenManifestInfo> {
-  const layers: GenBlob[] = [];
-  const diffIds: string[] = [];
-  for (const files of img.layers) {
-    const raw = await tarOf(files);
-    diffIds.push(sha(raw));
-    const c = img.compression ?? 'gzip';
-    if (c === 'gzip') layers.push(writeBlob(dir, zlib.gzipSync(raw, { level: 1 }), 'application/vnd.oci.image.layer.v1.tar+gzip'));
-    else if (c === 'zstd') layers.push(writeBlob(dir, zstdCompress(raw), 'application/vnd.oci.image.layer.v1.tar+zstd'));
-    else layers.push(writeBlob(dir, raw, 'application/vnd.oci.image.layer.v1.tar'));
-  }
+/** One platform image, built by the image builder; its blobs go to `sink` (a layout directory or a map). */
+async function writePlatformImage(sink: Sink, img: GenPlatformImage): Promise<GenManifestInfo> {
   const created = img.created ?? '2024-01-01T00:00:00Z';
-  const history: Array<Record<string, unknown>> = [];
+  const history: HistoryEntry[] = [];
   img.layers.forEach((_, i) => {
-    history.push({ created, created_by: `/bin/sh -c #(nop) ADD layer ${i}`, comment: i === 0 ? 'base' : '' });
-    if (i === 0) for (let e = 0; e < (img.emptyLayers ?? 0); e++) {
-      history.push({ created, created_by: `/bin/sh -c #(nop) ENV E${e}=1`, empty_layer: true });
-    }
+    history.push({ created, createdBy: `/bin/sh -c #(nop) ADD layer ${i}`, comment: i === 0 ? 'base' : '' });
+    if (i === 0) for (let e = 0; e < (img.emptyLayers ?? 0); e++) history.push({ created, createdBy: `/bin/sh -c #(nop) ENV E${e}=1`, emptyLayer: true });
   });
   const platform = { os: img.os ?? 'linux', architecture: img.architecture ?? 'amd64', ...(img.variant ? { variant: img.variant } : {}) };
-  const config = {
+  const built = await buildImage({
+    platform,
+    compression: img.compression ?? 'gzip',
+    layers: img.layers.map((files) => ({ files: layerTree(files) })),
     created,
     author: 'stowage-tests',
-    ...platform,
-    config: { Env: img.env ?? ['PATH=/usr/bin:/bin'], Cmd: img.cmd ?? ['/bin/sh'], Labels: img.labels ?? {} },
-    rootfs: { type: 'layers', diff_ids: img.badDiffId ? [...diffIds.slice(0, -1), sha(Buffer.from('wrong'))] : diffIds },
+    env: img.env ?? ['PATH=/usr/bin:/bin'],
+    cmd: img.cmd ?? ['/bin/sh'],
+    labels: { ...(img.labels ?? {}), ...(img.salt ? { 'test.salt': img.salt } : {}) },
     history,
-    ...(img.salt ? { 'stowage.salt': img.salt } : {}),
+  });
+  const put = (data: Buffer, mediaType: string): GenBlob => {
+    const digest = sha(data);
+    if (typeof sink === 'string') {
+      const file = path.join(sink, 'blobs', 'sha256', digest.slice(7));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, data);
+    } else sink.set(digest, data);
+    return { digest, size: data.length, mediaType };
   };
-  const configBlob = writeBlob(dir, Buffer.from(JSON.stringify(config)), 'application/vnd.oci.image.config.v1+json');
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: configBlob,
-    layers,
-  };
-  const manifestBlob = writeBlob(dir, Buffer.from(JSON.stringify(manifest)), manifest.mediaType);
+  const layers: GenBlob[] = [];
+  for (const l of built.layers) layers.push(put(await readImageBlob(built, l), l.mediaType));
+  const diffIds = [...built.config.rootfs.diff_ids];
+  let configBytes = await readImageBlob(built, built.manifest.config);
+  let manifestBytes = await readImageBlob(built, built.target);
+  if (img.badDiffId) {
+    // Deliberately broken (the builder computes the diff IDs, so it cannot make this): the config names
+    // a wrong diff ID for the last layer, and the manifest points at that config.
+    const config = JSON.parse(configBytes.toString()) as { rootfs: { diff_ids: string[] } };
+    config.rootfs.diff_ids = [...diffIds.slice(0, -1), sha(Buffer.from('wrong'))];
+    configBytes = Buffer.from(JSON.stringify(config));
+    manifestBytes = Buffer.from(JSON.stringify({ ...built.manifest, config: { ...built.manifest.config, digest: sha(configBytes), size: configBytes.length } }));
+  }
+  const configBlob = put(configBytes, built.manifest.config.mediaType);
+  const manifestBlob = put(manifestBytes, built.target.mediaType);
   return { manifest: manifestBlob, config: configBlob, layers, diffIds, platform };
 }
 
-/** Writes an OCI layout with one image (one platform) or an index (several). Tag `tag` names it in index.json. */
+/**
+ * Writes an OCI layout with one image (one platform) or an index (several). Tag `tag` names it in
+ * index.json as given (`ref.name` may be a whole reference here, which the builder's export, taking
+ * `repo:tag`, does not write), so the layout files are written here.
+ */
 export async function writeOciLayout(dir: string, images: GenPlatformImage[], tag = 'latest', asIndex = images.length > 1): Promise<GenImage> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -139,7 +131,9 @@ export async function writeOciLayout(dir: string, images: GenPlatformImage[], ta
       mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: manifests.map((m) => ({ ...m.manifest, platform: m.platform })),
     };
-    target = writeBlob(dir, Buffer.from(JSON.stringify(index)), index.mediaType);
+    const bytes = Buffer.from(JSON.stringify(index));
+    target = { digest: sha(bytes), size: bytes.length, mediaType: index.mediaType };
+    fs.writeFileSync(path.join(dir, 'blobs', 'sha256', target.digest.slice(7)), bytes);
   } else {
     target = manifests[0]!.manifest;
   }

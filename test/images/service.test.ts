@@ -96,7 +96,7 @@ function env(): SuiteEnv {
   };
 }
 
-imageServiceSuite('Stowage image service (spec §3)', env);
+imageServiceSuite('Stowage image service', env);
 
 describe('Stowage storage model', () => {
   let s: Stowage;

@@ -1,19 +1,17 @@
 /**
- * Conformance suite for an ImageService, built from spec/image-service.md §3 (one `it` per checklist line
- * that applies to the library; several lines are split into smaller checks). Any implementation of the
- * `ImageService` interface can be run through it: give it a factory of fresh stores and a registry that
- * serves the fixture images (see service.test.ts).
+ * Conformance suite for an ImageService: docker's observable image behaviour (its containerd image store's
+ * where the two backends differ), one `it` per checkable behaviour that applies to the library. Any
+ * implementation of the `ImageService` interface can be run through it: give it a factory of fresh stores
+ * and a registry that serves the fixture images (see service.test.ts).
  *
- * Checklist lines NOT run here, and why:
- *  1, 2, 3, 20(HTTP part), 22(API 1.42 shim), 24(API < 1.51 part), 63(API 1.51 legacy shape), 64(/info Driver):
- *      Engine API transport details (ping, version negotiation, JSON error bodies, per-version shims);
- *      the Engine API server is a later issue. The library-level halves of 20, 22, 24, 63, 64 are checked.
- *  19: a *running* container — the library has working containers only (rootless, nothing runs), so
- *      only the stopped-container rules (18) apply.
- *  48–56 (save/load), 57–59 (import), 60–61 (commit): archive, import and commit operations belong to
- *      later issues; the event halves of 62 for load/save/import are skipped for the same reason.
- *  46 (HTTP status half): the library throws before any registry traffic; the "refers to repository"
- *      line still comes first on the progress callback.
+ * Not run here, and where it is checked instead:
+ *  - the Engine API's transport (ping, version negotiation, JSON error bodies, per-version response
+ *    shapes): test/server/engine-api.test.ts and engine-vs-dockerd.test.ts; their library halves are here;
+ *  - a *running* container: the library has working containers only (rootless, nothing runs), so only
+ *    the stopped-container rules of delete apply;
+ *  - save/load (test/archive/), import and commit (test/images/offline.test.ts), and their events;
+ *  - push's HTTP status for a reference without a tag: the library throws before any registry traffic;
+ *    the "refers to repository" line still comes first on the progress callback.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,7 +64,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
     });
     afterEach(async () => { await s.close(); });
 
-    describe('names and resolution (§3.4–9)', () => {
+    describe('names and resolution', () => {
       it('4: docker.io/library/alpine:latest, alpine, alpine:latest and index.docker.io/library/alpine resolve alike', async () => {
         await s.pull(ref('app:v1'));
         await s.tag(ref('app:v1'), 'alpine');
@@ -140,7 +138,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('tag (§3.10–13, 39)', () => {
+    describe('tag', () => {
       it('10–11: tagging adds RepoTags; without a tag it is :latest', async () => {
         await s.pull(ref('app:v1'));
         await s.tag(ids().a, 'foo:bar');
@@ -187,7 +185,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('delete (§3.14–21)', () => {
+    describe('delete', () => {
       it('14: removing one of two tags untags only, with exactly one Untagged entry', async () => {
         await s.pull(ref('app:v1'));
         await s.tag(ref('app:v1'), 'second:1');
@@ -274,7 +272,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('list (§3.22–30)', () => {
+    describe('list', () => {
       it('22: a dangling image has RepoTags [] and RepoDigests [] (never null)', async () => {
         await s.pull(ref('app:v1'));
         await s.pull(ref('app:v2'));
@@ -395,7 +393,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('prune (§3.31–34)', () => {
+    describe('prune', () => {
       it('31: prune without filters deletes only dangling images', async () => {
         await s.pull(ref('app:v1'));
         await s.pull(ref('app:v2'));
@@ -451,7 +449,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('history and inspect (§3.35–39)', () => {
+    describe('history and inspect', () => {
       it('35–36: history is newest first, empty layers 0 bytes, only the top row has the ID and Tags', async () => {
         await s.pull(ref('app:v1'));
         const h = await s.history(ref('app:v1'));
@@ -496,7 +494,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('pull (§3.40–45)', () => {
+    describe('pull', () => {
       const collect = () => {
         const events: ProgressEvent[] = [];
         return { events, onProgress: (e: ProgressEvent) => { events.push(e); } };
@@ -605,7 +603,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('attestations and the ImageManifest helpers (§0.5)', () => {
+    describe('attestations and the ImageManifest helpers (moby\'s IsAttestation, IsPseudoImage)', () => {
       it('attestation manifests are listed as Kind attestation and never chosen as the image', async () => {
         await s.pull(ref('attest:latest'), { all: true });
         const [img] = await s.images({ manifests: true });
@@ -643,7 +641,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('push (§3.46–47)', () => {
+    describe('push', () => {
       const collect = () => {
         const events: ProgressEvent[] = [];
         return { events, onProgress: (e: ProgressEvent) => { events.push(e); } };
@@ -713,7 +711,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('events (§3.62)', () => {
+    describe('events', () => {
       it('pull, tag, untag and delete are logged in docker\'s shape', async () => {
         const t0 = new Date(Date.now() - 1000);
         await s.pull(ref('app:v1'));
@@ -759,7 +757,7 @@ export function imageServiceSuite(name: string, getEnv: () => SuiteEnv): void {
       });
     });
 
-    describe('disk usage, count, children (§3.63–64)', () => {
+    describe('disk usage, count, children', () => {
       it('63: TotalCount = list length, ActiveCount = images with containers, sizes consistent', async () => {
         await s.pull(ref('app:v1'));
         await s.pull(ref('app:v2'));

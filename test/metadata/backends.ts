@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { openContentStore, type ContentStore } from '../../src/content/index.js';
+import { isStowageError } from '../../src/errors/index.js';
 import { labelStoreFor, type GcSnapshotBackend, type Metadata } from '../../src/metadata/index.js';
 import { digestOf, type Digest } from '../../src/oci/index.js';
 
@@ -17,7 +18,7 @@ export async function putBlob(cs: ContentStore, data: string | Buffer, ref = `pu
   const digest = digestOf(buf);
   const w = await cs.writer({ ref });
   await w.write(buf);
-  try { await w.commit(buf.length, digest); } catch (e) { if ((e as { code?: string }).code !== 'AlreadyExists') throw e; }
+  try { await w.commit(buf.length, digest); } catch (e) { if (!isStowageError(e, 'AlreadyExists')) throw e; }
   return { digest, size: buf.length };
 }
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { checkStore, collectGarbage, DEAD_LEASE_GRACE_MS, openMetadata, type Metadata } from '../../src/metadata/index.js';
-import { currentProcess, ownerState, type ProcessOwner } from '../../src/owners/index.js';
+import { currentProcess, ownerState, pidExists, type ProcessOwner } from '../../src/owners/index.js';
 import type { ContentStore } from '../../src/content/index.js';
 import { contentFor, putBlob } from './backends.js';
 import { dg, tempRoot } from './helpers.js';
@@ -28,6 +28,8 @@ it('tells a live holder from a dead one, through pid reuse, and never judges ano
   // Same pid, another start time: the pid was reused, the holder is gone.
   expect(ownerState({ ...me, start: `${Number(me.start) - 1}` })).toBe('dead');
   expect(ownerState({ ...me, host: `${me.host}-elsewhere` })).toBe('unknown');
+  expect(pidExists(me.pid)).toBe(true);
+  expect(pidExists(1)).toBe(true); // init: someone else's (EPERM) when not root, still alive
 });
 
 it('records the owner with the lease and lists it back; ownerless leases have none', () => {

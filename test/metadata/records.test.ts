@@ -4,11 +4,7 @@ import path from 'node:path';
 import { isStowageError } from '../../src/errors/index.js';
 import { openMetadata, labelStoreFor, type Metadata, SCHEMA_VERSION } from '../../src/metadata/index.js';
 import { dg, target, tempRoot, MANIFEST } from './helpers.js';
-
-function code(fn: () => unknown): string {
-  try { fn(); } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
+import { codeOfCall } from '../harness/expect.js';
 
 let root: string; let cleanup: () => void; let md: Metadata;
 beforeEach(() => { ({ root, cleanup } = tempRoot()); md = openMetadata(root); });
@@ -28,7 +24,7 @@ describe('database file', () => {
     raw.pragma(`max_page_count = ${pages + 2}`); // SQLite's own "database or disk is full"
     let failure = 'none';
     for (let i = 0; i < 2000 && failure === 'none'; i++) {
-      const c = code(() => md.images.create({ name: `fill-${i}`, target: target(`fill-${i}`), labels: { pad: 'x'.repeat(2000) } }));
+      const c = codeOfCall(() => md.images.create({ name: `fill-${i}`, target: target(`fill-${i}`), labels: { pad: 'x'.repeat(2000) } }));
       if (c !== 'ok') failure = c;
     }
     expect(failure).toBe('ResourceExhausted');
@@ -60,12 +56,12 @@ describe('batch', () => {
       md.images.create({ name: 'two', target: target('2') });
     });
     expect(md.images.list()).toHaveLength(2);
-    expect(code(() => md.batch(() => {
+    expect(codeOfCall(() => md.batch(() => {
       md.images.create({ name: 'three', target: target('3') });
       md.images.create({ name: 'one', target: target('1') }); // AlreadyExists: the whole batch rolls back
     }))).toBe('AlreadyExists');
     expect(md.images.list().map((i) => i.name)).toEqual(['one', 'two']);
-    expect(code(() => md.batch(async () => 1))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.batch(async () => 1))).toBe('InvalidArgument');
     // Durable operations (snapshot removal) work inside a batch too.
     md.snapshots.create('native', 'k', 'active', undefined, {});
     md.batch(() => { md.snapshots.remove('native', 'k'); md.images.delete('two'); });
@@ -75,14 +71,14 @@ describe('batch', () => {
 
 describe('images', () => {
   it('validates like containerd', () => {
-    expect(code(() => md.images.create({ name: '', target: target('x') }))).toBe('InvalidArgument');
-    expect(code(() => md.images.create({ name: 'n', target: { mediaType: MANIFEST, digest: 'sha256:nope' as never, size: 1 } }))).toBe('InvalidArgument');
-    expect(code(() => md.images.create({ name: 'n', target: { ...target('x'), size: 0 } }))).toBe('InvalidArgument');
-    expect(code(() => md.images.create({ name: 'n', target: { ...target('x'), mediaType: '' } }))).toBe('InvalidArgument');
-    expect(code(() => md.images.create({ name: 'n', target: target('x'), labels: { k: 'v'.repeat(4096) } }))).toBe('InvalidArgument');
-    expect(code(() => md.images.create({ name: 'n', target: target('x'), labels: { k: 'v'.repeat(4095) } }))).toBe('ok');
-    expect(code(() => md.images.create({ name: 'n', target: target('y') }))).toBe('AlreadyExists');
-    expect(code(() => md.images.get('missing'))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.create({ name: '', target: target('x') }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: { mediaType: MANIFEST, digest: 'sha256:nope' as never, size: 1 } }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: { ...target('x'), size: 0 } }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: { ...target('x'), mediaType: '' } }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: target('x'), labels: { k: 'v'.repeat(4096) } }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: target('x'), labels: { k: 'v'.repeat(4095) } }))).toBe('ok');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: target('y') }))).toBe('AlreadyExists');
+    expect(codeOfCall(() => md.images.get('missing'))).toBe('NotFound');
   });
 
   it('creates, updates by fieldpath and deletes', async () => {
@@ -118,16 +114,16 @@ describe('images', () => {
     expect(u.labels).toEqual({ fresh: 'y' });
     expect(u.createdAt.getTime()).toBe(created.createdAt.getTime());
 
-    expect(code(() => md.images.update({ name: created.name, labels: {} }, 'name'))).toBe('InvalidArgument');
-    expect(code(() => md.images.update({ name: created.name, target: { ...target('c'), size: 0 } }, 'target'))).toBe('InvalidArgument');
-    expect(code(() => md.images.update({ name: '' }, 'labels'))).toBe('InvalidArgument');
-    expect(code(() => md.images.update({ name: 'nope', labels: {} }, 'labels'))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.update({ name: created.name, labels: {} }, 'name'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.update({ name: created.name, target: { ...target('c'), size: 0 } }, 'target'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.update({ name: '' }, 'labels'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.update({ name: 'nope', labels: {} }, 'labels'))).toBe('NotFound');
 
     // Compare-and-delete.
-    expect(code(() => md.images.delete(created.name, { target: dg('other') }))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.delete(created.name, { target: dg('other') }))).toBe('NotFound');
     md.images.delete(created.name, { target: dg('c') });
-    expect(code(() => md.images.get(created.name))).toBe('NotFound');
-    expect(code(() => md.images.delete(created.name))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.get(created.name))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.delete(created.name))).toBe('NotFound');
   });
 
   it('lists with filters', () => {
@@ -146,8 +142,8 @@ describe('images', () => {
     expect(names('labels.tier==base', 'labels.tier==tool')).toHaveLength(2);        // OR across strings
     expect(names('labels.tier==base,name~=busybox')).toEqual([]);                   // AND inside one
     expect(names('name=="ghcr.io/x/y:latest"')).toEqual(['ghcr.io/x/y:latest']);
-    expect(code(() => md.images.list('labels.tier=='.concat('"unterminated')))).toBe('InvalidArgument');
-    expect(code(() => md.images.list('name~=('))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.list('labels.tier=='.concat('"unterminated')))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.images.list('name~=('))).toBe('InvalidArgument');
   });
 });
 
@@ -155,15 +151,15 @@ describe('leases', () => {
   it('creates, lists, deletes; ids and duplicates', () => {
     const l = md.leases.create({ id: 'pull-1', labels: { who: 'me' }, expiresInMs: 60_000 });
     expect(Date.parse(l.labels['containerd.io/gc.expire']!)).toBeGreaterThan(Date.now());
-    expect(code(() => md.leases.create({ id: 'pull-1' }))).toBe('AlreadyExists');
-    expect(code(() => md.leases.create({ id: 'bad id' }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.leases.create({ id: 'pull-1' }))).toBe('AlreadyExists');
+    expect(codeOfCall(() => md.leases.create({ id: 'bad id' }))).toBe('InvalidArgument');
     const r = md.leases.create();
     expect(r.id).toMatch(/^[a-z0-9]+-[0-9a-f]{16}$/);
     expect(md.leases.list().map((x) => x.id).sort()).toEqual(['pull-1', r.id].sort());
     expect(md.leases.list('id==pull-1').map((x) => x.id)).toEqual(['pull-1']);
     expect(md.leases.list('labels.who==me').map((x) => x.id)).toEqual(['pull-1']);
     md.leases.delete('pull-1');
-    expect(code(() => md.leases.delete('pull-1'))).toBe('NotFound');
+    expect(codeOfCall(() => md.leases.delete('pull-1'))).toBe('NotFound');
   });
 
   it('holds resources of the four types, with shape checks', () => {
@@ -173,11 +169,11 @@ describe('leases', () => {
     md.leases.addResource('l', { type: 'ingests', id: 'ref-1' });
     md.leases.addResource('l', { type: 'images', id: 'docker.io/x:1' });
     md.leases.addResource('l', { type: 'snapshots/native', id: 'sha256:chain' });
-    expect(code(() => md.leases.addResource('l', { type: 'content', id: 'not-a-digest' }))).toBe('InvalidArgument');
-    expect(code(() => md.leases.addResource('l', { type: 'snapshots' as never, id: 'x' }))).toBe('InvalidArgument');
-    expect(code(() => md.leases.addResource('l', { type: 'snapshots/a/b', id: 'x' }))).toBe('InvalidArgument');
-    expect(code(() => md.leases.addResource('l', { type: 'containers' as never, id: 'x' }))).toBe('NotImplemented');
-    expect(code(() => md.leases.addResource('nope', { type: 'ingests', id: 'x' }))).toBe('NotFound');
+    expect(codeOfCall(() => md.leases.addResource('l', { type: 'content', id: 'not-a-digest' }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.leases.addResource('l', { type: 'snapshots' as never, id: 'x' }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.leases.addResource('l', { type: 'snapshots/a/b', id: 'x' }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.leases.addResource('l', { type: 'containers' as never, id: 'x' }))).toBe('NotImplemented');
+    expect(codeOfCall(() => md.leases.addResource('nope', { type: 'ingests', id: 'x' }))).toBe('NotFound');
     expect(md.leases.listResources('l')).toEqual([
       { type: 'content', id: dg('a') }, { type: 'images', id: 'docker.io/x:1' },
       { type: 'ingests', id: 'ref-1' }, { type: 'snapshots/native', id: 'sha256:chain' },
@@ -185,7 +181,7 @@ describe('leases', () => {
     md.leases.deleteResource('l', { type: 'ingests', id: 'ref-1' });
     expect(md.leases.listResources('l')).toHaveLength(3);
     md.leases.delete('l');
-    expect(code(() => md.leases.listResources('l'))).toBe('NotFound');
+    expect(codeOfCall(() => md.leases.listResources('l'))).toBe('NotFound');
   });
 
   it('a lease option on a create attaches the resource, and a missing lease is NotFound', () => {
@@ -202,9 +198,9 @@ describe('leases', () => {
     expect(isStowageError(err, 'NotFound')).toBe(true);
     expect((err as Error).message).toContain('lease does not exist');
     expect(md.content.labels(dg('x'))).toEqual({});
-    expect(code(() => md.images.create({ name: 'n', target: target('n') }, { lease: 'gone' }))).toBe('NotFound');
-    expect(code(() => md.images.get('n'))).toBe('NotFound'); // the failed create left nothing
-    expect(code(() => md.snapshots.create('native', 'k2', 'active', undefined, {}, { lease: 'gone' }))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.create({ name: 'n', target: target('n') }, { lease: 'gone' }))).toBe('NotFound');
+    expect(codeOfCall(() => md.images.get('n'))).toBe('NotFound'); // the failed create left nothing
+    expect(codeOfCall(() => md.snapshots.create('native', 'k2', 'active', undefined, {}, { lease: 'gone' }))).toBe('NotFound');
     // Commit moves lease protection from the key to the name; remove drops it.
     md.snapshots.commit('native', 'k1', 'c1', undefined);
     expect(md.leases.listResources('l')).toContainEqual({ type: 'snapshots/native', id: 'c1' });
@@ -224,8 +220,8 @@ describe('content records', () => {
     ls.update(d, 'b', '2');
     ls.update(d, 'a', '');
     expect(ls.get(d)).toEqual({ 'containerd.io/uncompressed': dg('diff'), b: '2' });
-    expect(code(() => ls.update(d, 'k', 'x'.repeat(5000)))).toBe('InvalidArgument');
-    expect(code(() => ls.set('nope' as never, {}))).toBe('InvalidArgument');
+    expect(codeOfCall(() => ls.update(d, 'k', 'x'.repeat(5000)))).toBe('InvalidArgument');
+    expect(codeOfCall(() => ls.set('nope' as never, {}))).toBe('InvalidArgument');
     md.content.recordBlob(d, 42, { labels: { c: '3' } });
     expect(ls.get(d)).toEqual({ 'containerd.io/uncompressed': dg('diff'), b: '2', c: '3' });
     ls.delete(d);
@@ -238,25 +234,25 @@ describe('snapshot records', () => {
     const s = md.snapshots;
     const a = s.create('native', 'a-key', 'active', undefined, { x: '1' });
     expect(a.kind).toBe('active');
-    expect(code(() => s.create('native', 'a-key', 'active', undefined, {}))).toBe('AlreadyExists');
-    expect(code(() => s.create('native', 'b', 'active', 'missing', {}))).toBe('NotFound');
-    expect(code(() => s.create('native', 'b', 'active', 'a-key', {}))).toBe('InvalidArgument'); // parent not committed (containerd's class)
+    expect(codeOfCall(() => s.create('native', 'a-key', 'active', undefined, {}))).toBe('AlreadyExists');
+    expect(codeOfCall(() => s.create('native', 'b', 'active', 'missing', {}))).toBe('NotFound');
+    expect(codeOfCall(() => s.create('native', 'b', 'active', 'a-key', {}))).toBe('InvalidArgument'); // parent not committed (containerd's class)
     const c = s.commit('native', 'a-key', 'layer-1', undefined);
     expect(c).toMatchObject({ id: a.id, key: 'layer-1', kind: 'committed', labels: { x: '1' } });
-    expect(code(() => s.get('native', 'a-key'))).toBe('NotFound');
-    expect(code(() => s.commit('native', 'layer-1', 'again', undefined))).toBe('FailedPrecondition');
+    expect(codeOfCall(() => s.get('native', 'a-key'))).toBe('NotFound');
+    expect(codeOfCall(() => s.commit('native', 'layer-1', 'again', undefined))).toBe('FailedPrecondition');
     const v = s.create('native', 'view-1', 'view', 'layer-1', {});
-    expect(code(() => s.commit('native', 'view-1', 'v', undefined))).toBe('FailedPrecondition');
+    expect(codeOfCall(() => s.commit('native', 'view-1', 'v', undefined))).toBe('FailedPrecondition');
     const b = s.create('native', 'b', 'active', 'layer-1', {});
     expect(b.parent).toBe('layer-1');
     expect(b.id).toBeGreaterThan(a.id);
-    expect(code(() => s.commit('native', 'b', 'layer-1', undefined))).toBe('AlreadyExists');
+    expect(codeOfCall(() => s.commit('native', 'b', 'layer-1', undefined))).toBe('AlreadyExists');
     s.commit('native', 'b', 'layer-2', { y: '2' });
     expect(s.get('native', 'layer-2')).toMatchObject({ parent: 'layer-1', labels: { y: '2' } });
     // Same key in another snapshotter is independent.
     s.create('overlay', 'layer-1', 'active', undefined, {});
 
-    expect(code(() => s.remove('native', 'layer-1'))).toBe('FailedPrecondition');
+    expect(codeOfCall(() => s.remove('native', 'layer-1'))).toBe('FailedPrecondition');
     expect(s.walk('native').map((r) => r.key)).toEqual(['layer-1', 'view-1', 'layer-2']);
     expect(s.walk('native', 'kind==committed').map((r) => r.key)).toEqual(['layer-1', 'layer-2']);
     expect(s.walk('native', 'parent==layer-1').map((r) => r.key)).toEqual(['view-1', 'layer-2']);
@@ -266,7 +262,7 @@ describe('snapshot records', () => {
     const u = s.update('native', 'layer-2', { z: '3', y: '' }, 'labels.z', 'labels.y');
     expect(u.labels).toEqual({ z: '3' });
     expect(s.update('native', 'layer-2', { w: '4' }).labels).toEqual({ w: '4' });
-    expect(code(() => s.update('native', 'layer-2', {}, 'parent'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => s.update('native', 'layer-2', {}, 'parent'))).toBe('InvalidArgument');
 
     expect(s.remove('native', 'view-1').id).toBe(v.id);
     expect(s.remove('native', 'layer-2').id).toBe(b.id);
@@ -280,12 +276,12 @@ describe('snapshot records', () => {
 describe('containers', () => {
   it('CRUD', () => {
     md.containers.create({ id: 'c1', image: 'alpine', snapshotter: 'native', snapshotKey: 'c1-rw', labels: { a: 'b' } });
-    expect(code(() => md.containers.create({ id: 'c1', image: 'alpine', snapshotter: 'native', snapshotKey: 'x', labels: {} }))).toBe('AlreadyExists');
+    expect(codeOfCall(() => md.containers.create({ id: 'c1', image: 'alpine', snapshotter: 'native', snapshotKey: 'x', labels: {} }))).toBe('AlreadyExists');
     expect(md.containers.get('c1')).toMatchObject({ snapshotKey: 'c1-rw', labels: { a: 'b' } });
     expect(md.containers.list()).toHaveLength(1);
     md.containers.delete('c1');
-    expect(code(() => md.containers.get('c1'))).toBe('NotFound');
-    expect(code(() => md.containers.delete('c1'))).toBe('NotFound');
+    expect(codeOfCall(() => md.containers.get('c1'))).toBe('NotFound');
+    expect(codeOfCall(() => md.containers.delete('c1'))).toBe('NotFound');
   });
 });
 
@@ -298,7 +294,7 @@ describe('events', () => {
     expect(md.events.list({ after: e1.seq }).map((e) => e.seq)).toEqual([e2.seq]);
     expect(md.events.list({ until: new Date(Date.now() + 1000) }).map((e) => e.seq)).toEqual([e1.seq]);
     expect(md.events.list({ since: new Date(Date.now() + 30_000) }).map((e) => e.seq)).toEqual([e2.seq]);
-    expect(code(() => md.events.append({ type: 'image', action: 'explode' as never, id: 'x', attributes: {} }))).toBe('InvalidArgument');
+    expect(codeOfCall(() => md.events.append({ type: 'image', action: 'explode' as never, id: 'x', attributes: {} }))).toBe('InvalidArgument');
 
     const ac = new AbortController();
     const seen: string[] = [];

@@ -4,16 +4,11 @@ import {
   normalizePlatform, onlyPlatform, onlyStrictPlatform, parseImageConfig, parseManifest, parsePlatform, selectPlatformManifests,
   type Descriptor, type Platform,
 } from '../../src/oci/index.js';
-import { isStowageError } from '../../src/errors/index.js';
+import { codeOfCall } from '../harness/expect.js';
 
 const d = (s: string, mt: string = MediaType.OciLayerGzip, extra: Partial<Descriptor> = {}): Descriptor => ({ mediaType: mt, digest: digestOf(s), size: s.length, ...extra });
 const cfg = d('cfg', MediaType.OciConfig);
 const layer = d('layer');
-
-function codeOf(fn: () => unknown): string {
-  try { fn(); } catch (e) { if (isStowageError(e)) return e.code; throw e; }
-  return 'ok';
-}
 
 describe('parseManifest', () => {
   it('parses an OCI manifest and a Docker schema 2 manifest by their declared type', () => {
@@ -36,27 +31,27 @@ describe('parseManifest', () => {
     expect(p.mediaType).toBe(MediaType.DockerManifestList);
   });
   it('refuses schema 1 with NotImplemented, by type or by content', () => {
-    expect(codeOf(() => parseManifest('{"schemaVersion":1,"fsLayers":[]}', MediaType.DockerManifestV1Signed))).toBe('NotImplemented');
-    expect(codeOf(() => parseManifest('{"schemaVersion":1,"name":"x","fsLayers":[]}', 'application/json'))).toBe('NotImplemented');
+    expect(codeOfCall(() => parseManifest('{"schemaVersion":1,"fsLayers":[]}', MediaType.DockerManifestV1Signed))).toBe('NotImplemented');
+    expect(codeOfCall(() => parseManifest('{"schemaVersion":1,"name":"x","fsLayers":[]}', 'application/json'))).toBe('NotImplemented');
   });
   it('refuses ambiguous documents (CVE-2021-41190) and mismatching mediaType', () => {
-    expect(codeOf(() => parseManifest(JSON.stringify({ schemaVersion: 2, manifests: [], layers: [] })))).toBe('InvalidArgument');
-    expect(codeOf(() => parseManifest(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), MediaType.OciManifest))).toBe('InvalidArgument');
-    expect(codeOf(() => parseManifest(JSON.stringify({ schemaVersion: 2, config: { ...cfg, digest: 'sha256:xyz' }, layers: [] })))).toBe('InvalidArgument');
-    expect(codeOf(() => parseManifest('not json'))).toBe('InvalidArgument');
-    expect(codeOf(() => parseManifest(JSON.stringify({ schemaVersion: 3, config: cfg, layers: [] })))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseManifest(JSON.stringify({ schemaVersion: 2, manifests: [], layers: [] })))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseManifest(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), MediaType.OciManifest))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseManifest(JSON.stringify({ schemaVersion: 2, config: { ...cfg, digest: 'sha256:xyz' }, layers: [] })))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseManifest('not json'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseManifest(JSON.stringify({ schemaVersion: 3, config: cfg, layers: [] })))).toBe('InvalidArgument');
   });
   it('caps sizes', () => {
     const big = JSON.stringify({ schemaVersion: 2, config: cfg, layers: [], annotations: { x: 'a'.repeat(MAX_MANIFEST_SIZE) } });
-    expect(codeOf(() => parseManifest(big))).toBe('ResourceExhausted');
+    expect(codeOfCall(() => parseManifest(big))).toBe('ResourceExhausted');
     const bigCfg = JSON.stringify({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [] }, x: 'a'.repeat(MAX_CONFIG_SIZE) });
-    expect(codeOf(() => parseImageConfig(bigCfg))).toBe('ResourceExhausted');
+    expect(codeOfCall(() => parseImageConfig(bigCfg))).toBe('ResourceExhausted');
   });
   it('parses an image config and checks diff_ids', () => {
     const c = parseImageConfig(JSON.stringify({ os: 'linux', architecture: 'arm64', rootfs: { type: 'layers', diff_ids: [digestOf('x')] } }));
     expect(c.rootfs.diff_ids).toHaveLength(1);
-    expect(codeOf(() => parseImageConfig(JSON.stringify({ os: 'linux', architecture: 'arm64', rootfs: { type: 'layers', diff_ids: ['nope'] } })))).toBe('InvalidArgument');
-    expect(codeOf(() => parseImageConfig(JSON.stringify({ os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseImageConfig(JSON.stringify({ os: 'linux', architecture: 'arm64', rootfs: { type: 'layers', diff_ids: ['nope'] } })))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parseImageConfig(JSON.stringify({ os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })))).toBe('InvalidArgument');
   });
 });
 
@@ -74,9 +69,9 @@ describe('platforms', () => {
     expect(formatPlatform(parsePlatform('windows/amd64'))).toBe('windows/amd64');
     expect(parsePlatform('linux').os).toBe('linux');
     expect(parsePlatform('arm64').architecture).toBe('arm64');
-    expect(codeOf(() => parsePlatform('nope'))).toBe('InvalidArgument');
-    expect(codeOf(() => parsePlatform('linux/amd64/v2/x'))).toBe('InvalidArgument');
-    expect(codeOf(() => parsePlatform('linux//amd64'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parsePlatform('nope'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parsePlatform('linux/amd64/v2/x'))).toBe('InvalidArgument');
+    expect(codeOfCall(() => parsePlatform('linux//amd64'))).toBe('InvalidArgument');
   });
   it('host platform follows node', () => {
     const h = hostPlatform();

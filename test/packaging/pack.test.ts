@@ -38,7 +38,7 @@ const TSCONFIG = {
 };
 
 const CONSUMER = `
-import { openStowage, buildImage, isStowageError, NotFoundError, type ErrorCode, type EventMessage, type ImageService, type PullOptions } from 'stowage';
+import { openStowage, buildImage, isStowageError, stowageErrorOf, NotFoundError, type ErrorCode, type EventMessage, type ImageService, type PullOptions } from 'stowage';
 import { checkoutToTemp, compareTrees, formatTreeDiff } from 'stowage/testing';
 
 const signal = new AbortController().signal;
@@ -52,7 +52,7 @@ for await (const e of service.events({ filters: { event: ['load'] } })) { const 
 try {
   await service.inspect('nothing:here', { signal });
 } catch (e) {
-  if (isStowageError(e, 'NotFound')) { const code: ErrorCode = e.code; seen.push(code); }
+  if (isStowageError(e, 'NotFound')) { const code: ErrorCode = stowageErrorOf(e)!.code; seen.push(code); }
   if (e instanceof NotFoundError) seen.push(String(e.data['reference']));
 }
 const pull: PullOptions = { signal, onProgress: (m) => { seen.push(m.status ?? ''); } };

@@ -1,7 +1,7 @@
 /**
  * The OCI distribution-spec conformance suite (its 79 numbered cases: pull 24, push 29, content
- * discovery 16, content management 10), ported from the checklist in
- * shared/spec/distribution-conformance.md as a table: each row sends what the Go suite sends and
+ * discovery 16, content management 10), ported from the Go suite (opencontainers/distribution-spec,
+ * conformance/0*_test.go) as a table: each row sends what the Go suite sends and
  * expects what it expects, in the same order and with the same fixtures (tab-indented JSON with unknown
  * fields). The table runs against stowage's registry server and, as a check of the table itself,
  * against Debian's docker-registry 2.8. Rows the old registry fails are marked `registryFails` and run
@@ -18,7 +18,7 @@ import { tarOf } from '../harness/images.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startStowageRegistry, type StowageRegistry } from '../harness/stowage-registry.js';
 
-// ---- fixtures (section 1 of the checklist)
+// ---- fixtures (the Go suite's setup: conformance/setup.go)
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StowageError } from '../../src/errors/index.js';
 import { applyLayer } from '../../src/snapshots/index.js';
-import { buildTar, compressBuf, describeTree, linkGroups, sha256, streamOf, tmpdir, type TEntry } from './helpers.js';
+import { BLOCK, buildTar, compressBuf, describeTree, linkGroups, sealHeader, sha256, streamOf, tmpdir, type TEntry } from './helpers.js';
 import { prng } from '../harness/prng.js';
 
 const SEED = 0x7a12_0009;
@@ -116,12 +116,20 @@ describe(`apply, property-tested (seed ${SEED.toString(16)})`, () => {
       }
       let bytes: Buffer;
       try { bytes = await buildTar(entries); } catch { continue; } // names tar-stream itself refuses to write
-      // Damage: truncate, flip header bytes, lie in a size field, append garbage, or leave it whole.
+      // Damage: truncate, flip header bytes, lie in a size field (with or without a valid checksum),
+      // append garbage, or leave it whole.
       const m = rand();
       if (m < 0.2) bytes = bytes.subarray(0, Math.floor(rand() * bytes.length));
       else if (m < 0.4) { bytes = Buffer.from(bytes); for (let k = 0; k < 1 + rand() * 8; k++) bytes[Math.floor(rand() * Math.min(bytes.length, 1024))] = Math.floor(rand() * 256); }
       else if (m < 0.5) { bytes = Buffer.from(bytes); bytes.write('77777777777\0', 124, 'latin1'); }
       else if (m < 0.6) bytes = Buffer.concat([bytes, Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 2000) }, () => Math.floor(rand() * 256)))]);
+      else if (m < 0.7 && bytes.length >= BLOCK) {
+        // A size field that lies but passes the checksum: a directory, a link or a name ending in /
+        // that claims data (or a file that claims less) must not hang the apply or hide what follows.
+        bytes = Buffer.from(bytes);
+        bytes.write(Math.floor(rand() * 4 * BLOCK).toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+        sealHeader(bytes);
+      }
       const compression = pick(['none', 'none', 'gzip', 'zstd'] as const);
       let stream = compressBuf(bytes, compression);
       if (compression !== 'none' && rand() < 0.3) stream = stream.subarray(0, Math.floor(rand() * stream.length));

@@ -2,13 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyLayer, decompressStream, detectCompression } from '../../src/snapshots/index.js';
+import { applyLayer, checkout, decompressStream, detectCompression } from '../../src/snapshots/index.js';
 import { isStowageError } from '../../src/errors/index.js';
-import { buildTar, compressBuf, dir, file, hardlink, isRoot, sha256, streamOf, symlink, tmpdir, whiteout } from './helpers.js';
+import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
 afterAll(() => { for (const d of roots) fs.rmSync(d, { recursive: true, force: true }); });
+
+/** A time no apply would set: a host file keeping it proves nothing was written through a symlink. */
+const OLD = new Date('2001-02-03T04:05:06Z');
 
 const everyType = [
   dir('etc'),
@@ -84,6 +87,24 @@ describe('applyLayer', () => {
     const r = await applyLayer(streamOf(compressBuf(t, 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
     expect(r.diffID).toBe(`sha256:${sha256(t)}`);
     expect(r.size).toBe(t.length);
+  });
+
+  it('hides no entry behind an old-style name ending in / whose data is zeros (GNU tar, busybox and Go list both)', async () => {
+    // To tar-stream, Go and GNU tar, `d/` with type flag 0 carries its 1024 bytes: they are not the end marker.
+    const t = Buffer.concat([rawHeader({ name: 'd/', size: 2 * BLOCK }), Buffer.alloc(2 * BLOCK), rawHeader({ name: 'after', size: 5 }), blockData('after'), END]);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(r.entries).toBe(2);
+    expect(fs.readFileSync(path.join(dest, 'after'), 'utf8')).toBe('after');
+    expect(fs.statSync(path.join(dest, 'd')).size).toBe(2 * BLOCK);
+  });
+
+  it('a directory entry claiming a size neither hangs nor swallows the entry after it', async () => {
+    const t = Buffer.concat([rawHeader({ name: 'd', type: '5', size: BLOCK }), rawHeader({ name: 'd/f', size: 1 }), blockData('f'), END]);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(r.entries).toBe(2);
+    expect(fs.readFileSync(path.join(dest, 'd/f'), 'utf8')).toBe('f');
   });
 
   it('handles long names and link targets (PAX) and non-ASCII names', async () => {
@@ -212,5 +233,112 @@ describe('applyLayer', () => {
     const dest = path.join(scratch(), 'fs');
     await applyLayer(streamOf(await buildTar([file('a/b/c', 'x')])), dest, { mode: 'merged' });
     expect(fs.statSync(path.join(dest, 'a/b')).mode & 0o7777).toBe(0o755);
+  });
+});
+
+describe('directory times are never set through a symlink that replaced the directory', () => {
+  it('a dir entry later replaced by a symlink to a host file leaves the host file times alone', async () => {
+    const base = scratch();
+    const host = path.join(base, 'host');
+    fs.mkdirSync(host);
+    fs.writeFileSync(path.join(host, 'passwd'), 'p');
+    fs.utimesSync(path.join(host, 'passwd'), OLD, OLD);
+    await applyLayer(streamOf(await buildTar([dir('a'), symlink(path.join(host, 'passwd'), 'a')])), path.join(base, 'root'), { mode: 'merged' });
+    expect(fs.statSync(path.join(host, 'passwd')).mtime.toISOString()).toBe(OLD.toISOString());
+  });
+
+  it('a nested dir whose ancestor became a symlink to a host dir leaves the host dir times alone', async () => {
+    const base = scratch();
+    const host = path.join(base, 'host');
+    fs.mkdirSync(path.join(host, 'b'), { recursive: true });
+    fs.utimesSync(path.join(host, 'b'), OLD, OLD);
+    for (const mode of ['merged', 'overlay'] as const) {
+      await applyLayer(streamOf(await buildTar([dir('a'), dir('a/b'), symlink(host, 'a')])), path.join(base, `root-${mode}`), { mode });
+      expect(fs.statSync(path.join(host, 'b')).mtime.toISOString()).toBe(OLD.toISOString());
+    }
+  });
+});
+
+describe('merged apply keeps what the same layer unpacked under implicit parents (as overlay layout does)', () => {
+  async function both(lower: TEntry[], upper: TEntry[]): Promise<{ merged: string; overlay: string }> {
+    const base = scratch();
+    const merged = path.join(base, 'merged');
+    await applyLayer(streamOf(await buildTar(lower)), merged, { mode: 'merged' });
+    await applyLayer(streamOf(await buildTar(upper)), merged, { mode: 'merged' });
+    const l1 = path.join(base, 'l1'); const l2 = path.join(base, 'l2');
+    await applyLayer(streamOf(await buildTar(lower)), l1, { mode: 'overlay' });
+    await applyLayer(streamOf(await buildTar(upper)), l2, { mode: 'overlay', lowerDirs: [l1] });
+    const overlay = path.join(base, 'overlay');
+    await checkout(null, [l2, l1], overlay);
+    return { merged, overlay };
+  }
+
+  it('opaque marker after a file whose parent dir has no entry of its own', async () => {
+    const { merged, overlay } = await both([dir('a'), file('a/old'), dir('a/b'), file('a/b/oldb')], [file('a/b/new', 'n'), whiteout('a/.wh..wh..opq')]);
+    expect(fs.readFileSync(path.join(merged, 'a/b/new'), 'utf8')).toBe('n');
+    expect(fs.existsSync(path.join(merged, 'a/old'))).toBe(false);
+    expect(fs.existsSync(path.join(merged, 'a/b/oldb'))).toBe(false);
+    expect(await describeTree(merged)).toEqual(await describeTree(overlay));
+  });
+
+  it('whiteout of a directory after a same-layer file under it', async () => {
+    const { merged, overlay } = await both([dir('x'), file('x/old')], [file('x/y', 'y'), whiteout('.wh.x')]);
+    expect(fs.readFileSync(path.join(merged, 'x/y'), 'utf8')).toBe('y');
+    expect(fs.existsSync(path.join(merged, 'x/old'))).toBe(false);
+    expect(await describeTree(merged)).toEqual(await describeTree(overlay));
+  });
+});
+
+describe('the diffID tap parses the archive exactly as the extractor does', () => {
+  it('a size field with leading NULs (read as its value by Go and tar-stream) does not end the archive early', async () => {
+    const t = await buildTar([file('zeros', Buffer.alloc(1024)), file('after', 'still here')]);
+    t.write('\x00'.repeat(6) + '2000\x00', 124, 'latin1'); // size 02000 = 1024, after leading NULs
+    sealHeader(t);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(fs.statSync(path.join(dest, 'zeros')).size).toBe(1024);
+    expect(fs.readFileSync(path.join(dest, 'after'), 'utf8')).toBe('still here');
+    expect(r.entries).toBe(2);
+  });
+
+  it('a PAX value that contains text looking like a size record is not read as one', async () => {
+    const t = await buildTar([file('zeros', Buffer.alloc(2048), 0o644, { pax: { comment: 'a\n11 size=0\n' } }), file('after', 'still here')]);
+    const dest = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(fs.readFileSync(path.join(dest, 'after'), 'utf8')).toBe('still here');
+  });
+});
+
+describe('unknown entry types', () => {
+  it('are reported and skipped, never written as regular files', async () => {
+    const t = await buildTar([file('sparse', 'not the real content'), file('ok', 'y')]);
+    t[156] = 'S'.charCodeAt(0); // GNU sparse: data is a sparse map, not the file
+    sealHeader(t);
+    const dest = path.join(scratch(), 'fs');
+    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    expect(fs.existsSync(path.join(dest, 'sparse'))).toBe(false);
+    expect(r.skipped.map((s) => s.path)).toEqual(['sparse']);
+    expect(fs.readFileSync(path.join(dest, 'ok'), 'utf8')).toBe('y');
+  });
+});
+
+
+
+describe('overlay layout: only marker files are whiteouts', () => {
+  it('a directory named .wh.etc (from the ordinary entry .wh.etc/somefile) does not hide etc', async () => {
+    const lower = [dir('etc'), file('etc/passwd', 'p')];
+    const upper = [file('.wh.etc/somefile', 's')];
+    const base = scratch();
+    const l1 = path.join(base, 'l1'); const l2 = path.join(base, 'l2');
+    await applyLayer(streamOf(await buildTar(lower)), l1, { mode: 'overlay' });
+    await applyLayer(streamOf(await buildTar(upper)), l2, { mode: 'overlay', lowerDirs: [l1] });
+    const co = path.join(base, 'co');
+    await checkout(null, [l2, l1], co);
+    const merged = path.join(base, 'merged');
+    await applyLayer(streamOf(await buildTar(lower)), merged, { mode: 'merged' });
+    await applyLayer(streamOf(await buildTar(upper)), merged, { mode: 'merged' });
+    expect(fs.readFileSync(path.join(co, 'etc/passwd'), 'utf8')).toBe('p');
+    expect(fs.readFileSync(path.join(co, '.wh.etc/somefile'), 'utf8')).toBe('s');
+    expect(await describeTree(co)).toEqual(await describeTree(merged));
   });
 });

@@ -1,4 +1,5 @@
-// containerd's TestBreakouts (pkg/archive/tar_test.go), plus the CVE cases of spec §4.3.
+// containerd's TestBreakouts (pkg/archive/tar_test.go), plus the CVE cases it and other unpackers fixed
+// (CVE-2021-32760, CVE-2025-47290 and symlink swaps: see 'CVE cases' below).
 // Absolute symlink targets point at a real "host" directory outside the root (never the machine's /etc),
 // so a broken guard would show up as a write there, and no test can damage the machine.
 import { execFileSync } from 'node:child_process';

@@ -6,7 +6,9 @@ import { openContentStore } from '../../src/content/index.js';
 import {
   applyLayer, checkout, diffDirs, diffTarStream, layerChanges, toApiChanges, treeSource, writeDiffLayer,
 } from '../../src/snapshots/index.js';
+import { isStowageError } from '../../src/errors/index.js';
 import { buildTar, describeTree, dir, file, hardlink, isRoot, linkGroups, sha256, streamOf, symlink, tmpdir, whiteout } from './helpers.js';
+import { skipUnless } from '../harness/skip.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -252,5 +254,49 @@ describe('xattrs across apply, checkout and diff', () => {
     const withX = await streamToBuffer(diffTarStream(await diffDirs([], up), await treeSource(up, { scanXattrs: true })));
     expect(without.includes('SCHILY.xattr.user.k')).toBe(false);
     expect(withX.includes('SCHILY.xattr.user.k=val')).toBe(true);
+  });
+});
+
+describe('diff of names that a layer cannot represent', () => {
+  it('a real file named .wh.<x> is refused (it would apply as the deletion of <x>), dotfiles are fine', async () => {
+    const up = path.join(scratch(), 'up');
+    fs.mkdirSync(up);
+    fs.writeFileSync(path.join(up, 'foo'), 'keep me');
+    fs.writeFileSync(path.join(up, '.hidden'), 'dot');
+    const ok = path.join(scratch(), 'ok');
+    await applyLayer(diffTarStream(await diffDirs([], up), await treeSource(up)), ok, { mode: 'merged' });
+    expect(fs.readFileSync(path.join(ok, '.hidden'), 'utf8')).toBe('dot');
+    fs.writeFileSync(path.join(up, '.wh.foo'), '');
+    const err = await writeDiffLayer(await diffDirs([], up), up, fs.createWriteStream(path.join(scratch(), 't')), { compression: 'none' }).catch((e) => e);
+    expect(isStowageError(err, 'InvalidArgument'), String(err)).toBe(true);
+  });
+});
+
+describe('diff compares security.capability (continuity sameFile step 3)', () => {
+  const it = skipUnless(isRoot, 'needs root: security.* xattrs');
+  it('a capability removed from an otherwise unchanged file is a modification', async () => {
+    const cap = '\x01\x00\x00\x02\x00\x20\x00\x00' + '\x00'.repeat(12); // cap_net_raw=ep (valid UTF-8)
+    const l1 = path.join(scratch(), 'l1');
+    await applyLayer(streamOf(await buildTar([file('ping', 'p', 0o755, { pax: { 'SCHILY.xattr.security.capability': cap } }), file('other', 'o')])), l1, { mode: 'overlay' });
+    const co = path.join(scratch(), 'co');
+    await checkout(null, [l1], co);
+    expect(await diffDirs([l1], co)).toEqual([]);
+    execFileSync('setfattr', ['-x', 'security.capability', path.join(co, 'ping')]);
+    expect(await diffDirs([l1], await treeSource(co, { scanXattrs: true }))).toEqual([{ kind: 'C', path: 'ping' }]);
+  });
+});
+
+describe('writeDiffLayer into a content Writer', () => {
+  it('releases the writer when the layer cannot be written (as commit does on success)', async () => {
+    const cs = await openContentStore(path.join(scratch(), 'content'));
+    const up = path.join(scratch(), 'up');
+    fs.mkdirSync(up);
+    fs.writeFileSync(path.join(up, '.wh.bad'), '');
+    const w = await cs.writer({ ref: 'diff-fail' });
+    const err = await writeDiffLayer(await diffDirs([], up), up, w).catch((e) => e);
+    expect(isStowageError(err, 'InvalidArgument'), String(err)).toBe(true);
+    const again = await cs.writer({ ref: 'diff-fail' }).catch((e) => e);
+    expect(isStowageError(again), String(again)).toBe(false);
+    await again.close();
   });
 });

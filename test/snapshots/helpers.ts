@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,6 +54,55 @@ export async function buildTar(entries: TEntry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+export const BLOCK = 512;
+/** The end-of-archive marker: two zero blocks. */
+export const END = Buffer.alloc(2 * BLOCK);
+
+/**
+ * One hand-made 512-byte ustar header, for archives tar-stream's packer would not write; `size` is
+ * written as octal unless given as the raw field bytes.
+ */
+export function rawHeader(h: { name: string; type?: string; size?: number | Buffer; prefix?: string }): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  b.write(h.name, 0, 100, 'latin1');
+  b.write('0000644\0', 100, 'latin1');
+  b.write('0000000\0', 108, 'latin1');
+  b.write('0000000\0', 116, 'latin1');
+  if (Buffer.isBuffer(h.size)) h.size.copy(b, 124);
+  else b.write((h.size ?? 0).toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+  b.write('00000000000\0', 136, 'latin1');
+  b.write(h.type ?? '0', 156, 'latin1');
+  b.write('ustar\x0000', 257, 'latin1');
+  if (h.prefix) b.write(h.prefix, 345, 155, 'latin1');
+  return sealHeader(b);
+}
+
+/** Writes the checksum of the header block at `at` (after its fields were changed), so readers accept it. */
+export function sealHeader(archive: Buffer, at = 0): Buffer {
+  const b = archive.subarray(at, at + BLOCK);
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  return archive;
+}
+
+/** Entry data padded to whole blocks. */
+export const blockData = (d: Buffer | string): Buffer => {
+  const b = Buffer.from(d);
+  return Buffer.concat([b, Buffer.alloc((BLOCK - (b.length % BLOCK)) % BLOCK)]);
+};
+
+/** PAX records (`<len> key=value\n`), values as raw bytes. */
+export function paxRecords(records: [string, Buffer | string][]): Buffer {
+  return Buffer.concat(records.map(([k, v]) => {
+    const body = Buffer.concat([Buffer.from(` ${k}=`), Buffer.from(v), Buffer.from('\n')]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return Buffer.concat([Buffer.from(String(len)), body]);
+  }));
 }
 
 export function compressBuf(b: Buffer, kind: 'gzip' | 'zstd' | 'none'): Buffer {
@@ -112,3 +162,6 @@ export function linkGroups(root: string): string[][] {
 }
 
 export const isRoot = process.geteuid?.() === 0;
+
+/** The security.capability xattr of `p`, as hex (getfattr: Node has no xattr API). */
+export const capabilityHex = (p: string): string => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'security.capability', p]).toString('hex');

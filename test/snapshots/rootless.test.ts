@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import tar from 'tar-stream';
 import { applyLayer, checkout, diffDirs, diffTarStream, loadOverrides, OVERRIDE_XATTR, sidecarPath, treeSource } from '../../src/snapshots/index.js';
-import { buildTar, dir, file, hardlink, isRoot, streamOf, symlink, tmpdir, type TEntry } from './helpers.js';
+import { blockData, buildTar, capabilityHex, describeTree, dir, file, hardlink, isRoot, paxRecords, rawHeader, streamOf, symlink, tmpdir, type TEntry } from './helpers.js';
+import { fileRecords, readXattrs } from '../../src/snapshots/ownership.js';
 import { skipUnless } from '../harness/skip.js';
 
 const roots: string[] = [];
@@ -132,4 +133,63 @@ describe('a real unprivileged process (setpriv --reuid=65534)', () => {
     delete orig['dev-null'];
     expect(await headers(fs.readFileSync(path.join(work, 'out.tar')))).toEqual(orig);
   }, 60_000);
+});
+
+describe('xattrs read back through getfattr', () => {
+  it('keeps odd file names and binary values exact, for a tree and for one file', async () => {
+    const root = scratch();
+    const odd = 'we\\ird\nname é';
+    fs.writeFileSync(path.join(root, odd), 'x');
+    fs.mkdirSync(path.join(root, 'sub'));
+    fs.writeFileSync(path.join(root, 'sub/plain'), 'y');
+    execFileSync('setfattr', ['-n', 'user.bin', '-v', '0x00ff0a3d', path.join(root, odd)]);
+    execFileSync('setfattr', ['-n', 'user.text', '-v', 'a=b', path.join(root, 'sub/plain')]);
+    execFileSync('setfattr', ['-n', OVERRIDE_XATTR, '-v', '0:42:0640', path.join(root, 'sub/plain')]);
+    const all = await readXattrs(root, '^user\\.');
+    expect(all.get(odd)).toEqual({ 'user.bin': Buffer.from([0x00, 0xff, 0x0a, 0x3d]) });
+    expect(all.get('sub/plain')).toEqual({ 'user.text': Buffer.from('a=b'), [OVERRIDE_XATTR]: Buffer.from('0:42:0640') });
+    // One file, as a copy-up reads it: the override record apart from the carried xattrs.
+    expect(fileRecords(root, 'sub/plain', path.join(root, 'sub/plain'))).toEqual({ override: { uid: 0, gid: 42, mode: 0o640 }, xattrs: { 'user.text': Buffer.from('a=b') } });
+    expect(fileRecords(root, odd, path.join(root, odd))).toEqual({ xattrs: { 'user.bin': Buffer.from([0x00, 0xff, 0x0a, 0x3d]) } });
+  });
+});
+
+// cap_setuid,cap_setgid=ep: a vfs_cap_data value that is not valid UTF-8 (0xc0 0x00).
+const CAP = Buffer.from('01000002c0000000000000000000000000000000', 'hex');
+
+describe('binary xattr values (security.capability) survive apply, checkout and diff', () => {
+  const it = skipUnless(isRoot, 'needs root: security.* xattrs');
+  it('apply keeps the exact bytes of a SCHILY.xattr record', async () => {
+    const rec = paxRecords([['SCHILY.xattr.security.capability', CAP]]);
+    const t = Buffer.concat([rawHeader({ name: 'PaxHeaders/f', type: 'x', size: rec.length }), blockData(rec), await buildTar([file('f', 'bin', 0o755)])]);
+    const l1 = path.join(scratch(), 'fs');
+    await applyLayer(streamOf(t), l1, { mode: 'overlay' });
+    expect(capabilityHex(path.join(l1, 'f'))).toBe(CAP.toString('hex'));
+    // and the layer written from a checkout of it carries the same bytes
+    const co = path.join(scratch(), 'co');
+    await checkout(null, [l1], co);
+    expect(capabilityHex(path.join(co, 'f'))).toBe(CAP.toString('hex'));
+    const back = path.join(scratch(), 'back');
+    await applyLayer(diffTarStream(await diffDirs([], co), await treeSource(co)), back, { mode: 'merged' });
+    expect(capabilityHex(path.join(back, 'f'))).toBe(CAP.toString('hex'));
+  });
+});
+
+describe('hardlinks to files of lower layers (copy-up)', () => {
+  for (const noXattrs of [false, true]) {
+    it(`keep the target's recorded owner and mode, and its xattrs (${noXattrs ? 'sidecar-only lower layer' : 'xattrs'})`, async () => {
+      const base = scratch();
+      const l1 = path.join(base, 'l1');
+      await applyLayer(streamOf(await buildTar([dir('bin'), file('bin/tool', 'x', 0o4750, { uid: 5, gid: 6, pax: { 'SCHILY.xattr.user.note': 'kept' } })])), l1, { mode: 'overlay', rootless: true, noXattrs });
+      const l2 = path.join(base, 'l2');
+      await applyLayer(streamOf(await buildTar([{ name: 'bin/tool2', type: 'link', linkname: 'bin/tool' }])), l2, { mode: 'overlay', lowerDirs: [l1], rootless: true });
+      const co = path.join(base, 'co');
+      await checkout(null, [l2, l1], co, { rootless: true });
+      const t = await describeTree(co);
+      expect(t['bin/tool']).toMatchObject({ uid: 5, gid: 6, mode: 0o4750 });
+      expect(t['bin/tool2']).toMatchObject({ uid: 5, gid: 6, mode: 0o4750 });
+      // noXattrs stands for a file system without xattrs: there is nothing to keep then
+      if (!noXattrs) expect(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'user.note', path.join(co, 'bin/tool')]).toString()).toBe('kept');
+    });
+  }
 });

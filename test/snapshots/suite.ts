@@ -1,16 +1,16 @@
 // The shared snapshotter conformance suite: every case of containerd's core/snapshots/testsuite
-// (spec §3.4) plus the metastore error cases. A snapshotter is "mounted" the rootless way: a
+// (testsuite.go and issues.go) plus the metastore error cases. A snapshotter is "mounted" the rootless way: a
 // checkout of the snapshot is edited and captured back (captureTree); Views are read by checkout.
 // When running as root, ViewReadonly and the overlay mount options are also checked with real mounts.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isStowageError, type ErrorCode } from '../../src/errors/index.js';
 import {
   captureTree, checkout, type Snapshotter, type SnapshotCleaner, type SnapshotInfo, type SnapshotLayout,
 } from '../../src/snapshots/index.js';
 import { describeTree, isRoot, tmpdir } from './helpers.js';
+import { expectCode } from '../harness/expect.js';
 import { skipUnless } from '../harness/skip.js';
 
 /**
@@ -34,12 +34,6 @@ const chown = (p: string, uid: number, gid: number): Applier => (d) => fs.lchown
 const link = (oldp: string, newp: string): Applier => (d) => fs.linkSync(path.join(d, oldp), path.join(d, newp));
 const rename = (a: string, b: string): Applier => (d) => fs.renameSync(path.join(d, a), path.join(d, b));
 const seq = (...as: Applier[]): Applier => (d) => { for (const a of as) a(d); };
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode, msg?: RegExp): Promise<void> {
-  const err = await p.then(() => undefined, (e) => e);
-  expect(isStowageError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
-  if (msg) expect(String(err.message)).toMatch(msg);
-}
 
 export function snapshotterSuite(name: string, factory: SnapshotterFactory): void {
   describe(`snapshotter suite: ${name}`, () => {

@@ -1,10 +1,10 @@
 /**
- * Errors on the wire: a StowageError's `code` chooses docker's HTTP status (errdefs classes, spec §0.6),
+ * Errors on the wire: a StowageError's `code` chooses docker's HTTP status (moby's errdefs classes: NotFound 404, InvalidParameter 400, Conflict 409, ..., the rest 500),
  * its message goes out unchanged as `{"message": ...}`, which the docker CLI prints after
  * "Error response from daemon: ".
  */
 import type http from 'node:http';
-import { InvalidArgumentError, StowageError, isStowageError, type ErrorCode } from '../../errors/index.js';
+import { InvalidArgumentError, StowageError, stowageErrorOf, type ErrorCode } from '../../errors/index.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   NotFound: 404,
@@ -19,7 +19,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 /** The HTTP status docker's daemon gives an error of this class (500 for the rest: system, cancelled, unknown). */
 export function statusOf(e: unknown): number {
-  return isStowageError(e) ? STATUS[e.code] ?? 500 : 500;
+  const se = stowageErrorOf(e);
+  return se ? STATUS[se.code] ?? 500 : 500;
 }
 
 export function messageOf(e: unknown): string {

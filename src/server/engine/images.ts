@@ -1,5 +1,5 @@
 /**
- * The image endpoints of the Engine API (spec §2.2), each a thin translation between the HTTP request and
+ * The image endpoints of the Engine API (`/images/...`, `/commit`, `/build`), each a thin translation between the HTTP request and
  * one image-service call. Streaming endpoints (pull, push) write docker's JSON messages as they come.
  */
 import { isDigest, parseNormalizedNamed, parsePlatform, referenceString } from '../../oci/index.js';

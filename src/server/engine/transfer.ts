@@ -1,5 +1,5 @@
 /**
- * Images in and out without a registry (spec §1.10–1.13): `docker save` (`GET /images/get`,
+ * Images in and out without a registry: `docker save` (`GET /images/get`,
  * `/images/{name}/get`), `docker load` (`POST /images/load`), `docker import` (`POST /images/create?fromSrc=`)
  * and `docker commit` (`POST /commit`) of a working container.
  */

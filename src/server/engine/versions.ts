@@ -1,5 +1,5 @@
 /**
- * Fields gated by API version (spec §1.3, §1.6, §1.15, §2.2). The image service answers in the newest
+ * Fields gated by API version (image list and inspect, events, the image endpoints' query parameters). The image service answers in the newest
  * shapes; these functions give an older client what its version of the API had.
  */
 import type { EventMessage, ImageDiskUsage, ImageSummary, InspectResponse } from '../../images/index.js';

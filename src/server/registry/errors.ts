@@ -1,5 +1,5 @@
 import { ERROR_STATUS, type DistributionErrorCode } from '../../distribution/index.js';
-import { isStowageError } from '../../errors/index.js';
+import { stowageErrorOf } from '../../errors/index.js';
 
 /** A failure answered in the distribution error format: `{"errors":[{code,message,detail}]}`. */
 export class RegistryError extends Error {
@@ -22,21 +22,22 @@ export class RegistryError extends Error {
 /** What a store failure means to a client, by the kind of object the request was about. */
 export function toRegistryError(e: unknown, about: 'manifest' | 'blob' | 'upload' | 'name'): RegistryError {
   if (e instanceof RegistryError) return e;
-  if (!isStowageError(e)) return new RegistryError('UNKNOWN', e instanceof Error ? e.message : String(e));
+  const se = stowageErrorOf(e);
+  if (!se) return new RegistryError('UNKNOWN', e instanceof Error ? e.message : String(e));
   const unknown = { manifest: 'MANIFEST_UNKNOWN', blob: 'BLOB_UNKNOWN', upload: 'BLOB_UPLOAD_UNKNOWN', name: 'NAME_UNKNOWN' } as const;
-  switch (e.code) {
-    case 'NotFound': return new RegistryError(unknown[about], e.message);
-    case 'DigestMismatch': return new RegistryError('DIGEST_INVALID', e.message, e.data);
-    case 'SizeMismatch': return new RegistryError('SIZE_INVALID', e.message, e.data);
+  switch (se.code) {
+    case 'NotFound': return new RegistryError(unknown[about], se.message);
+    case 'DigestMismatch': return new RegistryError('DIGEST_INVALID', se.message, se.data);
+    case 'SizeMismatch': return new RegistryError('SIZE_INVALID', se.message, se.data);
     case 'InvalidArgument': case 'NotImplemented':
-      return new RegistryError(about === 'manifest' ? 'MANIFEST_INVALID' : about === 'upload' ? 'BLOB_UPLOAD_INVALID' : 'NAME_INVALID', e.message);
+      return new RegistryError(about === 'manifest' ? 'MANIFEST_INVALID' : about === 'upload' ? 'BLOB_UPLOAD_INVALID' : 'NAME_INVALID', se.message);
     case 'FailedPrecondition':
-      if (typeof e.data.missing === 'string') return new RegistryError('MANIFEST_BLOB_UNKNOWN', e.message, { digest: e.data.missing });
-      return new RegistryError('UNKNOWN', e.message);
-    case 'ResourceExhausted': return new RegistryError('SIZE_INVALID', e.message, undefined, { status: 413 });
-    case 'Unauthorized': return new RegistryError('UNAUTHORIZED', e.message);
-    case 'Forbidden': return new RegistryError('DENIED', e.message);
-    case 'Unavailable': case 'Aborted': return new RegistryError('UNAVAILABLE', e.message);
-    default: return new RegistryError('UNKNOWN', e.message);
+      if (typeof se.data.missing === 'string') return new RegistryError('MANIFEST_BLOB_UNKNOWN', se.message, { digest: se.data.missing });
+      return new RegistryError('UNKNOWN', se.message);
+    case 'ResourceExhausted': return new RegistryError('SIZE_INVALID', se.message, undefined, { status: 413 });
+    case 'Unauthorized': return new RegistryError('UNAUTHORIZED', se.message);
+    case 'Forbidden': return new RegistryError('DENIED', se.message);
+    case 'Unavailable': case 'Aborted': return new RegistryError('UNAVAILABLE', se.message);
+    default: return new RegistryError('UNKNOWN', se.message);
   }
 }

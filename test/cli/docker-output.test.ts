@@ -1,8 +1,9 @@
 /**
- * Review findings on the command line, each first seen failing (main() in-process, a real registry):
- * - `images --format` with `{{.Digest}}` printed <none> for pulled images unless --digests was also given
- *   (docker's formatter turns digests on when the format asks for them);
- * - `pull -a REPO` ended with the last tag's name; docker prints the reference it pulled: the bare repository.
+ * What the commands print, checked against docker's output (main() in-process, a real registry):
+ * - `images --format` with `{{.Digest}}` shows digests without --digests (docker's formatter turns them
+ *   on when the format asks for them);
+ * - `pull -a REPO` ends with the reference it pulled, the bare repository, as docker does;
+ * - `container ls --format` prints CreatedAt in docker's form (Go's time.String).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,7 @@ let one: TestImage;
 const run = (...argv: string[]) => runCli(['--root', root, ...argv]);
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-review-'));
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-cli-output-'));
   root = path.join(tmp, 'root');
   reg = await startRegistry();
   one = await makeTestImage({ layers: [{ files: { 'a.txt': 'a\n' } }] });
