@@ -18,8 +18,7 @@ if (!fs.existsSync(entry)) process.exit(tsc.status || 1);
 const outdir = path.join(root, 'dist', 'cli', 'bundle');
 fs.rmSync(outdir, { recursive: true, force: true });
 await build({
-  // The apply worker's program is an entry of its own, beside main.js, where the bundled code looks for it.
-  entryPoints: { main: entry, 'apply-worker': path.join(root, 'dist', 'snapshots', 'apply-worker.js') },
+  entryPoints: [entry],
   outdir,
   bundle: true,
   splitting: true,

@@ -7,8 +7,6 @@ import type { Ctx } from './context.js';
 import type { PlatformManifestImpl } from './manifest.js';
 import { progressId, type ProgressSink } from './progress.js';
 
-/** Layers from this size on are applied in a worker thread (smaller ones do not repay its start-up). */
-const WORKER_MIN_LAYER_BYTES = 1 << 20;
 
 export interface UnpackLayerInput {
   parent?: Digest;
@@ -66,7 +64,6 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       layerStream: stream,
       expectedDiffID: input.diffId,
       compression,
-      inWorker: input.layer.size >= WORKER_MIN_LAYER_BYTES,
       labels: { [SNAPSHOT_REF]: chainId },
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),

@@ -8,7 +8,6 @@ import {
 import { digestOf, type Digest } from '../oci/index.js';
 import type { Labels, SnapshotKind, SnapshotRecord, SnapshotRecords } from '../metadata/index.js';
 import { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
-import { applyLayerInWorker } from './apply-in-worker.js';
 import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarOptions } from './diff.js';
 import type { Compression } from './compression.js';
 import type { Writer } from '../content/index.js';
@@ -375,8 +374,6 @@ export interface ApplyToSnapshotInput {
   rootless?: boolean;
   /** The compression the layer's media type declares (see ApplyOptions.compression). */
   compression?: ApplyOptions['compression'];
-  /** Apply in a worker thread (worth it for layers of a MB and more: a thread costs ~30 ms to start). */
-  inWorker?: boolean;
 }
 
 export interface ApplyToSnapshotResult extends ApplyResult { chainID: Digest }
@@ -404,7 +401,7 @@ export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, inp
     if (input.onUnsupported) applyOpts.onUnsupported = input.onUnsupported;
     if (input.rootless !== undefined) applyOpts.rootless = input.rootless;
     if (input.compression !== undefined) applyOpts.compression = input.compression;
-    res = await (input.inWorker ? applyLayerInWorker : applyLayer)(input.layerStream, layers[0]!, applyOpts);
+    res = await applyLayer(input.layerStream, layers[0]!, applyOpts);
     if (input.expectedDiffID !== undefined && res.diffID !== input.expectedDiffID) {
       throw new DigestMismatchError(`layer diffID ${res.diffID} does not match expected ${input.expectedDiffID}`, { expected: input.expectedDiffID, actual: res.diffID });
     }
