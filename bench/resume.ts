@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureBuilt } from '../test/cli/binary.js';
 import { pushWithSkopeo } from '../test/harness/images.js';
 import { startFaultProxy, type ProxyRecord } from '../test/harness/proxy.js';
+import { refetchedBytes } from '../test/harness/redownload.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { buildBenchImage } from './support/pull-image.js';
 import { canMakeExt4, freshFs } from './support/scratch-fs.js';
@@ -31,31 +32,6 @@ const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(2)}%`;
 
 const blobBytes = (records: ProxyRecord[]) =>
   records.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).reduce((n, r) => n + r.bytesSent, 0);
-
-/** Bytes of the image's blobs the store holds: committed blobs whole, plus every ingest's data. */
-function heldOnDisk(root: string, digests: Set<string>): number {
-  let n = 0;
-  const blobs = path.join(root, 'blobs', 'sha256');
-  for (const hex of fs.existsSync(blobs) ? fs.readdirSync(blobs) : []) {
-    if (digests.has(`sha256:${hex}`)) n += fs.statSync(path.join(blobs, hex)).size;
-  }
-  const ingest = path.join(root, 'ingest');
-  for (const dir of fs.existsSync(ingest) ? fs.readdirSync(ingest) : []) {
-    const data = path.join(ingest, dir, 'data');
-    if (fs.existsSync(data)) n += fs.statSync(data).size;
-  }
-  return n;
-}
-
-/** Bytes of blob GETs below what the store already held of that blob (by Range start). */
-function refetched(records: ProxyRecord[], held: Map<string, number>): number {
-  return records.reduce((n, r) => {
-    const m = /\/blobs\/(sha256:[0-9a-f]{64})/.exec(r.path);
-    if (r.method !== 'GET' || !m || r.bytesSent === 0) return n;
-    const start = Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? 0);
-    return n + Math.min(r.bytesSent, Math.max(0, (held.get(m[1]!) ?? 0) - start));
-  }, 0);
-}
 
 /** What the store holds of each blob: the whole blob once committed, else its largest ingest. */
 function heldByDigest(root: string, sizes: Map<string, number>): Map<string, number> {
@@ -113,9 +89,9 @@ async function main(): Promise<void> {
       const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
       clearInterval(watch);
       const mine = proxy.requests.slice(from);
-      again += refetched(mine, held);
+      again += refetchedBytes(mine, held);
       const served = blobBytes(proxy.requests);
-      const onDisk = heldOnDisk(root, new Set(sizes.keys()));
+      const onDisk = [...heldByDigest(root, sizes).values()].reduce((a, b) => a + b, 0);
       if (killed) {
         console.log(`kill ${k + 1}: served ${MB(served)} so far, store holds ${MB(onDisk)}: ${MB(served - onDisk)} in flight lost`);
       } else {

@@ -277,7 +277,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
       let sink: Parameters<RemoteRepository['fetchBlob']>[1] = content;
       if (i === cursor) {
         // Unpack while downloading: the parent is ready, so this layer's bytes can go straight in.
-        const tee = new LayerTee();
+        const tee = new LayerTee(content);
         sink = tee.ingester(content);
         const parent = i > 0 ? chains[i - 1] : undefined;
         streams.set(i, unpackLayer(ctx, {

@@ -19,7 +19,9 @@ export class LayerTee {
   private copied = 0;
   /** Set once the reader fell a buffer behind: the rest comes from the committed blob. */
   private behind = false;
-  private provider: Provider | undefined;
+
+  /** `blobs` serves the committed blob to a reader that fell behind. */
+  constructor(private readonly blobs: Provider) {}
 
   get live(): boolean { return this.active; }
 
@@ -34,9 +36,7 @@ export class LayerTee {
     if (!this.active) return;
     this.active = false;
     if (!this.behind) { this.stream.end(); return; }
-    const provider = this.provider;
-    if (!provider) { this.stream.destroy(new Error('no provider to read the committed blob from')); return; }
-    void provider.readerAt({ digest }).then((ra) => {
+    void this.blobs.readerAt({ digest }).then((ra) => {
       pipeline(ra.stream({ start: this.copied }), this.stream, () => { void ra.close(); });
     }, (e: unknown) => { this.stream.destroy(e instanceof Error ? e : new Error(String(e))); });
   }
@@ -54,9 +54,8 @@ export class LayerTee {
     this.stream.resume();
   }
 
-  /** An ingester whose writer feeds this tee (only for a fresh ingest); `inner` also serves the committed blob. */
-  ingester(inner: Ingester & Provider & { abort?(ref: string): Promise<void> }): Ingester & { abort(ref: string): Promise<void> } {
-    this.provider = inner;
+  /** An ingester whose writer feeds this tee (only for a fresh ingest). */
+  ingester(inner: Ingester & { abort?(ref: string): Promise<void> }): Ingester & { abort(ref: string): Promise<void> } {
     return {
       writer: async (opts: WriterOptions): Promise<Writer> => {
         let w: Writer;

@@ -29,7 +29,7 @@ async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
 describe('LayerTee', () => {
   it('a reader that never reads does not hold up the download; afterwards it gets every byte, the rest from the committed blob', async () => {
     const blob = randomBytes(24 << 20);
-    const tee = new LayerTee();
+    const tee = new LayerTee(store);
     const w = await tee.ingester(store).writer({ ref: 'layer-x', desc: { digest: digestOf(blob), size: blob.length } });
     // Every write resolves although nothing reads: the tee stops copying once its buffer is full.
     for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
@@ -41,7 +41,7 @@ describe('LayerTee', () => {
 
   it('a reader that keeps up gets the bytes straight from the download', async () => {
     const blob = randomBytes(3 << 20);
-    const tee = new LayerTee();
+    const tee = new LayerTee(store);
     const reading = readAll(tee.stream);
     const w = await tee.ingester(store).writer({ ref: 'layer-y', desc: { digest: digestOf(blob), size: blob.length } });
     for (let off = 0; off < blob.length; off += 256 << 10) await w.write(blob.subarray(off, off + (256 << 10)));
@@ -51,7 +51,7 @@ describe('LayerTee', () => {
 
   it('an interrupted download fails the reader instead of handing it a short layer', async () => {
     const blob = randomBytes(8 << 20);
-    const tee = new LayerTee();
+    const tee = new LayerTee(store);
     const w = await tee.ingester(store).writer({ ref: 'layer-z', desc: { digest: digestOf(blob), size: blob.length } });
     await w.write(blob.subarray(0, 6 << 20));
     const refused = expect(readAll(tee.stream)).rejects.toThrow(/download interrupted/);
