@@ -196,9 +196,9 @@ async function fetchBlobsOnly(content: TrackedContent, remote: RemoteRepository,
 }
 
 /**
- * Downloads the missing layers of one platform concurrently and unpacks them in order as they arrive
- * (layer i is applied as soon as it is complete and layer i-1 is unpacked, while later ones download).
- * Returns the number of blobs downloaded.
+ * Downloads the missing layers of one platform concurrently and unpacks them as they arrive: several
+ * layers are applied at once, each into a directory of its own, and each becomes a snapshot once its
+ * parent is one. Returns the number of blobs downloaded.
  *
  * Progress: each layer id (12 hex of the blob digest) ends with exactly one terminal line. 'Already
  * exists' is only for a layer whose snapshot was there before the pull started (nothing to fetch or
@@ -238,8 +238,8 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     return 0;
   }
 
-  // Downloads: a small pool over the needed blobs, in manifest order; each blob has a gate the
-  // unpacker awaits, so layer i is applied as soon as it is complete and layer i-1 is unpacked.
+  // Downloads: a small pool over the needed blobs, in manifest order; each blob has a gate that opens
+  // when it is committed, for an unpack that could not read it while it downloaded.
   const ctrl = new AbortController();
   const onAbort = () => ctrl.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -265,28 +265,23 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     }
   }
   let running = 0;
-  // The layer the unpacker waits for next; its parent chain is complete.
-  let cursor = 0;
-  const streams = new Map<number, Promise<boolean>>();
+  // Per blob: its download has started (with a tee to read it from as it arrives) or it is present.
+  const begun = layers.map(() => deferred());
+  for (let i = 0; i < layers.length; i++) if (first[i] === i && !toFetch[i]) begun[i]!.resolve();
+  // After an abort no download starts: whoever waits goes on to its gate, which has failed.
+  sig.addEventListener('abort', () => { for (const b of begun) b.resolve(); }, { once: true });
+  const tees = new Map<number, LayerTee>();
   const startNext = (): void => {
     while (running < limitValue(concurrency) && queue.length > 0 && !sig.aborted) {
       const i = queue.shift()!;
       const l = layers[i]!;
       const id = progressId(l.digest);
       running++;
-      let sink: Parameters<RemoteRepository['fetchBlob']>[1] = content;
-      if (i === cursor) {
-        // Unpack while downloading: the parent is ready, so this layer's bytes can go straight in.
-        const tee = new LayerTee(content);
-        sink = tee.ingester(content);
-        const parent = i > 0 ? chains[i - 1] : undefined;
-        streams.set(i, unpackLayer(ctx, {
-          ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, signal: sig,
-          stream: async () => tee.stream,
-          onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total),
-        }).then(() => true, () => { tee.detach(); return false; }));
-      }
-      remote.fetchBlob(l, sink, ingestRef('layer', l.digest), {
+      // Unpacked while it downloads when its unpack has started by then (see LayerTee: never a stall).
+      const tee = new LayerTee(content);
+      tees.set(i, tee);
+      begun[i]!.resolve();
+      remote.fetchBlob(l, tee.ingester(content), ingestRef('layer', l.digest), {
         signal: sig,
         onProgress: (cur, total) => progress.bytes('Downloading', id, cur, total || l.size),
         onRangeIgnored: () => progress.message('Registry ignored the Range request: downloading again from the start', id),
@@ -303,45 +298,86 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
       }).finally(() => { running--; startNext(); });
     }
   };
+
+  /** Layer i: from its tee while it downloads, else from the committed blob; its snapshot after its parent's. */
+  const unpackAt = async (i: number, parentReady: Promise<unknown> | undefined): Promise<void> => {
+    const l = layers[i]!;
+    const id = progressId(l.digest);
+    const parent = i > 0 ? chains[i - 1] : undefined;
+    const input = {
+      ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, signal: sig,
+      ...(parentReady ? { parentReady } : {}),
+      onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total),
+    };
+    await begun[first[i]!]!.promise;
+    const tee = first[i] === i ? tees.get(i) : undefined;
+    tees.delete(i);
+    if (tee) {
+      const streamed = await unpackLayer(ctx, { ...input, stream: async () => tee.stream }).then(() => true, (e: unknown) => {
+        tee.detach();
+        if (sig.aborted) throw e;
+        return false;
+      });
+      if (streamed) return;
+    }
+    await gates[first[i]!]!.promise;
+    throwIfAborted(sig);
+    if (await ctx.sizes.exists(chains[i]!)) {
+      ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: chains[i]! });
+      return;
+    }
+    progress.bytes('Extracting', id, 0, l.size, true);
+    await unpackLayer(ctx, input);
+  };
+
   if (signal?.aborted) ctrl.abort(signal.reason);
   // A raised limit starts waiting layers at once; a lowered one lets the running downloads finish.
   const unsubscribe = typeof concurrency === 'number' ? undefined : concurrency.onChange(startNext);
   startNext();
+  // Unpacks start in manifest order, as many at once as downloads: a layer's parent has always started
+  // before it, so one waiting for its parent never holds the place the parent needs.
+  const unpacks: Promise<void>[] = [];
+  let unpacking = 0;
+  let slotFreed: (() => void) | undefined;
+  let failure: { error: unknown } | undefined;
   try {
-    let parent: Digest | undefined;
     for (let i = 0; i < layers.length; i++) {
-      cursor = i;
-      await gates[first[i]!]!.promise;
+      while (unpacking >= Math.max(1, limitValue(concurrency)) && !failure) await new Promise<void>((r) => { slotFreed = r; });
+      if (failure) break;
       throwIfAborted(signal);
-      const l = layers[i]!;
-      const id = progressId(l.digest);
-      const streamed = streams.get(i);
-      if (!(streamed && await streamed)) {
-        if (!(await ctx.sizes.exists(chains[i]!))) {
-          progress.bytes('Extracting', id, 0, l.size, true);
-          await unpackLayer(ctx, {
-            ...(parent ? { parent } : {}), layer: l, diffId: diffIds[i]!, lease, ...(signal ? { signal } : {}),
-            onProgress: (cur: number, total: number) => progress.bytes('Extracting', id, cur, total),
-          });
-        } else {
-          ctx.md.leases.addResource(lease, { type: `snapshots/${ctx.snaps.name}`, id: chains[i]! });
-        }
-      }
-      if (last[i] === i && !existed[i]) progress.status('Pull complete', id);
-      parent = chains[i];
+      unpacking++;
+      const done = unpackAt(i, unpacks[i - 1]);
+      unpacks.push(done);
+      done.then(() => {
+        if (last[i] === i && !existed[i]) progress.status('Pull complete', progressId(layers[i]!.digest));
+      }, (e: unknown) => {
+        failure ??= { error: e };
+        ctrl.abort(e);
+      }).finally(() => { unpacking--; slotFreed?.(); slotFreed = undefined; });
     }
-    if (parent) await setLabel(ctx.content, p.manifest.config.digest, gcRefSnapshot(ctx.snaps.name), parent);
+    await Promise.allSettled(unpacks);
+    if (failure) throw failure.error;
+    throwIfAborted(signal);
+    const top = chains[chains.length - 1];
+    if (top) await setLabel(ctx.content, p.manifest.config.digest, gcRefSnapshot(ctx.snaps.name), top);
   } catch (e) {
     ctrl.abort(e);
     queue.length = 0;
     while (running > 0) await new Promise((r) => setTimeout(r, 10));
-    await Promise.allSettled([...streams.values()]);
+    await Promise.allSettled(unpacks);
+    for (const tee of tees.values()) tee.detach();
     throw e;
   } finally {
     unsubscribe?.();
     signal?.removeEventListener('abort', onAbort);
   }
   return downloaded;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
 }
 
 /** docker's wording for a repository or tag the registry does not give us. */

@@ -29,14 +29,14 @@ export function isStaleScratch(name: string): boolean {
   return m !== null && !pidExists(Number(m[1]));
 }
 
-/** Removes scratch directories (and their spool files) whose process is gone. Returns how many. */
+/** Removes scratch directories (and their spool and override sidecar files) whose process is gone. Returns how many. */
 export function sweepScratch(root: string): number {
   const dir = path.join(root, 'tmp');
   let names: string[];
   try { names = fs.readdirSync(dir); } catch { return 0; }
   let n = 0;
   for (const name of names) {
-    if (!isStaleScratch(name.replace(/\.tar$/, ''))) continue;
+    if (!isStaleScratch(name.replace(/\.(tar|stowage-override)$/, ''))) continue;
     fs.rmSync(path.join(dir, name), { recursive: true, force: true });
     n++;
   }

@@ -6,6 +6,7 @@ import { SNAPSHOT_REF, UNCOMPRESSED, gcRefSnapshot, type ContentStore } from '..
 import type { Ctx } from './context.js';
 import type { PlatformManifestImpl } from './manifest.js';
 import { progressId, type ProgressSink } from './progress.js';
+import { scratchPath } from './scratch-dirs.js';
 
 
 export interface UnpackLayerInput {
@@ -18,6 +19,11 @@ export interface UnpackLayerInput {
   signal?: AbortSignal;
   /** Compressed bytes consumed so far (for the 'Extracting' bar). */
   onProgress?: (current: number, total: number) => void;
+  /**
+   * Settles once the parent's snapshot is committed (or has failed): the layer is unpacked meanwhile
+   * in a scratch directory of the store, and becomes a snapshot after its parent.
+   */
+  parentReady?: Promise<unknown>;
 }
 
 /** Counts bytes flowing through, reporting them. */
@@ -64,6 +70,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       layerStream: stream,
       expectedDiffID: input.diffId,
       compression,
+      ...(input.parentReady ? { parentReady: input.parentReady, staging: scratchPath(ctx.root, 'unpack') } : {}),
       labels: { [SNAPSHOT_REF]: chainId },
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),

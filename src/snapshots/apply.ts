@@ -54,29 +54,52 @@ function isEmptyDir(p: string): boolean {
 }
 
 /**
- * Applies one layer (plain tar, gzip or zstd, sniffed) to `targetDir`, streaming.
- * A missing or empty `targetDir` is built in a private staging directory and renamed into place at the
- * end, so a failed or refused archive leaves nothing behind. Applying onto a non-empty tree ('merged'
- * over an existing checkout) works in place: nothing outside the tree is ever touched, but a failure
- * can leave the tree partly changed.
+ * A layer directory that is not known yet: its snapshot is made once the parent layers are committed.
+ * The apply starts in `staging` at once and waits for `ready` only when it must (a hard link to a file
+ * of a lower layer, and the end), so a layer can be unpacked while its parents still are.
  */
-export async function applyLayer(stream: Readable, targetDir: string, opts: ApplyOptions): Promise<ApplyResult> {
+export interface PendingTarget {
+  /** A path (not created) on the target's file system, for the directory the layer is built in. */
+  staging: string;
+  /** The empty layer directory and its lower chain, nearest first; called at most once. */
+  ready(): Promise<{ dir: string; lowerDirs: string[] }>;
+}
+
+/**
+ * Applies one layer (plain tar, gzip or zstd, sniffed) to `target`, streaming.
+ * A missing or empty target directory (and always a `PendingTarget`) is built in a private staging
+ * directory and renamed into place at the end, so a failed or refused archive leaves nothing behind.
+ * Applying onto a non-empty tree ('merged' over an existing checkout) works in place: nothing outside
+ * the tree is ever touched, but a failure can leave the tree partly changed.
+ */
+export async function applyLayer(stream: Readable, target: string | PendingTarget, opts: ApplyOptions): Promise<ApplyResult> {
   throwIfAborted(opts.signal);
-  const target = path.resolve(targetDir);
-  const staged = !fs.existsSync(target) || isEmptyDir(target);
-  const root = staged ? path.join(path.dirname(target), `.stowage-apply-${randomBytes(6).toString('hex')}`) : target;
-  if (staged) wrapFs('create staging directory', () => { fs.mkdirSync(path.dirname(target), { recursive: true }); fs.mkdirSync(root, { mode: 0o755 }); fs.chmodSync(root, 0o755); });
-  const ap = new Applier(root, opts, staged);
-  if (!staged) ap.overrides = new Map([...(await loadOverrides(target))]);
+  // Where the layer goes and what lies below it, asked for only when needed (a pending target waits).
+  let asked: Promise<{ dir: string; lowerDirs: string[] }> | undefined;
+  const place = (): Promise<{ dir: string; lowerDirs: string[] }> => (asked ??= typeof target === 'string'
+    ? Promise.resolve({ dir: path.resolve(target), lowerDirs: opts.lowerDirs ?? [] })
+    : target.ready());
+  let root: string;
+  let staged: boolean;
+  if (typeof target === 'string') {
+    const dir = path.resolve(target);
+    staged = !fs.existsSync(dir) || isEmptyDir(dir);
+    root = staged ? path.join(path.dirname(dir), `.stowage-apply-${randomBytes(6).toString('hex')}`) : dir;
+  } else {
+    staged = true;
+    root = path.resolve(target.staging);
+  }
+  if (staged) wrapFs('create staging directory', () => { fs.mkdirSync(path.dirname(root), { recursive: true }); fs.mkdirSync(root, { mode: 0o755 }); fs.chmodSync(root, 0o755); });
+  const ap = new Applier(root, opts, staged, async () => (await place()).lowerDirs);
+  if (!staged) ap.overrides = new Map([...(await loadOverrides(root))]);
   try {
     const res = await ap.run(stream);
+    await ap.finish();
     if (staged) {
-      await ap.finish();
-      if (fs.existsSync(target)) fs.rmdirSync(target);
-      fs.renameSync(root, target);
-      if (fs.existsSync(sidecarPath(root))) fs.renameSync(sidecarPath(root), sidecarPath(target));
-    } else {
-      await ap.finish();
+      const { dir } = await place();
+      if (fs.existsSync(dir)) fs.rmdirSync(dir);
+      fs.renameSync(root, dir);
+      if (fs.existsSync(sidecarPath(root))) fs.renameSync(sidecarPath(root), sidecarPath(dir));
     }
     return res;
   } catch (e) {
@@ -84,7 +107,7 @@ export async function applyLayer(stream: Readable, targetDir: string, opts: Appl
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(sidecarPath(root), { force: true });
     }
-    throw applyError(e, targetDir);
+    throw applyError(e, typeof target === 'string' ? target : target.staging);
   }
 }
 
@@ -119,13 +142,19 @@ class Applier {
   readonly opaqueDirs: string[] = [];
   /** Directory times, set at the end; dropped with their directory (never applied through a symlink that replaced it). */
   readonly dirTimes = new Map<string, { atime: Date; mtime: Date }>();
+  /**
+   * Parent directories the archive did not list, made 0755: at the end each takes the metadata of the
+   * same directory in a lower layer, when there is one (the lower chain may not be known before then).
+   */
+  readonly implicitDirs = new Set<string>();
   overrides = new Map<string, OwnerOverride & { symlink?: boolean }>();
   readonly xattrs = new Map<string, Record<string, Buffer>>();
   readonly skipped: { path: string; reason: string }[] = [];
   entries = 0;
   compression: Compression = 'none';
 
-  constructor(readonly root: string, readonly opts: ApplyOptions, fresh: boolean) {
+  /** `lower` gives the lower chain, nearest first; it may wait for the parent layers to be committed. */
+  constructor(readonly root: string, readonly opts: ApplyOptions, fresh: boolean, private readonly lower: () => Promise<string[]>) {
     this.privileged = isPrivileged(opts.rootless);
     if (fresh) this.present = new Set<string>();
   }
@@ -158,11 +187,12 @@ class Applier {
     this.present?.delete(rel);
     this.setgidDirs.delete(rel);
     this.dirTimes.delete(rel);
+    this.implicitDirs.delete(rel);
     if (!wasDir) return;
     this.cache.drop(rel);
     const prefix = rel + '/';
     for (const set of [this.overrides, this.xattrs, this.dirTimes]) for (const k of set.keys()) if (k.startsWith(prefix)) set.delete(k);
-    for (const set of [this.present, this.setgidDirs]) if (set) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
+    for (const set of [this.present, this.setgidDirs, this.implicitDirs]) if (set) for (const k of set) if (k.startsWith(prefix)) set.delete(k);
   }
 
   async run(stream: Readable): Promise<ApplyResult> {
@@ -193,9 +223,21 @@ class Applier {
     return { diffID: tap.digester.digest(), size: tap.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };
   }
 
-  /** Deferred work: opaque directories (merged mode), directory times deepest first, overrides and xattrs. */
+  /**
+   * Deferred work: opaque directories (merged mode), unlisted parents' metadata from the lower chain,
+   * directory times deepest first, overrides and xattrs.
+   */
   async finish(): Promise<void> {
     for (const d of this.opaqueDirs) this.clearOpaque(d);
+    const lowerDirs = this.opts.mode === 'overlay' && this.implicitDirs.size > 0 ? await this.lower() : [];
+    if (lowerDirs.length > 0) {
+      for (const rel of this.implicitDirs) {
+        const lower = lookupMerged(lowerDirs, rel);
+        if (!lower?.st.isDirectory()) continue;
+        this.setOwner(rel, this.abs(rel), lower.st.uid, lower.st.gid, lower.st.mode & 0o7777, 'dir');
+        this.dirTimes.set(rel, { atime: lower.st.atime, mtime: lower.st.mtime });
+      }
+    }
     const deepestFirst = [...this.dirTimes].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
     for (const [rel, t] of deepestFirst) {
       // lutimes: even if something else sits there now, nothing behind a symlink is touched.
@@ -221,7 +263,7 @@ class Applier {
     }
   }
 
-  /** Creates missing parent directories (0755, or the metadata of the same dir in a lower layer). */
+  /** Creates missing parent directories, 0755 (see implicitDirs). */
   private mkparent(rel: string): void {
     if (rel === '' || this.cache.has(rel)) return;
     let cur = '';
@@ -238,13 +280,8 @@ class Applier {
       fs.mkdirSync(a, { mode: 0o755 });
       this.created(cur);
       this.cache.add(cur);
-      const lower = this.opts.mode === 'overlay' && this.opts.lowerDirs?.length ? lookupMerged(this.opts.lowerDirs, cur) : undefined;
-      if (lower?.st.isDirectory()) {
-        this.setOwner(cur, a, lower.st.uid, lower.st.gid, lower.st.mode & 0o7777, 'dir');
-        this.dirTimes.set(cur, { atime: lower.st.atime, mtime: lower.st.mtime });
-      } else {
-        this.setOwner(cur, a, this.euid, this.egid, 0o755, 'dir', 0o755);
-      }
+      this.implicitDirs.add(cur);
+      this.setOwner(cur, a, this.euid, this.egid, 0o755, 'dir', 0o755);
     }
   }
 
@@ -320,6 +357,7 @@ class Applier {
           this.created(rel);
         }
         this.cache.add(rel);
+        this.implicitDirs.delete(rel);
         this.setOwner(rel, abs, uid, gid, perm, 'dir', createdWith);
         this.dirTimes.set(rel, { atime, mtime });
         await this.drain(stream);
@@ -353,7 +391,7 @@ class Applier {
       }
       case 'link': {
         await this.drain(stream);
-        this.hardlink(rel, abs, h.linkname ?? '');
+        await this.hardlink(rel, abs, h.linkname ?? '');
         return; // a link shares its target's inode and metadata
       }
       case 'character-device':
@@ -400,22 +438,23 @@ class Applier {
     }
   }
 
-  private hardlink(rel: string, abs: string, linkname: string): void {
+  private async hardlink(rel: string, abs: string, linkname: string): Promise<void> {
     const tname = cleanName(linkname);
     if (tname === '') throw breakout(`hardlink ${rel} to the root`, { path: rel, linkname });
     const tparent = resolveInRoot(this.root, parentOf(tname), this.cache);
     const trel = joinRel(tparent, baseOf(tname));
     const tabs = this.abs(trel);
     let tst = this.lstat(trel);
-    if (!tst && this.opts.mode === 'overlay' && this.opts.lowerDirs?.length) {
+    const lowerDirs = !tst && this.opts.mode === 'overlay' ? await this.lower() : [];
+    if (lowerDirs.length > 0) {
       // Copy-up: the target lives in a lower layer; bring it into this layer, then link to it.
-      const lower = lookupMerged(this.opts.lowerDirs, trel);
+      const lower = lookupMerged(lowerDirs, trel);
       if (lower && (lower.st.isFile() || lower.st.isSymbolicLink())) {
         this.mkparent(tparent);
         if (lower.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(lower.src), tabs);
         else fs.copyFileSync(lower.src, tabs);
         this.created(trel);
-        const { override: lo, xattrs } = fileRecords(this.opts.lowerDirs[lower.layer]!, lower.rel, lower.src);
+        const { override: lo, xattrs } = fileRecords(lowerDirs[lower.layer]!, lower.rel, lower.src);
         this.setOwner(trel, tabs, lo?.uid ?? lower.st.uid, lo?.gid ?? lower.st.gid, lo?.mode ?? lower.st.mode & 0o7777, lower.st.isSymbolicLink() ? 'symlink' : 'file');
         if (xattrs && lower.st.isFile()) this.xattrs.set(trel, xattrs);
         fs.lutimesSync(tabs, lower.st.atime, lower.st.mtime);

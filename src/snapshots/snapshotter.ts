@@ -374,14 +374,22 @@ export interface ApplyToSnapshotInput {
   rootless?: boolean;
   /** The compression the layer's media type declares (see ApplyOptions.compression). */
   compression?: ApplyOptions['compression'];
+  /**
+   * Settles once the parent is committed (or has failed): the layer is built in `staging` meanwhile,
+   * and its snapshot prepared after, so layers of one chain can be unpacked at the same time.
+   */
+  parentReady?: Promise<unknown>;
+  /** With `parentReady`: a fresh path (not created) on the snapshotter's file system to build the layer in. */
+  staging?: string;
 }
 
 export interface ApplyToSnapshotResult extends ApplyResult { chainID: Digest }
 
 /**
  * prepare → apply (overlay layout, hardlinks resolved against the parent chain) → verify the diffID →
- * commit under the chainID. AlreadyExists when that chainID is already committed (the caller skips the
- * layer; the stream is left unread when that is known up front). DigestMismatch removes the snapshot.
+ * commit under the chainID. With `parentReady`, the apply starts at once and the prepare waits for the
+ * parent. AlreadyExists when that chainID is already committed (the caller skips the layer; the stream
+ * is left unread when that is known up front). DigestMismatch removes the snapshot.
  */
 export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, input: ApplyToSnapshotInput): Promise<ApplyToSnapshotResult> {
   if (input.expectedDiffID !== undefined) {
@@ -392,21 +400,35 @@ export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, inp
   const opts: SnapshotOptions = {};
   if (input.labels) opts.labels = input.labels;
   if (input.lease !== undefined) opts.lease = input.lease;
-  await sn.prepare(key, input.parentChainId, opts);
+  const applyOpts: ApplyOptions = { mode: 'overlay' };
+  if (input.signal) applyOpts.signal = input.signal;
+  if (input.onUnsupported) applyOpts.onUnsupported = input.onUnsupported;
+  if (input.rootless !== undefined) applyOpts.rootless = input.rootless;
+  if (input.compression !== undefined) applyOpts.compression = input.compression;
+  let prepared: Promise<string[]> | undefined;
+  const prepare = (): Promise<string[]> => (prepared ??= (async () => {
+    await input.parentReady;
+    await sn.prepare(key, input.parentChainId, opts);
+    return sn.layers(key);
+  })());
   let res: ApplyResult;
   try {
-    const layers = sn.layers(key);
-    const applyOpts: ApplyOptions = { mode: 'overlay', lowerDirs: layers.slice(1) };
-    if (input.signal) applyOpts.signal = input.signal;
-    if (input.onUnsupported) applyOpts.onUnsupported = input.onUnsupported;
-    if (input.rootless !== undefined) applyOpts.rootless = input.rootless;
-    if (input.compression !== undefined) applyOpts.compression = input.compression;
-    res = await applyLayer(input.layerStream, layers[0]!, applyOpts);
+    if (input.parentReady !== undefined) {
+      if (input.staging === undefined) throw new InvalidArgumentError('applyLayerToSnapshot: parentReady needs a staging path');
+      res = await applyLayer(input.layerStream, {
+        staging: input.staging,
+        ready: async () => { const [dir, ...lowerDirs] = await prepare(); return { dir: dir!, lowerDirs }; },
+      }, applyOpts);
+    } else {
+      const [dir, ...lowerDirs] = await prepare();
+      res = await applyLayer(input.layerStream, dir!, { ...applyOpts, lowerDirs });
+    }
     if (input.expectedDiffID !== undefined && res.diffID !== input.expectedDiffID) {
       throw new DigestMismatchError(`layer diffID ${res.diffID} does not match expected ${input.expectedDiffID}`, { expected: input.expectedDiffID, actual: res.diffID });
     }
   } catch (e) {
-    await sn.remove(key).catch(() => undefined);
+    // Removed only when it was made (a failed prepare, or an apply that ended before asking for it, made none).
+    if (prepared && await prepared.then(() => true, () => false)) await sn.remove(key).catch(() => undefined);
     throw e;
   }
   const id = chainID(input.parentChainId, res.diffID);

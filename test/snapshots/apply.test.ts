@@ -229,6 +229,58 @@ describe('applyLayer', () => {
     expect(fs.readFileSync(path.join(dest, 'b'), 'utf8')).toBe('now a file');
   });
 
+  it('a pending target: the layer is built before its lower chain exists, waits for it only at a hard link into it, and ends equal to an apply with the chain known', async () => {
+    const base = scratch();
+    const lowerTar = await buildTar([dir('usr', 0o750, { uid: 3, mtime: OLD }), file('usr/bin', 'binary', 0o755), dir('etc', 0o700, { mtime: OLD })]);
+    const upper = [file('etc/conf', 'c'), file('usr/lib/a', 'a'), hardlink('usr/bin', 'usr/bin2'), file('after', 'z')];
+    const upperTar = await buildTar(upper);
+    // Reference: the lower layer first, then the upper one on top with its chain known.
+    const refLower = path.join(base, 'ref-l1');
+    await applyLayer(streamOf(lowerTar), refLower, { mode: 'overlay' });
+    const refUpper = path.join(base, 'ref-l2');
+    await applyLayer(streamOf(upperTar), refUpper, { mode: 'overlay', lowerDirs: [refLower] });
+
+    // Pending: the upper layer starts while the lower one does not exist yet.
+    const l1 = path.join(base, 'l1');
+    const l2 = path.join(base, 'l2');
+    const staging = path.join(base, 'staging');
+    let asked = 0;
+    let release!: () => void;
+    const lowerDone = new Promise<void>((r) => { release = r; });
+    const upperDone = applyLayer(streamOf(upperTar), {
+      staging,
+      ready: async () => { asked++; await lowerDone; return { dir: l2, lowerDirs: [l1] }; },
+    }, { mode: 'overlay' });
+    // It runs up to the hard link into the lower chain, then waits: entries before it are in staging.
+    for (let i = 0; i < 200 && !fs.existsSync(path.join(staging, 'usr/lib/a')); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(fs.readFileSync(path.join(staging, 'etc/conf'), 'utf8')).toBe('c');
+    expect(asked).toBe(1);
+    expect(fs.existsSync(path.join(staging, 'after'))).toBe(false);
+    expect(fs.existsSync(l2)).toBe(false);
+    await applyLayer(streamOf(lowerTar), l1, { mode: 'overlay' });
+    release();
+    const res = await upperDone;
+    expect(asked).toBe(1);
+    expect(fs.existsSync(staging)).toBe(false);
+    expect(res.entries).toBe(upper.length);
+    // Unlisted parents took the lower layer's metadata (mode, owner, time) at the end, as in the reference.
+    expect(await describeTree(l2, { mtimes: true, owners: true, dirMtimes: true })).toEqual(await describeTree(refUpper, { mtimes: true, owners: true, dirMtimes: true }));
+    expect(fs.statSync(path.join(l2, 'usr')).mode & 0o7777).toBe(0o750);
+    expect(fs.statSync(path.join(l2, 'etc')).mtime.getTime()).toBe(OLD.getTime());
+    expect(fs.statSync(path.join(l2, 'usr/bin2')).ino).toBe(fs.statSync(path.join(l2, 'usr/bin')).ino);
+  });
+
+  it('a pending target whose chain fails leaves neither staging nor layer behind', async () => {
+    const base = scratch();
+    const staging = path.join(base, 'staging');
+    const err = await applyLayer(streamOf(await buildTar([file('a/b', 'x')])), {
+      staging,
+      ready: async () => { throw new Error('parent failed'); },
+    }, { mode: 'overlay' }).catch((e: unknown) => e as Error);
+    expect(err.message).toMatch(/parent failed/);
+    expect(fs.readdirSync(base)).toEqual([]);
+  });
+
   it('creates missing parents 0755', async () => {
     const dest = path.join(scratch(), 'fs');
     await applyLayer(streamOf(await buildTar([file('a/b/c', 'x')])), dest, { mode: 'merged' });
