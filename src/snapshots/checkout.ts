@@ -33,6 +33,8 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   if (fs.existsSync(dest) && fs.readdirSync(dest).length > 0) throw new InvalidArgumentError(`checkout destination ${destDir} is not empty`, { path: destDir });
   const stage = path.join(path.dirname(dest), `.stowage-checkout-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(stage, { mode: 0o755 });
+  // Not setgid even in a setgid parent: entries made in it are then ours until chowned (see setgidDirs).
+  fs.chmodSync(stage, 0o755);
   const privileged = isPrivileged(opts.rootless);
   const layerOverrides: Map<string, OwnerOverride>[] = await Promise.all(layers.map((l) => loadOverrides(l)));
   const outOverrides = new Map<string, OwnerOverride & { symlink?: boolean }>();
@@ -41,6 +43,8 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   const outXattrs = new Map<string, Record<string, Buffer>>();
   const dirTimes: { p: string; atime: Date; mtime: Date; depth: number }[] = [];
   const inodes = new Map<string, string>();
+  /** Directories made setgid: what is created in them takes their group, not ours. */
+  const setgidDirs = new Set<string>();
   const res: CheckoutResult = { entries: 0, linked: 0, copied: 0, skipped: [] };
   const euid = process.geteuid?.() ?? 0;
   const egid = process.getegid?.() ?? 0;
@@ -88,12 +92,17 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         if (o) outOverrides.set(e.rel, { ...o });
         return;
       }
+      // A new entry is ours (group: a setgid parent's); a copied file has its source's mode already.
+      const copiedMode = kind === 'file' ? st.mode & 0o7777 : undefined;
+      if (kind === 'dir' && perm & 0o2000) setgidDirs.add(e.rel);
       if (privileged) {
-        fs.lchownSync(dst, uid, gid);
-        if (kind !== 'symlink') fs.chmodSync(dst, perm);
+        const chowned = uid !== euid || gid !== egid || setgidDirs.has(path.dirname(e.rel));
+        if (chowned) fs.lchownSync(dst, uid, gid);
+        // chown clears setuid and setgid: set them again.
+        if (kind !== 'symlink' && (copiedMode !== perm || (chowned && perm & 0o6000))) fs.chmodSync(dst, perm);
       } else {
         const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
-        if (kind !== 'symlink') fs.chmodSync(dst, actual);
+        if (kind !== 'symlink' && copiedMode !== actual) fs.chmodSync(dst, actual);
         if (uid !== euid || gid !== egid || actual !== perm) outOverrides.set(e.rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
       }
       if (kind !== 'dir') fs.lutimesSync(dst, st.atime, st.mtime);

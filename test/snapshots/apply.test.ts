@@ -276,7 +276,7 @@ describe('applyLayer', () => {
     const err = await applyLayer(streamOf(await buildTar([file('a/b', 'x')])), {
       staging,
       ready: async () => { throw new Error('parent failed'); },
-    }, { mode: 'overlay' }).catch((e: unknown) => e as Error);
+    }, { mode: 'overlay' }).then(() => new Error('applied'), (e: unknown) => e as Error);
     expect(err.message).toMatch(/parent failed/);
     expect(fs.readdirSync(base)).toEqual([]);
   });
@@ -392,5 +392,46 @@ describe('overlay layout: only marker files are whiteouts', () => {
     expect(fs.readFileSync(path.join(co, 'etc/passwd'), 'utf8')).toBe('p');
     expect(fs.readFileSync(path.join(co, '.wh.etc/somefile'), 'utf8')).toBe('s');
     expect(await describeTree(co)).toEqual(await describeTree(merged));
+  });
+});
+
+describe('checkout copies owners and modes exactly, with no more calls than it needs', () => {
+  it.runIf(isRoot)('setuid bits survive the chown, a setgid directory does not hand its group to entries that name another', async () => {
+    const base = scratch();
+    const layer = path.join(base, 'layer');
+    await applyLayer(streamOf(await buildTar([
+      dir('g', 0o2755, { gid: 42 }),
+      file('g/own-group', 'a', 0o644),
+      file('g/other', 'b', 0o640, { uid: 5, gid: 6 }),
+      dir('g/sub', 0o755),
+      file('suid', '#!', 0o4755, { uid: 7 }),
+      file('sgid', '#!', 0o2755, { gid: 8 }),
+      file('plain', 'p', 0o600),
+    ])), layer, { mode: 'overlay' });
+    const out = path.join(base, 'out');
+    await checkout(null, [layer], out);
+    const want = await describeTree(layer, { owners: true, mtimes: true });
+    expect(await describeTree(out, { owners: true, mtimes: true })).toEqual(want);
+    expect(want['g/own-group']).toMatchObject({ uid: 0, gid: 0 });
+    expect(want['g/sub']).toMatchObject({ gid: 0 });
+    expect(want['suid']).toMatchObject({ uid: 7, mode: 0o4755 });
+    expect(want['sgid']).toMatchObject({ gid: 8, mode: 0o2755 });
+  });
+});
+
+describe('checkout into a setgid directory', () => {
+  it.runIf(isRoot)('entries keep their own group, not the one the destination\'s parent hands down', async () => {
+    const base = scratch();
+    const layer = path.join(base, 'layer');
+    await applyLayer(streamOf(await buildTar([file('f', 'a', 0o644), dir('d', 0o755)])), layer, { mode: 'overlay' });
+    const parent = path.join(base, 'shared');
+    fs.mkdirSync(parent);
+    fs.chownSync(parent, 0, 77);
+    fs.chmodSync(parent, 0o2775);
+    const out = path.join(parent, 'out');
+    await checkout(null, [layer], out);
+    expect(fs.statSync(path.join(out, 'f')).gid).toBe(0);
+    expect(fs.statSync(path.join(out, 'd')).gid).toBe(0);
+    expect(fs.statSync(path.join(out, 'd')).mode & 0o7777).toBe(0o755);
   });
 });
