@@ -2,16 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
 import { decompressStream, type Compression } from './compression.js';
 import { lookupMerged, WH_OPAQUE, WH_PREFIX } from './merged.js';
 import { fileRecords, isPrivileged, loadOverrides, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
 import { DirCache, baseOf, breakout, cleanName, joinRel, parentOf, resolveInRoot } from './rootpath.js';
-import { TarTap } from './tar-tap.js';
+import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
 export interface ApplyOptions {
   /**
@@ -43,8 +41,6 @@ export interface ApplyResult {
   skipped: { path: string; reason: string }[];
 }
 
-const SMALL_FILE = 1 << 20;
-const NO_DATA: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() { /* nothing */ } };
 function wrapFs<T>(what: string, f: () => T): T {
   try { return f(); } catch (e) { throw fromSystemError(e, what); }
 }
@@ -118,7 +114,7 @@ function applyError(e: unknown, targetDir: string): StowageError {
 
 type Kind = 'dir' | 'file' | 'symlink' | 'other';
 
-class Applier {
+class Applier implements TarSink {
   readonly privileged: boolean;
   readonly euid = process.geteuid?.() ?? 0;
   /**
@@ -197,30 +193,27 @@ class Applier {
 
   async run(stream: Readable): Promise<ApplyResult> {
     const dec = decompressStream(stream, this.opts.compression);
-    void dec.detected.then((c) => { this.compression = c; });
-    const tap = new TarTap({ highWaterMark: 1 << 20 });
-    const extract = tar.extract();
-    const feeding = pipeline(dec, tap, extract, { signal: this.opts.signal });
-    feeding.catch(() => { /* surfaced by the iterator or awaited below */ });
+    if (this.opts.signal) addAbortSignal(this.opts.signal, dec);
+    const reader = new TarReader(this);
     try {
-      for await (const entry of extract) {
-        throwIfAborted(this.opts.signal);
-        await this.entry(entry.header, entry as unknown as AsyncIterable<Buffer>, tap.takeEntryXattrs());
-        this.entries++;
+      for await (const chunk of dec) {
+        const waiting = reader.write(chunk as Buffer);
+        if (waiting) await waiting;
       }
-      await feeding;
+      reader.end();
     } catch (e) {
       dec.destroy();
+      this.closeFile();
       if (this.opts.signal?.aborted) throwIfAborted(this.opts.signal);
       if (e instanceof StowageError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /tar|header|zstd|unexpected end/i.test((e as Error).message)) {
+      if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /zstd|unexpected end/i.test((e as Error).message)) {
         throw new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive' }, { cause: e });
       }
       throw applyError(e, this.root);
     }
     this.compression = await dec.detected;
-    return { diffID: tap.digester.digest(), size: tap.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };
+    return { diffID: reader.digester.digest(), size: reader.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };
   }
 
   /**
@@ -315,22 +308,37 @@ class Applier {
     } else this.overrides.delete(rel);
   }
 
-  private async drain(stream: AsyncIterable<Buffer>): Promise<void> {
-    for await (const _ of stream) { /* discard */ }
+  /** The regular file whose data is being read, and what to set on it once complete. */
+  private file: { fd: number; rel: string; abs: string; uid: number; gid: number; perm: number; createdWith: number; atime: Date; mtime: Date } | undefined;
+
+  data(chunk: Buffer): void {
+    if (this.file) fs.writeSync(this.file.fd, chunk);
   }
 
-  private async entry(h: tar.Header, data: AsyncIterable<Buffer>, rawXattrs: Map<string, Buffer> | undefined): Promise<void> {
+  endEntry(): void {
+    const f = this.file;
+    if (!f) return;
+    fs.futimesSync(f.fd, f.atime, f.mtime);
+    this.closeFile();
+    this.setOwner(f.rel, f.abs, f.uid, f.gid, f.perm, 'file', f.createdWith);
+  }
+
+  private closeFile(): void {
+    const f = this.file;
+    this.file = undefined;
+    if (f) fs.closeSync(f.fd);
+  }
+
+  /** One entry of the archive (TarSink): made at once, except a regular file's data, which follows. */
+  entry(h: TarEntry): void | Promise<void> {
+    if ((++this.entries & 1023) === 0) throwIfAborted(this.opts.signal);
     const name = cleanName(h.name);
-    const type: string = h.type ?? 'unknown'; // tar-stream: null for a type flag it does not know (e.g. GNU sparse)
-    // tar-stream reads no data for a directory, but its stream ends only when the size field is 0:
-    // reading it would wait forever on a directory that claims a size.
-    const stream = type === 'directory' ? NO_DATA : data;
-    if (type === 'pax-global-header' || name === '') { await this.drain(stream); return; }
+    const type: string = h.type ?? 'unknown';
+    if (name === '') return;
     const base = baseOf(name);
     const dirName = parentOf(name);
 
     if (base.startsWith(WH_PREFIX)) {
-      await this.drain(stream);
       this.whiteout(dirName, base);
       return;
     }
@@ -342,10 +350,8 @@ class Applier {
     const existing = this.lstat(rel);
     if (existing && !(existing.isDirectory() && type === 'directory')) this.remove(rel, existing.isDirectory());
     this.markUnpacked(rel);
-    const perm = (h.mode ?? 0o644) & 0o7777;
-    const uid = h.uid ?? 0;
-    const gid = h.gid ?? 0;
-    const mtime = h.mtime ?? new Date(0);
+    const perm = h.mode & 0o7777;
+    const { uid, gid, mtime } = h;
     const atime = mtime;
 
     switch (type) {
@@ -360,7 +366,6 @@ class Applier {
         this.implicitDirs.delete(rel);
         this.setOwner(rel, abs, uid, gid, perm, 'dir', createdWith);
         this.dirTimes.set(rel, { atime, mtime });
-        await this.drain(stream);
         break;
       }
       case 'file':
@@ -368,39 +373,25 @@ class Applier {
         const createdWith = this.actualMode(perm, 'file') & 0o777;
         const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, createdWith);
         this.created(rel);
-        try {
-          if ((h.size ?? 0) <= SMALL_FILE) {
-            const chunks: Buffer[] = [];
-            for await (const c of stream) chunks.push(c);
-            if (chunks.length) fs.writeSync(fd, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-          } else {
-            for await (const c of stream) fs.writeSync(fd, c);
-          }
-        } finally { fs.closeSync(fd); }
-        this.setOwner(rel, abs, uid, gid, perm, 'file', createdWith);
-        fs.utimesSync(abs, atime, mtime);
+        this.file = { fd, rel, abs, uid, gid, perm, createdWith, atime, mtime };
         break;
       }
       case 'symlink': {
-        await this.drain(stream);
-        fs.symlinkSync(h.linkname ?? '', abs);
+        fs.symlinkSync(h.linkname, abs);
         this.created(rel);
         this.setOwner(rel, abs, uid, gid, perm, 'symlink', perm);
         fs.lutimesSync(abs, atime, mtime);
         break;
       }
-      case 'link': {
-        await this.drain(stream);
-        await this.hardlink(rel, abs, h.linkname ?? '');
-        return; // a link shares its target's inode and metadata
-      }
+      case 'link':
+        // A link shares its target's inode and metadata.
+        return this.hardlink(rel, abs, h.linkname);
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        await this.drain(stream);
         if (type !== 'fifo' && !this.privileged) { this.unpacked.delete(rel); this.skip(rel, `${type} needs privileges`); return; }
-        const major = h.devmajor ?? 0;
-        const minor = h.devminor ?? 0;
+        const major = h.devmajor;
+        const minor = h.devminor;
         if (major > 0xfffff || minor > 0xfffff || major < 0 || minor < 0) throw new InvalidArgumentError(`device number out of range for ${rel}`, { reason: 'invalid-archive', path: rel });
         try {
           if (type === 'fifo') execFileSync('mkfifo', ['-m', (perm & 0o777).toString(8), abs], { stdio: 'ignore' });
@@ -412,18 +403,16 @@ class Applier {
         break;
       }
       default:
-        await this.drain(stream);
         this.unpacked.delete(rel);
         this.skip(rel, `unsupported tar entry type ${type}`);
         return;
     }
-    this.entryXattrs(rel, h, type, rawXattrs);
+    this.entryXattrs(rel, type, h.pax);
   }
 
-  private entryXattrs(rel: string, h: tar.Header, type: string, raw: Map<string, Buffer> | undefined): void {
-    const pax = h.pax as Record<string, string> | null | undefined;
+  private entryXattrs(rel: string, type: string, pax: Map<string, Buffer> | undefined): void {
     if (!pax) return;
-    for (const [k, v] of Object.entries(pax)) {
+    for (const [k, v] of pax) {
       if (!k.startsWith('SCHILY.xattr.')) continue;
       const name = k.slice('SCHILY.xattr.'.length);
       if (name.startsWith('trusted.')) { this.skip(rel, `xattr ${name} refused`); continue; }
@@ -431,9 +420,7 @@ class Applier {
       if (name.startsWith('user.') && type !== 'file' && type !== 'directory') { this.skip(rel, `xattr ${name} not allowed on ${type}`); continue; }
       if (name === 'user.stowage.override') continue;
       const cur = this.xattrs.get(rel) ?? {};
-      // The raw bytes when they are the record tar-stream decoded (binary values survive).
-      const r = raw?.get(name);
-      cur[name] = r && r.toString('utf8') === v ? r : Buffer.from(v, 'utf8');
+      cur[name] = v;
       this.xattrs.set(rel, cur);
     }
   }
