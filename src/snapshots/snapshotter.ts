@@ -146,6 +146,19 @@ function scanLayer(dir: string): { usage: Usage; markers: boolean } {
 
 /** `snapshots/<id>/markers.json`: whether the layer dir (identified by its inode) holds deletion markers. */
 const MARKERS_FILE = 'markers.json';
+/** `snapshots/<id>/usage.json`: a committed layer's disk usage, measured once. */
+const USAGE_FILE = 'usage.json';
+
+/** Replaces `file` by a temporary file's rename, so a concurrent reader never sees half of it. */
+function writeAtomically(file: string, data: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch {
+    fs.rmSync(tmp, { force: true }); // a cache: measured again next time
+  }
+}
 interface MarkersRecord { ino: number; markers: boolean }
 
 class OverlaySnapshotter implements DirectorySnapshotter {
@@ -173,10 +186,22 @@ class OverlaySnapshotter implements DirectorySnapshotter {
 
   async usage(key: string): Promise<Usage> {
     const r = this.rec(key);
-    if (r.kind === 'committed') {
-      try { return JSON.parse(fs.readFileSync(path.join(this.idDir(r.id), 'usage.json'), 'utf8')) as Usage; } catch { /* recompute */ }
-    }
-    return diskUsage(path.join(this.idDir(r.id), 'fs'));
+    if (r.kind !== 'committed') return diskUsage(path.join(this.idDir(r.id), 'fs'));
+    const file = path.join(this.idDir(r.id), USAGE_FILE);
+    try { return JSON.parse(fs.readFileSync(file, 'utf8')) as Usage; } catch { /* not measured yet */ }
+    // A committed layer never changes: measured once, on first demand (a pull does not wait for it).
+    return this.scan(r.id, true).usage;
+  }
+
+  /** Walks snapshot `id`'s layer dir once: records its deletion markers and, once committed, its usage. */
+  private scan(id: number, committed: boolean): { usage: Usage; markers: boolean } {
+    const fsDir = path.join(this.idDir(id), 'fs');
+    const ino = fs.statSync(fsDir, { throwIfNoEntry: false })?.ino;
+    const res = scanLayer(fsDir);
+    if (ino === undefined) return res;
+    this.writeMarkers(id, { ino, markers: res.markers });
+    if (committed) writeAtomically(path.join(this.idDir(id), USAGE_FILE), JSON.stringify(res.usage));
+    return res;
   }
 
   private parentDirs(r: SnapshotRecord): string[] {
@@ -210,12 +235,12 @@ class OverlaySnapshotter implements DirectorySnapshotter {
 
   /**
    * Whether snapshot `id`'s layer dir holds deletion markers. Recorded when the directory is created
-   * (empty) and at commit (from the usage walk); keyed by the directory's inode, because captureTree
-   * swaps an active layer dir for a new one. A missing or stale record (older stores, a swapped dir)
-   * costs one walk of that layer, then is recorded. Changes made in place inside an active layer dir
-   * (other than through a mount) are seen at its commit.
+   * (empty) and by the first walk after a commit (which drops the record); keyed by the directory's
+   * inode, because apply and captureTree swap an active layer dir for a new one. A missing or stale
+   * record (older stores, a swapped dir, a commit) costs one walk of that layer, then is recorded.
+   * Changes made in place inside an active layer dir (other than through a mount) are seen after its commit.
    */
-  private hasMarkers(id: number): boolean {
+  private hasMarkers(id: number, committed: boolean): boolean {
     const fsDir = path.join(this.idDir(id), 'fs');
     const st = fs.statSync(fsDir, { throwIfNoEntry: false });
     if (!st) return false;
@@ -223,9 +248,7 @@ class OverlaySnapshotter implements DirectorySnapshotter {
       const rec = JSON.parse(fs.readFileSync(path.join(this.idDir(id), MARKERS_FILE), 'utf8')) as MarkersRecord;
       if (rec.ino === st.ino && typeof rec.markers === 'boolean') return rec.markers;
     } catch { /* missing or unreadable: scan */ }
-    const markers = scanLayer(fsDir).markers;
-    this.writeMarkers(id, { ino: st.ino, markers });
-    return markers;
+    return this.scan(id, committed).markers;
   }
 
   private mountsOf(r: SnapshotRecord): Mount[] {
@@ -233,7 +256,7 @@ class OverlaySnapshotter implements DirectorySnapshotter {
     const parents = parentIds.map((id) => path.join(this.idDir(id), 'fs'));
     const own = path.join(this.idDir(r.id), 'fs');
     // The kernel overlay would show deletion markers as files and the deleted files below them.
-    const fuse = (ids: number[]): boolean => ids.some((id) => this.hasMarkers(id));
+    const fuse = (ids: number[]): boolean => ids.some((id) => this.hasMarkers(id, id !== r.id || r.kind === 'committed'));
     // An active base layer has no lower to hide: a bind (its markers, from a base archive that held
     // whiteouts, stay visible there; checkout hides them).
     if (parents.length === 0) return [{ type: 'bind', source: own, options: [r.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
@@ -286,11 +309,10 @@ class OverlaySnapshotter implements DirectorySnapshotter {
   async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
     const cur = this.rec(key);
     if (cur.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${cur.kind}: only active snapshots can be committed`, { key });
-    const fsDir = path.join(this.idDir(cur.id), 'fs');
-    const { usage, markers } = scanLayer(fsDir);
     const r = this.records.commit(this.name, key, name, opts.labels, opts.lease !== undefined ? { lease: opts.lease } : {});
-    fs.writeFileSync(path.join(this.idDir(r.id), 'usage.json'), JSON.stringify(usage));
-    this.writeMarkers(r.id, { ino: fs.statSync(fsDir).ino, markers });
+    // Its usage and markers are measured on first demand (one walk for both), not here: a pull
+    // commits layer after layer and would wait for each walk.
+    fs.rmSync(path.join(this.idDir(r.id), MARKERS_FILE), { force: true });
     fs.rmSync(path.join(this.idDir(r.id), 'work'), { recursive: true, force: true });
   }
 

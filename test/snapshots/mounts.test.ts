@@ -147,6 +147,26 @@ describe('mounts(): the description matches the merged tree', () => {
     expect(rec.markers).toBe(true); // the middle layer holds the whiteouts
   });
 
+  it('a commit measures nothing: usage and markers are walked once, on first demand, and in-place changes before it are seen', async () => {
+    const lower = await chain([file('a', 'a'), file('b', 'bb')]);
+    await sn.prepare('edit', lower);
+    // Its own layer was recorded empty when made; a deletion marker is then written in place, not through a mount.
+    expect((await sn.mounts('edit'))[0]!.type).toBe('overlay');
+    fs.writeFileSync(path.join(sn.layerDir('edit'), '.wh.a'), '');
+    fs.writeFileSync(path.join(sn.layerDir('edit'), 'c'), 'c'.repeat(10_000));
+    await sn.commit('edited', 'edit');
+    const dir = path.dirname(sn.layerDir('edited'));
+    expect(fs.existsSync(path.join(dir, 'usage.json'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'markers.json'))).toBe(false);
+    await sn.view('look', 'edited');
+    expect((await sn.mounts('look'))[0]!.type).toBe('fuse3.fuse-overlayfs');
+    // The walk that found the marker also measured the committed layer.
+    const stored = JSON.parse(fs.readFileSync(path.join(dir, 'usage.json'), 'utf8')) as { size: number; inodes: number };
+    expect(stored.inodes).toBe(2); // .wh.a and c
+    expect(stored.size).toBeGreaterThanOrEqual(10_000);
+    expect(await sn.usage('edited')).toEqual(stored);
+  });
+
   itMounting('a chain with whiteouts and opaque dirs: the fuse-overlayfs mount equals the checkout; writes land in the upperdir', async () => {
     const id = await chain(base, middle, top);
     await sn.prepare('work', id);
