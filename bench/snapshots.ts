@@ -1,13 +1,13 @@
-// Snapshot apply/checkout benchmark. Run: npx tsx bench/snapshots.ts
+// Snapshot apply benchmark. Run: npx tsx bench/snapshots.ts [--reps=3] [--fs=ext4,tmpfs]
 // Builds a ~300 MB, 10-layer image from files of this machine (tar of /usr/share and /usr/lib subtrees,
-// gzip by pigz/gzip -6), then in the same run times:
-//   - our apply of all layers (gzip input, one snapshot per layer, diffIDs verified), and of the
-//     uncompressed layers;
-//   - `tar -x` of the same uncompressed layers (and `tar -xzf` of the gzip ones) into one directory;
-//   - `umoci unpack` of the same OCI image;
-//   - checkout of the 10-layer chain (copy and hardlink) against `cp -a` of the unpacked tree;
+// gzip by pigz/gzip -6), then times, in the same run, interleaved, each tool in a file system of its own
+// per repetition (a fresh loop-mounted ext4 when root, then tmpfs; see bench/support/scratch-fs.ts):
+//   - our apply of the uncompressed layers merged into one tree, against `tar -xf` of the same layers
+//     into one directory (the plain-tar apply path; target ≤ 1.5×);
+//   - our apply of the gzip layers into a snapshot chain (one snapshot per layer, diffIDs verified),
+//     against `tar -xzf` of the same layers and `umoci unpack` of the same OCI image;
 //   - peak RSS (ours sampled in-process, peers by /usr/bin/time).
-// Everything lives in /dev/shm (tmpfs) when it exists, to keep the VM's noisy disk out of the ratios.
+// Sanity: our merged tree equals tar's. Checkout against `cp -a` is in bench/pull.ts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,7 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { openMetadata } from '../src/metadata/index.js';
 import type { Digest } from '../src/oci/index.js';
-import { applyLayer, applyLayerToSnapshot, checkout, openSnapshotter } from '../src/snapshots/index.js';
+import { applyLayer, applyLayerToSnapshot, openSnapshotter } from '../src/snapshots/index.js';
+import { benchFsKinds, freshFs, type FsKind, type ScratchFs } from './support/scratch-fs.js';
+import { summarise } from './support/summary.js';
 
 const SOURCES = [
   '/usr/share/man', '/usr/lib/python3.11', '/usr/share/vim', '/usr/share/icons', '/usr/lib/git-core',
@@ -23,7 +25,6 @@ const SOURCES = [
 ].filter((p) => fs.existsSync(p));
 
 const base = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'stowage-bench-'));
-const onTmpfs = base.startsWith('/dev/shm');
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 let peakRss = 0;
@@ -32,6 +33,9 @@ const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUs
 function sha256File(p: string): string {
   return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
 }
+
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const reps = Number(arg('reps') ?? 3);
 
 function timeCmd(cmd: string, args: string[], opts: { cwd?: string } = {}): { secs: number; rssMB: number } {
   const t0 = process.hrtime.bigint();
@@ -54,9 +58,12 @@ async function timeIt<T>(f: () => Promise<T>): Promise<{ secs: number; rssMB: nu
 
 const fmt = (n: number, d = 2): string => n.toFixed(d);
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+interface Sample { secs: number; rssMB: number }
+
 async function main(): Promise<void> {
-  console.log(`work dir: ${base} (${onTmpfs ? 'tmpfs /dev/shm' : 'disk'}), ${os.cpus().length} CPUs, node ${process.version}`);
-  // 1. layers
+  console.log(`inputs in ${base}, ${os.cpus().length} CPUs, node ${process.version}`);
+  // 1. layers (inputs on tmpfs: read by every tool alike)
   const image = path.join(base, 'image');
   const blobs = path.join(image, 'blobs/sha256');
   fs.mkdirSync(blobs, { recursive: true });
@@ -92,73 +99,69 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(image, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'org.opencontainers.image.ref.name': 'bench' } }] }));
   console.log(`image: ${SOURCES.length} layers, ${fmt(rawTotal / 1e6, 1)} MB tar, ${fmt(gzTotal / 1e6, 1)} MB gzip, ${files} entries`);
 
-  const rows: [string, number, number][] = [];
+  for (const kind of benchFsKinds()) {
+    const col = { plain: [] as Sample[], tarx: [] as Sample[], chain: [] as Sample[], tarxz: [] as Sample[], umoci: [] as Sample[] };
+    const scratch = (label: string): ScratchFs => freshFs(kind as FsKind, label);
+    for (let rep = 0; rep < reps; rep++) {
+      // a. plain tar layers merged into one tree: ours, then tar -xf (the first rep compares the trees)
+      const ours = scratch('apply-plain');
+      const peer = scratch('tar-x');
+      try {
+        const oursDir = path.join(ours.dir, 'tree');
+        col.plain.push(await timeIt(async () => {
+          for (const t of tars) await applyLayer(fs.createReadStream(t, { highWaterMark: 1 << 20 }), oursDir, { mode: 'merged' });
+        }));
+        const tarDir = path.join(peer.dir, 'tree');
+        fs.mkdirSync(tarDir);
+        const t0 = process.hrtime.bigint();
+        let rss = 0;
+        for (const t of tars) rss = Math.max(rss, timeCmd('tar', ['--numeric-owner', '-xf', t, '-C', tarDir]).rssMB);
+        col.tarx.push({ secs: Number(process.hrtime.bigint() - t0) / 1e9, rssMB: rss });
+        if (rep === 0) {
+          const diff = spawnSync('diff', ['-r', '--no-dereference', '-q', oursDir, tarDir], { encoding: 'utf8' });
+          console.log(`${kind}: our merged tree vs tar -x's: ${diff.status === 0 ? 'identical' : 'DIFFERENT\n' + diff.stdout.slice(0, 2000)}`);
+          if (diff.status !== 0) process.exitCode = 1;
+        }
+      } finally { ours.dispose(); peer.dispose(); }
 
-  // 2. ours: gzip layers into a snapshot chain
-  const store = path.join(base, 'store');
-  const md = openMetadata(store);
-  const sn = openSnapshotter(store, md.snapshots);
-  let parent: Digest | undefined;
-  const oursGz = await timeIt(async () => {
-    for (const [i, g] of gzs.entries()) {
-      const r = await applyLayerToSnapshot(sn, { parentChainId: parent, layerStream: fs.createReadStream(g, { highWaterMark: 1 << 20 }), expectedDiffID: diffIDs[i]! });
-      parent = r.chainID;
+      // b. gzip layers: ours into a snapshot chain, tar -xzf into one directory, umoci unpack (first rep)
+      const chainFs = scratch('apply-chain');
+      try {
+        const store = path.join(chainFs.dir, 'store');
+        const md = openMetadata(store);
+        const sn = openSnapshotter(store, md.snapshots);
+        let parent: Digest | undefined;
+        col.chain.push(await timeIt(async () => {
+          for (const [i, g] of gzs.entries()) {
+            const r = await applyLayerToSnapshot(sn, { parentChainId: parent, layerStream: fs.createReadStream(g, { highWaterMark: 1 << 20 }), expectedDiffID: diffIDs[i]! });
+            parent = r.chainID;
+          }
+        }));
+        md.close();
+      } finally { chainFs.dispose(); }
+      const tgzFs = scratch('tar-xz');
+      try {
+        const t0 = process.hrtime.bigint();
+        let rss = 0;
+        for (const g of gzs) rss = Math.max(rss, timeCmd('tar', ['--numeric-owner', '-xzf', g, '-C', tgzFs.dir]).rssMB);
+        col.tarxz.push({ secs: Number(process.hrtime.bigint() - t0) / 1e9, rssMB: rss });
+      } finally { tgzFs.dispose(); }
+      if (rep === 0 && has('umoci')) {
+        const umociFs = scratch('umoci');
+        try { col.umoci.push(timeCmd('umoci', ['unpack', '--image', `${image}:bench`, path.join(umociFs.dir, 'bundle')])); } finally { umociFs.dispose(); }
+      }
+      console.log(`  ${kind} rep ${rep + 1}/${reps}: plain apply ${fmt(col.plain.at(-1)!.secs)} s vs tar -xf ${fmt(col.tarx.at(-1)!.secs)} s; `
+        + `gzip chain ${fmt(col.chain.at(-1)!.secs)} s vs tar -xzf ${fmt(col.tarxz.at(-1)!.secs)} s${col.umoci.length && rep === 0 ? `, umoci ${fmt(col.umoci[0]!.secs)} s` : ''}`);
     }
-  });
-  rows.push(['stowage apply, gzip layers -> snapshot chain', oursGz.secs, oursGz.rssMB]);
-  const top = parent!;
-
-  // 3. ours: uncompressed layers, merged into one dir (what tar -x does)
-  const oursTarDir = path.join(base, 'ours-merged');
-  const oursTar = await timeIt(async () => {
-    for (const t of tars) await applyLayer(fs.createReadStream(t, { highWaterMark: 1 << 20 }), oursTarDir, { mode: 'merged' });
-  });
-  rows.push(['stowage apply, plain tar layers -> one dir', oursTar.secs, oursTar.rssMB]);
-  fs.rmSync(oursTarDir, { recursive: true, force: true });
-
-  // 4. peers: tar -x of the plain and gzip layers
-  const tarDir = path.join(base, 'tar-x');
-  fs.mkdirSync(tarDir);
-  let tarSecs = 0; let tarRss = 0;
-  for (const t of tars) { const r = timeCmd('tar', ['--numeric-owner', '-xf', t, '-C', tarDir]); tarSecs += r.secs; tarRss = Math.max(tarRss, r.rssMB); }
-  rows.push(['tar -xf, plain layers -> one dir', tarSecs, tarRss]);
-  fs.rmSync(tarDir, { recursive: true, force: true });
-  fs.mkdirSync(tarDir);
-  let tgzSecs = 0; let tgzRss = 0;
-  for (const g of gzs) { const r = timeCmd('tar', ['--numeric-owner', '-xzf', g, '-C', tarDir]); tgzSecs += r.secs; tgzRss = Math.max(tgzRss, r.rssMB); }
-  rows.push(['tar -xzf, gzip layers -> one dir', tgzSecs, tgzRss]);
-
-  // 5. peer: umoci unpack
-  let umoci: { secs: number; rssMB: number } | undefined;
-  if (has('umoci')) {
-    umoci = timeCmd('umoci', ['unpack', '--image', `${image}:bench`, path.join(base, 'bundle')]);
-    rows.push(['umoci unpack (gzip layers)', umoci.secs, umoci.rssMB]);
+    const sec = (xs: Sample[]) => median(xs.map((x) => x.secs));
+    const rss = (xs: Sample[]) => median(xs.map((x) => x.rssMB));
+    const what = `${SOURCES.length} layers, ${fmt(rawTotal / 1e6, 0)} MB tar`;
+    summarise({ operation: `apply plain tar → one tree, ${what}`, fs: kind, unit: 's', stowage: sec(col.plain), stowageRssMiB: rss(col.plain), peers: [{ peer: 'tar -xf', value: sec(col.tarx), rssMiB: rss(col.tarx) }], targets: { 'tar -xf': 1.5 } });
+    summarise({
+      operation: `apply gzip → snapshot chain, ${what}`, fs: kind, unit: 's', stowage: sec(col.chain), stowageRssMiB: rss(col.chain),
+      peers: [{ peer: 'tar -xzf', value: sec(col.tarxz), rssMiB: rss(col.tarxz) }, ...(col.umoci.length ? [{ peer: 'umoci unpack', value: sec(col.umoci), rssMiB: rss(col.umoci) }] : [])],
+    });
   }
-
-  // 6. checkout of the 10-layer chain vs cp -a of an unpacked tree
-  const coCopy = await timeIt(() => checkout(sn, top, path.join(base, 'co-copy'), { link: 'copy' }));
-  rows.push([`stowage checkout ${SOURCES.length}-layer chain (copy)`, coCopy.secs, coCopy.rssMB]);
-  const coLink = await timeIt(() => checkout(sn, top, path.join(base, 'co-link'), { link: 'hardlink' }));
-  rows.push([`stowage checkout ${SOURCES.length}-layer chain (hardlink)`, coLink.secs, coLink.rssMB]);
-  const cp = timeCmd('cp', ['-a', tarDir, path.join(base, 'cp-a')]);
-  rows.push(['cp -a of the unpacked tree', cp.secs, cp.rssMB]);
-  const cpl = timeCmd('cp', ['-al', tarDir, path.join(base, 'cp-al')]);
-  rows.push(['cp -al (hardlinks) of the unpacked tree', cpl.secs, cpl.rssMB]);
-
-  // sanity: our checkout equals tar -x's tree
-  const diff = spawnSync('diff', ['-r', '--no-dereference', '-q', path.join(base, 'co-copy'), tarDir], { encoding: 'utf8' });
-  console.log(`checkout vs tar -x tree: ${diff.status === 0 ? 'identical' : 'DIFFERENT\n' + diff.stdout.slice(0, 2000)}`);
-
-  console.log('\n| operation | seconds | MB/s (tar bytes) | peak RSS MB |');
-  console.log('|---|---:|---:|---:|');
-  for (const [name, secs, rss] of rows) console.log(`| ${name} | ${fmt(secs)} | ${fmt(rawTotal / 1e6 / secs, 0)} | ${fmt(rss, 0)} |`);
-  console.log('\nratios (lower is better for us):');
-  console.log(`  stowage gzip->snapshots / tar -xzf          = ${fmt(oursGz.secs / tgzSecs)}`);
-  console.log(`  stowage plain tar / tar -xf                 = ${fmt(oursTar.secs / tarSecs)}`);
-  if (umoci) console.log(`  stowage gzip->snapshots / umoci unpack      = ${fmt(oursGz.secs / umoci.secs)}`);
-  console.log(`  stowage checkout copy / cp -a               = ${fmt(coCopy.secs / cp.secs)}`);
-  console.log(`  stowage checkout hardlink / cp -al          = ${fmt(coLink.secs / cpl.secs)}`);
-  (md as unknown as { close?: () => void }).close?.();
 }
 
 main().then(

@@ -107,7 +107,9 @@ async function writeLayer(blobs: string, listFile: string): Promise<{ desc: Desc
   };
 }
 
-export async function buildBenchImage(layout: string, opts: { layers: number; layerBytes: number; tag?: string }): Promise<BenchImage> {
+/** `roots`: the directory groups to cut layers from, one per layer, cycled (default: LAYER_ROOTS). */
+export async function buildBenchImage(layout: string, opts: { layers: number; layerBytes: number; tag?: string; roots?: string[][] }): Promise<BenchImage> {
+  const groups = opts.roots ?? LAYER_ROOTS;
   const tag = opts.tag ?? 'latest';
   const blobs = path.join(layout, 'blobs', 'sha256');
   fs.mkdirSync(blobs, { recursive: true });
@@ -118,7 +120,7 @@ export async function buildBenchImage(layout: string, opts: { layers: number; la
   let tarBytes = 0;
   const layerTarBytes: number[] = [];
   for (let i = 0; i < opts.layers; i++) {
-    const roots = LAYER_ROOTS[i % LAYER_ROOTS.length]!;
+    const roots = groups[i % groups.length]!;
     const picked = pickEntries(roots, opts.layerBytes, taken);
     if (picked.regular === 0) throw new Error(`layer ${i}: no files left under ${roots.join(', ')}`);
     // Parent directories first (real layers carry them), then the walk's own entries in order.
@@ -149,7 +151,7 @@ export async function buildBenchImage(layout: string, opts: { layers: number; la
     created, architecture: 'amd64', os: 'linux',
     config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/bin/sh'] },
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: diffIds.map((_, i) => ({ created, created_by: `bench layer ${i}: ${LAYER_ROOTS[i % LAYER_ROOTS.length]!.join(' ')}` })),
+    history: diffIds.map((_, i) => ({ created, created_by: `bench layer ${i}: ${groups[i % groups.length]!.join(' ')}` })),
   }, MediaType.OciConfig);
   const manifest = write({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers }, MediaType.OciManifest);
   fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));

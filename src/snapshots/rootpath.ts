@@ -7,12 +7,16 @@ export function breakout(message: string, data: Record<string, unknown> = {}): I
   return new InvalidArgumentError(message, { reason: 'breakout', ...data });
 }
 
+const UNCLEAN = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)|\0|^$/;
+
 /**
  * Cleans an archive member name into a relative path with forward slashes ('' is the root).
  * A leading '/' is dropped (tar semantics: member names are relative to the extraction root);
  * a name whose '..' components climb above the root is refused as a breakout, not clamped.
  */
 export function cleanName(name: string): string {
+  // Most names are clean already: no empty, '.' or '..' component, no NUL.
+  if (!UNCLEAN.test(name)) return name;
   const out: string[] = [];
   for (const c of name.split('/')) {
     if (c === '' || c === '.') continue;

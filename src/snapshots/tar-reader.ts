@@ -232,7 +232,7 @@ function text(b: Buffer, off: number, len: number): string {
 
 /**
  * A numeric field: base-256 (first byte 0x80, or 0xff for a negative value), or octal after leading
- * spaces and NULs, up to the next space (and, as parseInt reads, up to the first non-digit).
+ * spaces and NULs, up to the next space or the first other non-digit (a terminating NUL).
  */
 function number(b: Buffer, off: number, len: number, what: string): number {
   const first = b[off]!;
@@ -249,8 +249,14 @@ function number(b: Buffer, off: number, len: number, what: string): number {
   while (end < end0 && b[end] !== 0x20) end++;
   while (i < end && b[i] === 0) i++;
   if (i === end) return 0;
-  const v = parseInt(b.toString('latin1', i, end), 8);
-  if (Number.isNaN(v)) throw invalid(`bad ${what} field`);
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++, digits++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 7) break;
+    v = v * 8 + d;
+  }
+  if (digits === 0) throw invalid(`bad ${what} field`);
   return v;
 }
 
