@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { CopyPool } from './copy-pool.js';
 import { walkMerged } from './merged.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import type { SnapshotLayout } from './snapshotter.js';
@@ -42,7 +44,10 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   const layerXattrs = await Promise.all(layers.map((l) => (treeHasXattrs(l) ? loadCarriedXattrs(l) : undefined)));
   const outXattrs = new Map<string, Record<string, Buffer>>();
   const dirTimes: { p: string; atime: Date; mtime: Date; depth: number }[] = [];
-  const inodes = new Map<string, string>();
+  /** Files with more links, by inode: where their first copy went (and on which lane of the pool). */
+  const inodes = new Map<string, { dst: string; lane?: number }>();
+  // Copies go to worker threads (one per core) while this thread walks and makes the directories.
+  const pool = opts.link === 'hardlink' ? undefined : new CopyPool(Math.min(4, os.availableParallelism()));
   /** Directories made setgid: what is created in them takes their group, not ours. */
   const setgidDirs = new Set<string>();
   const res: CheckoutResult = { entries: 0, linked: 0, copied: 0, skipped: [] };
@@ -69,9 +74,18 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         kind = 'file';
         const k = `${st.dev}:${st.ino}`;
         const prev = st.nlink > 1 ? inodes.get(k) : undefined;
-        if (prev !== undefined) { fs.linkSync(prev, dst); if (o && !privileged) outOverrides.set(e.rel, { ...o }); return; }
-        if (hardlink) { fs.linkSync(e.src, dst); res.linked++; shared = true; } else { fs.copyFileSync(e.src, dst); res.copied++; }
-        if (st.nlink > 1) inodes.set(k, dst);
+        if (prev !== undefined) {
+          // A link to this tree's first copy of the inode: after that copy, on its lane.
+          if (prev.lane === undefined) fs.linkSync(prev.dst, dst); else pool!.add({ src: prev.dst, dst, link: true }, prev.lane);
+          if (o && !privileged) outOverrides.set(e.rel, { ...o });
+          return;
+        }
+        if (hardlink) {
+          fs.linkSync(e.src, dst);
+          res.linked++;
+          shared = true;
+          if (st.nlink > 1) inodes.set(k, { dst });
+        }
       } else if (st.isSymbolicLink()) {
         kind = 'symlink';
         fs.symlinkSync(fs.readlinkSync(e.src), dst);
@@ -95,18 +109,28 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
       // A new entry is ours (group: a setgid parent's); a copied file has its source's mode already.
       const copiedMode = kind === 'file' ? st.mode & 0o7777 : undefined;
       if (kind === 'dir' && perm & 0o2000) setgidDirs.add(e.rel);
+      let chown: [number, number] | undefined;
+      let chmod: number | undefined;
       if (privileged) {
-        const chowned = uid !== euid || gid !== egid || setgidDirs.has(path.dirname(e.rel));
-        if (chowned) fs.lchownSync(dst, uid, gid);
+        if (uid !== euid || gid !== egid || setgidDirs.has(path.dirname(e.rel))) chown = [uid, gid];
         // chown clears setuid and setgid: set them again.
-        if (kind !== 'symlink' && (copiedMode !== perm || (chowned && perm & 0o6000))) fs.chmodSync(dst, perm);
+        if (kind !== 'symlink' && (copiedMode !== perm || (chown && perm & 0o6000))) chmod = perm;
       } else {
         const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
-        if (kind !== 'symlink' && copiedMode !== actual) fs.chmodSync(dst, actual);
+        if (kind !== 'symlink' && copiedMode !== actual) chmod = actual;
         if (uid !== euid || gid !== egid || actual !== perm) outOverrides.set(e.rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
       }
+      if (kind === 'file') {
+        const lane = pool!.add({ src: e.src, dst, ...(chown ? { chown } : {}), ...(chmod !== undefined ? { chmod } : {}), atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
+        if (st.nlink > 1) inodes.set(`${st.dev}:${st.ino}`, { dst, lane });
+        res.copied++;
+        return;
+      }
+      if (chown) fs.lchownSync(dst, chown[0], chown[1]);
+      if (chmod !== undefined) fs.chmodSync(dst, chmod);
       if (kind !== 'dir') fs.lutimesSync(dst, st.atime, st.mtime);
     });
+    await pool?.finish();
     dirTimes.sort((a, b) => b.depth - a.depth);
     for (const d of dirTimes) fs.utimesSync(d.p, d.atime, d.mtime);
     if (outOverrides.size > 0 || outXattrs.size > 0) {
@@ -118,6 +142,8 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
     if (fs.existsSync(sidecarPath(stage))) fs.renameSync(sidecarPath(stage), sidecarPath(dest));
     return res;
   } catch (e) {
+    // No thread may still be writing into the stage when it goes.
+    await pool?.finish().catch(() => undefined);
     fs.rmSync(stage, { recursive: true, force: true });
     fs.rmSync(sidecarPath(stage), { force: true });
     throw fromSystemError(e, `checkout into ${destDir}`);

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyLayer, checkout, decompressStream, detectCompression } from '../../src/snapshots/index.js';
+import { CopyPool } from '../../src/snapshots/copy-pool.js';
 import { isStowageError } from '../../src/errors/index.js';
-import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
+import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, linkGroups, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -433,5 +434,35 @@ describe('checkout into a setgid directory', () => {
     expect(fs.statSync(path.join(out, 'f')).gid).toBe(0);
     expect(fs.statSync(path.join(out, 'd')).gid).toBe(0);
     expect(fs.statSync(path.join(out, 'd')).mode & 0o7777).toBe(0o755);
+  });
+});
+
+describe('checkout on worker threads', () => {
+  it('a tree big enough for several lanes, hard-link groups across directories included, equals its layer', async () => {
+    const base = scratch();
+    const entries: TEntry[] = [];
+    for (let d = 0; d < 6; d++) {
+      entries.push(dir(`d${d}`));
+      for (let f = 0; f < 60; f++) entries.push(file(`d${d}/f${f}`, `${d}/${f} `.repeat(f + 1), f % 7 === 0 ? 0o600 : 0o644, f % 11 === 0 ? { uid: 3, gid: 4 } : {}));
+    }
+    for (let d = 1; d < 6; d++) entries.push(hardlink('d0/f1', `d${d}/link-to-d0-f1`), hardlink(`d${d}/f2`, `d0/link-to-d${d}-f2`));
+    const layer = path.join(base, 'layer');
+    await applyLayer(streamOf(await buildTar(entries)), layer, { mode: 'overlay' });
+    const out = path.join(base, 'out');
+    const res = await checkout(null, [layer], out);
+    expect(res.copied).toBe(360);
+    expect(await describeTree(out, { owners: isRoot, mtimes: true })).toEqual(await describeTree(layer, { owners: isRoot, mtimes: true }));
+    expect(linkGroups(out)).toEqual(linkGroups(layer));
+  });
+
+  it('a file that cannot be placed fails the pool with a typed error, after the others are done', async () => {
+    const base = scratch();
+    fs.writeFileSync(path.join(base, 'a'), 'a');
+    const pool = new CopyPool(2);
+    pool.add({ src: path.join(base, 'a'), dst: path.join(base, 'a-copy') });
+    pool.add({ src: path.join(base, 'missing'), dst: path.join(base, 'b-copy') });
+    const err = await pool.finish().then(() => undefined, (e: unknown) => e);
+    expect(isStowageError(err, 'NotFound'), String(err)).toBe(true);
+    expect(fs.readFileSync(path.join(base, 'a-copy'), 'utf8')).toBe('a');
   });
 });
