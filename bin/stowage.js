@@ -2,4 +2,12 @@
 // The `stowage` command: runs the bundled command line (npm run build makes dist/cli/bundle/).
 import { main } from '../dist/cli/bundle/main.js';
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+/** Resolves once what was written to `stream` has been handed to the system. */
+const flushed = (stream) => new Promise((resolve) => { stream.write('', () => resolve()); });
+
+// The process ends as soon as the command is done, its output flushed: the store's database is not
+// closed on the way out (see MainOptions.exiting in src/cli/main.ts).
+main(process.argv.slice(2), undefined, { exiting: true }).then(async (code) => {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+});

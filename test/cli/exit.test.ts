@@ -1,0 +1,60 @@
+// How the built binary ends: right after the command, output flushed, without closing the store's
+// database (see MainOptions.exiting). The commits must reach the next process all the same, and no
+// output may be cut short by the exit.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStowage } from '../../src/images/index.js';
+import { BIN, REPO, ensureBuilt, stowage } from './binary.js';
+
+let tmp: string;
+let root: string;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stowage-exit-'));
+  root = path.join(tmp, 'store');
+  const src = path.join(tmp, 'src');
+  fs.mkdirSync(src);
+  for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, `f${i}`), randomBytes(64 << 10));
+  execFileSync('tar', ['-cf', path.join(tmp, 'rootfs.tar'), '-C', src, '.']);
+}, 120_000);
+
+afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+/** stdout of the binary as bytes. */
+function bytesOf(args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    const parts: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => parts.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(parts)) : reject(new Error(`exit ${code}`))));
+  });
+}
+
+describe('the stowage binary on its way out', () => {
+  it('leaves its commits in the WAL, where the next process reads them and a closing one folds them in', async () => {
+    const imported = await stowage(['--root', root, 'import', path.join(tmp, 'rootfs.tar'), 'exit-test:v1']);
+    expect(imported.code, imported.stderr).toBe(0);
+    const wal = path.join(root, 'metadata.db-wal');
+    expect(fs.statSync(wal).size).toBeGreaterThan(0); // not checkpointed (and not fsynced) at exit
+    const listed = await stowage(['--root', root, 'images', '--format', '{{.Repository}}:{{.Tag}}']);
+    expect(listed.stdout.trim()).toBe('exit-test:v1');
+    const store = await openStowage({ root });
+    expect((await store.images()).flatMap((i) => i.RepoTags)).toEqual(['exit-test:v1']);
+    await store.close();
+    expect(fs.existsSync(wal) ? fs.statSync(wal).size : 0).toBe(0);
+  }, 60_000);
+
+  it('writes all of a large output before it exits', async () => {
+    const file = path.join(tmp, 'saved.tar');
+    expect((await stowage(['--root', root, 'save', '-o', file, 'exit-test:v1'])).code).toBe(0);
+    const piped = await bytesOf(['--root', root, 'save', 'exit-test:v1']);
+    expect(piped.length).toBeGreaterThan(2 << 20);
+    expect(piped.equals(fs.readFileSync(file))).toBe(true);
+  }, 60_000);
+});
