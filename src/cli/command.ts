@@ -48,6 +48,13 @@ export interface CommandSpec {
   options?: OptionSpec[];
   /** Positional argument count: min defaults to 0, max to min (use Infinity for "IMAGE [IMAGE...]"). */
   args?: { min?: number; max?: number };
+  /**
+   * What the command writes to the store's database is bookkeeping that a power cut may take without
+   * harm (an operation lease, events), while its files are large: the binary then ends without
+   * closing the database, whose checkpoint fsync would wait for the disk to take all those files
+   * (see MainOptions.exiting). Other commands close it, so their records are on disk when they end.
+   */
+  bookkeepingOnly?: true;
   /** Returns the exit code (default 0). */
   run(ctx: Context, parsed: ParsedArgs): Promise<number | void>;
 }

@@ -55,13 +55,13 @@ function groupHelp(group: string): string {
 
 export interface MainOptions {
   /**
-   * The caller ends the process right after (bin/stowage.js does, with process.exit): the store's
-   * database connection is left to the process's end instead of closed. Closing the last connection
-   * makes SQLite checkpoint its WAL and fsync the database, and on ext4 that fsync waits for the
-   * disk to take everything the command just wrote (a checkout's whole tree: 0.2 s of a 0.9 s
-   * checkout here), which cp and tar never wait for. Without the close, every commit stays in the WAL,
-   * as after a crash (the store survives that by design), and the next process to close a connection
-   * or pass SQLite's auto-checkpoint size folds it in.
+   * The caller ends the process right after (bin/stowage.js does, with process.exit). Then a command
+   * marked `bookkeepingOnly` leaves the store's database connection to the process's end instead of
+   * closing it: closing the last connection makes SQLite checkpoint its WAL and fsync the database,
+   * and on ext4 that fsync waits for the disk to take everything the command just wrote (a checkout's
+   * whole tree: 0.2 s of a 0.9 s checkout here), which cp and tar never wait for. Its commits stay in
+   * the WAL, as after a crash (the store survives that by design), and the next process to close a
+   * connection, or SQLite's auto-checkpoint, folds them in.
    */
   exiting?: boolean;
 }
@@ -126,7 +126,7 @@ export async function main(argv: string[], io: CliIO = processIO(), opts: MainOp
     return exitCodeOf(err, controller.signal);
   } finally {
     process.off('SIGINT', onSigint);
-    if (store) await (opts.exiting ? store.cleanup() : store.close()).catch(() => undefined);
+    if (store) await (opts.exiting && spec?.bookkeepingOnly ? store.cleanup() : store.close()).catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
-// How the built binary ends: right after the command, output flushed, without closing the store's
-// database (see MainOptions.exiting). The commits must reach the next process all the same, and no
-// output may be cut short by the exit.
+// How the built binary ends: right after the command, output flushed; a bookkeeping-only command
+// without closing the store's database (see MainOptions.exiting). Its commits must reach the next
+// process all the same, and no output may be cut short by the exit.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -37,17 +37,22 @@ function bytesOf(args: string[]): Promise<Buffer> {
 }
 
 describe('the stowage binary on its way out', () => {
-  it('leaves its commits in the WAL, where the next process reads them and a closing one folds them in', async () => {
+  it('a command that records images closes the database (its records are on disk); a checkout leaves its bookkeeping in the WAL, where the next process reads it', async () => {
+    const wal = path.join(root, 'metadata.db-wal');
+    const walBytes = (): number => (fs.existsSync(wal) ? fs.statSync(wal).size : 0);
     const imported = await stowage(['--root', root, 'import', path.join(tmp, 'rootfs.tar'), 'exit-test:v1']);
     expect(imported.code, imported.stderr).toBe(0);
-    const wal = path.join(root, 'metadata.db-wal');
-    expect(fs.statSync(wal).size).toBeGreaterThan(0); // not checkpointed (and not fsynced) at exit
+    expect(walBytes()).toBe(0); // checkpointed at close
+    const co = await stowage(['--root', root, 'checkout', 'exit-test:v1', path.join(tmp, 'co')]);
+    expect(co.code, co.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(tmp, 'co'))).toHaveLength(40);
+    expect(walBytes()).toBeGreaterThan(0); // its lease, made and dropped, not checkpointed (nor fsynced) at exit
     const listed = await stowage(['--root', root, 'images', '--format', '{{.Repository}}:{{.Tag}}']);
     expect(listed.stdout.trim()).toBe('exit-test:v1');
     const store = await openStowage({ root });
     expect((await store.images()).flatMap((i) => i.RepoTags)).toEqual(['exit-test:v1']);
     await store.close();
-    expect(fs.existsSync(wal) ? fs.statSync(wal).size : 0).toBe(0);
+    expect(walBytes()).toBe(0);
   }, 60_000);
 
   it('writes all of a large output before it exits', async () => {

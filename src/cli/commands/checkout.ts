@@ -4,6 +4,7 @@ import type { LocalImages } from '../../images/index.js';
 
 export const checkout: CommandSpec = {
   name: 'checkout',
+  bookkeepingOnly: true,
   usage: '[OPTIONS] IMAGE DIR',
   summary: "Write an image's merged root filesystem into a plain directory",
   description: 'Like `umoci unpack` or `crane export`: whiteouts and opaque directories are applied;\nDIR must be empty or absent.',

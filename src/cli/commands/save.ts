@@ -13,6 +13,7 @@ export function binaryOutput(out: TextOutput): Writable {
 
 export const save: CommandSpec = {
   name: 'save',
+  bookkeepingOnly: true,
   aliases: ['image save'],
   usage: '[OPTIONS] IMAGE [IMAGE...]',
   summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
