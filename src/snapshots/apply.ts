@@ -174,6 +174,30 @@ class Applier implements TarSink {
     for (let p = parentOf(rel); p !== '' && !this.unpackedParents.has(p); p = parentOf(p)) this.unpackedParents.add(p);
   }
 
+  /**
+   * Makes `rel` with `make`, which fails with EEXIST when something is there (mkdir, symlink, open
+   * with O_EXCL): that is then removed and `make` runs again, or, with `keepDir`, a directory stays
+   * (returns false). Most entries are new, so the lstat is paid only for the ones that are not; in a
+   * fresh root nothing is there that this apply did not make (see `present`).
+   */
+  private create(rel: string, make: () => void, keepDir = false): boolean {
+    if (!this.present || this.present.has(rel)) {
+      try {
+        make();
+        this.created(rel);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const st = fs.lstatSync(this.abs(rel));
+      if (keepDir && st.isDirectory()) return false;
+      this.remove(rel, st.isDirectory());
+    }
+    make();
+    this.created(rel);
+    return true;
+  }
+
   /** Removes whatever is at `rel` and forgets what we knew about it. */
   private remove(rel: string, wasDir: boolean): void {
     if (wasDir) fs.rmSync(this.abs(rel), { recursive: true, force: true });
@@ -347,8 +371,10 @@ class Applier implements TarSink {
     this.mkparent(parent);
     const abs = this.abs(rel);
 
-    const existing = this.lstat(rel);
-    if (existing && !(existing.isDirectory() && type === 'directory')) this.remove(rel, existing.isDirectory());
+    // Directories, files and symlinks find what was there by trying to create (see create()); the
+    // rest looks first.
+    const existing = type === 'directory' || type === 'file' || type === 'contiguous-file' || type === 'symlink' ? undefined : this.lstat(rel);
+    if (existing) this.remove(rel, existing.isDirectory());
     this.markUnpacked(rel);
     const perm = h.mode & 0o7777;
     const { uid, gid, mtime } = h;
@@ -356,12 +382,9 @@ class Applier implements TarSink {
 
     switch (type) {
       case 'directory': {
-        let createdWith: number | undefined;
-        if (!existing?.isDirectory()) {
-          createdWith = this.actualMode(perm, 'dir') & 0o777;
-          fs.mkdirSync(abs, { mode: createdWith });
-          this.created(rel);
-        }
+        let createdWith: number | undefined = this.actualMode(perm, 'dir') & 0o777;
+        // A directory already there stays (this entry sets its metadata).
+        if (!this.create(rel, () => fs.mkdirSync(abs, { mode: createdWith }), true)) createdWith = undefined;
         this.cache.add(rel);
         this.implicitDirs.delete(rel);
         this.setOwner(rel, abs, uid, gid, perm, 'dir', createdWith);
@@ -371,14 +394,13 @@ class Applier implements TarSink {
       case 'file':
       case 'contiguous-file': {
         const createdWith = this.actualMode(perm, 'file') & 0o777;
-        const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, createdWith);
-        this.created(rel);
+        let fd = -1;
+        this.create(rel, () => { fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, createdWith); });
         this.file = { fd, rel, abs, uid, gid, perm, createdWith, atime, mtime };
         break;
       }
       case 'symlink': {
-        fs.symlinkSync(h.linkname, abs);
-        this.created(rel);
+        this.create(rel, () => fs.symlinkSync(h.linkname, abs));
         this.setOwner(rel, abs, uid, gid, perm, 'symlink', perm);
         fs.lutimesSync(abs, atime, mtime);
         break;
