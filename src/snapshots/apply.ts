@@ -39,6 +39,11 @@ export interface ApplyResult {
   compression: Compression;
   entries: number;
   skipped: { path: string; reason: string }[];
+  /**
+   * Overlay mode: whether it wrote deletion markers (`.wh.` files; a later entry may have removed
+   * some again). A fresh layer directory holds markers only if this is true.
+   */
+  markers: boolean;
 }
 
 function wrapFs<T>(what: string, f: () => T): T {
@@ -148,6 +153,7 @@ class Applier implements TarSink {
   readonly skipped: { path: string; reason: string }[] = [];
   entries = 0;
   compression: Compression = 'none';
+  markers = false;
 
   /** `lower` gives the lower chain, nearest first; it may wait for the parent layers to be committed. */
   constructor(readonly root: string, readonly opts: ApplyOptions, fresh: boolean, private readonly lower: () => Promise<string[]>) {
@@ -237,7 +243,7 @@ class Applier implements TarSink {
       throw applyError(e, this.root);
     }
     this.compression = await dec.detected;
-    return { diffID: reader.digester.digest(), size: reader.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped };
+    return { diffID: reader.digester.digest(), size: reader.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped, markers: this.markers };
   }
 
   /**
@@ -486,6 +492,7 @@ class Applier implements TarSink {
         const rel = joinRel(parent, WH_OPAQUE);
         if (!this.lstat(rel)) { fs.writeFileSync(this.abs(rel), ''); this.created(rel); }
         this.unpacked.add(rel);
+        this.markers = true;
       } else {
         this.opaqueDirs.push(parent);
       }
@@ -503,6 +510,7 @@ class Applier implements TarSink {
       if (st) this.remove(marker, st.isDirectory());
       fs.writeFileSync(this.abs(marker), '');
       this.created(marker);
+      this.markers = true;
       return;
     }
     // Merged: a whiteout removes what lower layers put there, never what this layer unpacked.

@@ -41,7 +41,15 @@ export interface SnapshotInfo {
 
 export interface Usage { size: number; inodes: number }
 
-export interface SnapshotOptions { labels?: Labels; lease?: string }
+export interface SnapshotOptions {
+  labels?: Labels;
+  lease?: string;
+  /**
+   * Commit only: whether the layer directory holds deletion markers, when the caller knows (an apply
+   * into a fresh layer does). Recorded instead of walking the layer for it on first demand.
+   */
+  markers?: boolean;
+}
 
 /**
  * containerd's snapshotter interface (kinds, key space and error classes). What a snapshotter can do
@@ -311,8 +319,10 @@ class OverlaySnapshotter implements DirectorySnapshotter {
     if (cur.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${cur.kind}: only active snapshots can be committed`, { key });
     const r = this.records.commit(this.name, key, name, opts.labels, opts.lease !== undefined ? { lease: opts.lease } : {});
     // Its usage and markers are measured on first demand (one walk for both), not here: a pull
-    // commits layer after layer and would wait for each walk.
-    fs.rmSync(path.join(this.idDir(r.id), MARKERS_FILE), { force: true });
+    // commits layer after layer and would wait for each walk. Markers the caller vouches for are kept.
+    const ino = opts.markers === undefined ? undefined : fs.statSync(path.join(this.idDir(r.id), 'fs'), { throwIfNoEntry: false })?.ino;
+    if (ino !== undefined) this.writeMarkers(r.id, { ino, markers: opts.markers! });
+    else fs.rmSync(path.join(this.idDir(r.id), MARKERS_FILE), { force: true });
     fs.rmSync(path.join(this.idDir(r.id), 'work'), { recursive: true, force: true });
   }
 
@@ -455,7 +465,8 @@ export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, inp
   }
   const id = chainID(input.parentChainId, res.diffID);
   try {
-    await sn.commit(id, key, opts);
+    // The layer directory was empty when the apply began (prepare makes it so): the apply knows its markers.
+    await sn.commit(id, key, { ...opts, markers: res.markers });
   } catch (e) {
     await sn.remove(key).catch(() => undefined);
     throw e;

@@ -147,6 +147,15 @@ describe('mounts(): the description matches the merged tree', () => {
     expect(rec.markers).toBe(true); // the middle layer holds the whiteouts
   });
 
+  it('a layer applied into a snapshot has its markers recorded at commit, from the apply, with no walk', async () => {
+    const clean = await chain([file('a', 'a')]);
+    const marked = await chain([file('b', 'b')], [whiteout('.wh.b'), file('c', 'c')]);
+    const record = (id: string) => JSON.parse(fs.readFileSync(path.join(path.dirname(sn.layerDir(id)), 'markers.json'), 'utf8')) as { ino: number; markers: boolean };
+    expect(record(clean)).toEqual({ ino: fs.statSync(sn.layerDir(clean)).ino, markers: false });
+    expect(record(marked)).toEqual({ ino: fs.statSync(sn.layerDir(marked)).ino, markers: true });
+    expect(fs.existsSync(path.join(path.dirname(sn.layerDir(marked)), 'usage.json'))).toBe(false);
+  });
+
   it('a commit measures nothing: usage and markers are walked once, on first demand, and in-place changes before it are seen', async () => {
     const lower = await chain([file('a', 'a'), file('b', 'bb')]);
     await sn.prepare('edit', lower);
