@@ -245,13 +245,7 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   signal?.addEventListener('abort', onAbort, { once: true });
   const sig = ctrl.signal;
   let downloaded = 0;
-  const gates: Array<{ promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }> = layers.map(() => {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-    promise.catch(() => undefined);
-    return { promise, resolve, reject };
-  });
+  const gates = layers.map(() => deferred());
   // An abort releases whoever waits on a gate that will never open.
   sig.addEventListener('abort', () => { for (const g of gates) g.reject(new AbortedError('pull aborted')); }, { once: true });
   const queue: number[] = [];
@@ -374,10 +368,13 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   return downloaded;
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
+/** A promise with its settle functions; a rejection nobody awaits yet is not an unhandled one. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** docker's wording for a repository or tag the registry does not give us. */

@@ -65,6 +65,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
       const gid = o?.gid ?? st.gid;
       const perm = o?.mode ?? st.mode & 0o7777;
       let kind: 'dir' | 'file' | 'symlink' | 'other' = 'other';
+      const inode = `${st.dev}:${st.ino}`;
       let shared = false;
       if (st.isDirectory()) {
         fs.mkdirSync(dst, { mode: 0o700 });
@@ -72,8 +73,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         dirTimes.push({ p: dst, atime: st.atime, mtime: st.mtime, depth: e.rel.split('/').length });
       } else if (st.isFile()) {
         kind = 'file';
-        const k = `${st.dev}:${st.ino}`;
-        const prev = st.nlink > 1 ? inodes.get(k) : undefined;
+        const prev = st.nlink > 1 ? inodes.get(inode) : undefined;
         if (prev !== undefined) {
           // A link to this tree's first copy of the inode: after that copy, on its lane.
           if (prev.lane === undefined) fs.linkSync(prev.dst, dst); else pool!.add({ src: prev.dst, dst, link: true }, prev.lane);
@@ -84,7 +84,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
           fs.linkSync(e.src, dst);
           res.linked++;
           shared = true;
-          if (st.nlink > 1) inodes.set(k, { dst });
+          if (st.nlink > 1) inodes.set(inode, { dst });
         }
       } else if (st.isSymbolicLink()) {
         kind = 'symlink';
@@ -122,7 +122,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
       }
       if (kind === 'file') {
         const lane = pool!.add({ src: e.src, dst, ...(chown ? { chown } : {}), ...(chmod !== undefined ? { chmod } : {}), atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
-        if (st.nlink > 1) inodes.set(`${st.dev}:${st.ino}`, { dst, lane });
+        if (st.nlink > 1) inodes.set(inode, { dst, lane });
         res.copied++;
         return;
       }
