@@ -39,7 +39,7 @@ let base = '';
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { if (base) rm(base); process.exit(130); });
 
 const stowage = (root: string, args: string[]): Promise<Timed> =>
-  timed(process.execPath, [stowageBin, '--root', root, ...args], base, { cwd: projectRoot });
+  timed(stowageBin, ['--root', root, ...args], base, { cwd: projectRoot });
 
 /** Runs `fn` with an empty directory on a fresh file system of `kind`, removed afterwards. */
 async function onFresh<T>(kind: FsKind, label: string, fn: (dir: string) => Promise<T>): Promise<T> {
@@ -56,7 +56,7 @@ async function measure(layers: number, bytes: number, label: string, kind: FsKin
   execFileSync('tar', ['-C', img.layout, '-cf', layoutTar, '.']);
   const src = path.join(base, `src-${label}`);
   await stowage(src, ['load', '-q', '-i', layoutTar]);
-  execFileSync(process.execPath, [stowageBin, '--root', src, 'tag', 'latest:latest', REF]);
+  execFileSync(stowageBin, ['--root', src, 'tag', 'latest:latest', REF]);
   fs.rmSync(layoutTar);
   const gzBytes = img.layers.reduce((n, l) => n + l.size, 0);
 

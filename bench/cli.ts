@@ -132,8 +132,8 @@ async function main(): Promise<void> {
     console.log(`Start-up time (${RUNS} runs each after a warm-up; wall clock per process)`);
     const skopeo = time('skopeo', ['--version']);
     const docker = time('docker', ['--version']);
-    const version = time(process.execPath, [BIN, 'version']);
-    const images = time(process.execPath, [BIN, '--root', empty, 'images']);
+    const version = time(BIN, ['version']);
+    const images = time(BIN, ['--root', empty, 'images']);
     const nodeBare = time(process.execPath, ['-e', '0']);
     console.log(row('skopeo --version', skopeo));
     console.log(row('docker --version (client)', docker));
@@ -151,12 +151,12 @@ async function main(): Promise<void> {
     const made = makeStore(full, IMAGES);
     console.log(`\nstowage images with ${IMAGES.toLocaleString('en')} images (set-up ${((Date.now() - t0) / 1000).toFixed(1)} s; ${Math.max(3, Math.floor(RUNS / 3))} runs each)`);
     const runs = Math.max(3, Math.floor(RUNS / 3));
-    const lines = execFileSync(process.execPath, [BIN, '--root', full, 'images', '-q'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n').filter(Boolean).length;
+    const lines = execFileSync(BIN, ['--root', full, 'images', '-q'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n').filter(Boolean).length;
     if (lines !== IMAGES) throw new Error(`expected ${IMAGES} rows, got ${lines}`);
-    const table = time(process.execPath, [BIN, '--root', full, 'images'], runs);
-    const quiet = time(process.execPath, [BIN, '--root', full, 'images', '-q'], runs);
-    const json = time(process.execPath, [BIN, '--root', full, 'images', '--format', 'json'], runs);
-    const filtered = time(process.execPath, [BIN, '--root', full, 'images', 'registry.example.com/bench/app-7'], runs);
+    const table = time(BIN, ['--root', full, 'images'], runs);
+    const quiet = time(BIN, ['--root', full, 'images', '-q'], runs);
+    const json = time(BIN, ['--root', full, 'images', '--format', 'json'], runs);
+    const filtered = time(BIN, ['--root', full, 'images', 'registry.example.com/bench/app-7'], runs);
     console.log(row('stowage images (table)', table, images) + ' of empty');
     console.log(row('stowage images -q', quiet));
     console.log(row('stowage images --format json', json));

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     // overlay2, dockerd's usual driver (vfs would copy every layer and slow its pulls down unfairly).
     dockerd = await startDockerd({ storageDriver: 'overlay2' });
     const sock = path.join(base, 'stowage.sock');
-    serve = spawn(process.execPath, [BIN, '--root', path.join(base, 'store'), 'serve', '--docker-host', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    serve = spawn(BIN, ['--root', path.join(base, 'store'), 'serve', '--docker-host', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       serve!.stdout!.on('data', (c: Buffer) => { if (c.toString().includes('Serving')) resolve(); });
       serve!.once('exit', (c) => reject(new Error(`stowage serve exited ${c}`)));

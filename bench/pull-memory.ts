@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < reps; i++) {
         const f = freshFs(kind, 'mem');
         try {
-          const t = await timed(process.execPath, [path.join(projectRoot, 'bin', 'stowage.js'), '--root', path.join(f.dir, 'store'), 'pull', '-q', `${reg.host}/bench/one-layer-${mb}:latest`], base, { cwd: projectRoot });
+          const t = await timed(path.join(projectRoot, 'bin', 'stowage.js'), ['--root', path.join(f.dir, 'store'), 'pull', '-q', `${reg.host}/bench/one-layer-${mb}:latest`], base, { cwd: projectRoot });
           r.ms.push(t.ms);
           r.rss.push(t.maxRssMiB);
         } finally { f.dispose(); }

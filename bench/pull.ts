@@ -58,7 +58,7 @@ function rm(dir: string): void {
 }
 
 function stowage(root: string, args: string[], scratch: string): Promise<Timed> {
-  return timed(process.execPath, [stowageBin, '--root', root, ...args], scratch, { cwd: projectRoot });
+  return timed(stowageBin, ['--root', root, ...args], scratch, { cwd: projectRoot });
 }
 
 /** The samples of one file-system kind. */

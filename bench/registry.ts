@@ -40,7 +40,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void
 
 /** `stowage serve --registry 127.0.0.1:0` over `root`, as its own process. */
 async function serveStowage(root: string): Promise<{ child: ChildProcess; host: string }> {
-  const child = spawn(process.execPath, [stowageBin, '--root', root, 'serve', '--registry', '127.0.0.1:0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(stowageBin, ['--root', root, 'serve', '--registry', '127.0.0.1:0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   const host = await new Promise<string>((resolve, reject) => {
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
 
   // The same image in a stowage store (pulled from the registry), served by `stowage serve`.
   const root = path.join(base, 'stowage');
-  await timed(process.execPath, [stowageBin, '--root', root, 'pull', '-q', `${reg.host}/bench/large:latest`], base, { cwd: projectRoot });
+  await timed(stowageBin, ['--root', root, 'pull', '-q', `${reg.host}/bench/large:latest`], base, { cwd: projectRoot });
   const served = await serveStowage(root);
   console.log(`docker-registry at ${reg.host} (pid ${reg.pid}), stowage serve at ${served.host} (pid ${served.child.pid})`);
   const idle = { stowage: rssMiB(served.child.pid!), registry: rssMiB(reg.pid) };

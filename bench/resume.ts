@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       const from = proxy.requests.length;
       const held = heldByDigest(root, sizes);
       const killAt = k < killCount ? ((k + 1) * imageBytes) / (killCount + 1) : Infinity;
-      const child = spawn(process.execPath, [stowageBin, '--root', root, 'pull', '-q', ref], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      const child = spawn(stowageBin, ['--root', root, 'pull', '-q', ref], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let err = '';
       child.stderr!.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-2000); });
       let killed = false;

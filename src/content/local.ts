@@ -40,6 +40,13 @@ export interface LocalStoreOptions {
 const MAX_REF_BYTES = 256;
 /** Chunks at least this big are hashed while their write is in flight (see LocalWriter.writeNow). */
 const OVERLAP_MIN_BYTES = 64 << 10;
+/**
+ * Blob streams read 256 KiB at a time: as fast as 1 MiB reads from the page cache, and no Buffer is
+ * bigger than zlib's 512 KiB chunks. glibc serves a freed block of a new largest size from its heap
+ * afterwards instead of mmap, and the heap does not give memory back: a pull that read its layers in
+ * 1 MiB pieces peaked at 165-171 MiB, against 132-136 MiB with 256 KiB ones and a 256 KiB tee.
+ */
+const READ_CHUNK = 256 << 10;
 
 /** Refs are caller-chosen keys; they are hashed into a directory name, but we still refuse path-like or invisible characters. */
 export function validateRef(ref: unknown): asserts ref is string {
@@ -648,7 +655,7 @@ class FileReaderAt implements ReaderAt {
       throw new InvalidArgumentError(`stream: invalid range ${start}..${end}`);
     }
     if (start === end) return Readable.from([]);
-    return this.fh.createReadStream({ start, end: end - 1, autoClose: false, highWaterMark: 1 << 20 });
+    return this.fh.createReadStream({ start, end: end - 1, autoClose: false, highWaterMark: READ_CHUNK });
   }
 
   async close(): Promise<void> {

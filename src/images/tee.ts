@@ -13,11 +13,11 @@ import type { Ingester, Provider, Writer, WriterOptions } from '../content/index
  * present) breaks the tee, and the caller unpacks from the committed blob instead.
  */
 /**
- * How far the unpacker may fall behind before it reads from the committed blob instead: 1 MiB (one
- * download batch). A pull of 5 layers peaked at 152-158 MiB with it against 162-175 MiB with 4 MiB,
- * at the same speed.
+ * How far the unpacker may fall behind before it reads from the committed blob instead: 256 KiB. With
+ * 1 MiB (and 1 MiB blob reads) a pull of 5 layers peaked at 165-171 MiB, with 256 KiB at 132-136 MiB
+ * and the same speed (see READ_CHUNK in src/content/local.ts for why the sizes of Buffers matter).
  */
-const TEE_BUFFER = 1 << 20;
+const TEE_BUFFER = 256 << 10;
 
 export class LayerTee {
   readonly stream = new PassThrough({ highWaterMark: TEE_BUFFER });

@@ -63,3 +63,26 @@ describe('the stowage binary on its way out', () => {
     expect(piped.equals(fs.readFileSync(file))).toBe(true);
   }, 60_000);
 });
+
+describe('the stowage binary as users start it', () => {
+  it('runs through sh as node with its V8 flag, in the same process, keeping arguments and exit codes', async () => {
+    const odd = path.join(tmp, `a b 'c' "d" $HOME`);
+    const child = spawn(BIN, ['--root', odd, 'load'], { cwd: tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // `load` waits for its archive on stdin: meanwhile the process is node itself (sh exec'd it).
+    let cmdline: string[] = [];
+    for (let i = 0; i < 200 && !cmdline.includes(BIN); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    }
+    expect(path.basename(cmdline[0]!)).toMatch(/^node/);
+    expect(cmdline).toContain('--initial-old-space-size=64');
+    expect(cmdline.slice(cmdline.indexOf(BIN) + 1, -1)).toEqual(['--root', odd, 'load']);
+    child.stdin.end('not an archive');
+    expect(await code).toBe(1);
+    expect(stderr).toMatch(/archive|tar/i);
+    expect(fs.existsSync(odd)).toBe(true);
+  }, 60_000);
+});
