@@ -2,7 +2,11 @@
 // large image (5 gzip layers of ~80 MB tar each, cut from this machine's files) served by the real
 // docker-registry on loopback, against, in the same run:
 //   - containerd 1.6's `ctr images pull` (private daemon, unpacks into the overlayfs snapshotter),
-//   - GNU `gzip -dc | tar -x` of the same layer blobs, all layers at once, no network (the floor),
+//   - GNU `gzip -dc | tar -x` of the same layer blobs, all layers at once, no network (the issue's floor),
+//   - the same work as a pull done by native tools, all layers at once: `curl` each blob from the
+//     registry, keep it and check its sha256 as it arrives, and `gzip -dc | tar -x` it, hashing the tar
+//     (the diffID) on the way: what gzip|tar leaves out (download, two digests, the kept blob), priced,
+//   - `node`'s own `fs.cpSync` of the checked-out tree beside `cp -a` (what copying costs from Node),
 //   - `skopeo copy docker://… oci:DIR` (download only), and skopeo + `umoci unpack --rootless`;
 // and `stowage checkout` (copy, and --hardlink) against `cp -a` / `cp -al` of the same tree.
 // Every tool writes into a file system of its own per repetition (bench/support/scratch-fs.ts): a
@@ -65,7 +69,7 @@ function stowage(root: string, args: string[], scratch: string): Promise<Timed> 
 interface Column {
   kind: FsKind;
   ours: Sample[]; ctrs: Sample[]; tars: Sample[]; skopeos: Sample[]; umocis: Sample[];
-  checkouts: Sample[]; cps: Sample[]; hardlinks: Sample[]; cpls: Sample[];
+  checkouts: Sample[]; cps: Sample[]; hardlinks: Sample[]; cpls: Sample[]; sameWork: Sample[]; nodeCps: Sample[];
 }
 
 async function main(): Promise<void> {
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
   const columns: Column[] = [];
 
   for (const kind of kinds) {
-    const col: Column = { kind, ours: [], ctrs: [], tars: [], skopeos: [], umocis: [], checkouts: [], cps: [], hardlinks: [], cpls: [] };
+    const col: Column = { kind, ours: [], ctrs: [], tars: [], skopeos: [], umocis: [], checkouts: [], cps: [], hardlinks: [], cpls: [], sameWork: [], nodeCps: [] };
     columns.push(col);
     // Interleaved repetitions (ours, ctr, tar, skopeo+umoci): machine noise spreads over every tool alike.
     for (let i = 0; i < reps; i++) {
@@ -144,6 +148,8 @@ async function main(): Promise<void> {
         col.hardlinks.push({ ms: h.ms, rssMiB: h.maxRssMiB });
         const cpl = await timed('cp', ['-al', out, path.join(f.dir, 'cp-al')], base);
         col.cpls.push({ ms: cpl.ms, rssMiB: cpl.maxRssMiB });
+        const ncp = await timed(process.execPath, ['-e', 'require("fs").cpSync(process.argv[1], process.argv[2], { recursive: true, preserveTimestamps: true, verbatimSymlinks: true })', out, path.join(f.dir, 'node-cp')], base);
+        col.nodeCps.push({ ms: ncp.ms, rssMiB: ncp.maxRssMiB });
         f.dispose();
       }
 
@@ -189,6 +195,21 @@ async function main(): Promise<void> {
         f.dispose();
       }
 
+      // c2. the same work as a pull, by native tools (see the header), every layer at once.
+      {
+        const f = scratchFs('same-work');
+        const url = (d: string) => `http://${reg!.host}/v2/bench/large/blobs/${d}`;
+        const script = `mkdir ${f.dir}/blobs\n` + img.layers.map((l, n) => `( mkdir ${f.dir}/${n} && curl -sf ${url(l.digest)} `
+          + `| tee ${f.dir}/blobs/${n} >(sha256sum >${f.dir}/blobs/${n}.sha) | gzip -dc | tee >(sha256sum >${f.dir}/${n}.diffid) | tar -x -C ${f.dir}/${n} ) &`).join('\n') + '\nwait';
+        const t = await timed('bash', ['-ec', script], base);
+        col.sameWork.push({ ms: t.ms, rssMiB: t.maxRssMiB });
+        img.layers.forEach((l, n) => {
+          const got = fs.readFileSync(`${f.dir}/blobs/${n}.sha`, 'utf8').split(' ')[0];
+          if (`sha256:${got}` !== l.digest) throw new Error(`same-work row: layer ${n} fetched with sha256 ${got}, expected ${l.digest}`);
+        });
+        f.dispose();
+      }
+
       // d. skopeo copy (download only), then umoci unpack of that layout (download + unpack together).
       {
         const f = scratchFs('umoci');
@@ -201,9 +222,9 @@ async function main(): Promise<void> {
         if (first) trees.push({ who: 'umoci unpack --rootless', stats: treeStats(path.join(bundle, 'rootfs')) });
         f.dispose();
       }
-      console.log(`  ${kind} rep ${i + 1}/${reps}: stowage ${secs(col.ours.at(-1)!.ms)} s, ctr ${secs(col.ctrs.at(-1)!.ms)} s, gzip|tar ${secs(col.tars.at(-1)!.ms)} s, `
+      console.log(`  ${kind} rep ${i + 1}/${reps}: stowage ${secs(col.ours.at(-1)!.ms)} s, ctr ${secs(col.ctrs.at(-1)!.ms)} s, gzip|tar ${secs(col.tars.at(-1)!.ms)} s, same work natively ${secs(col.sameWork.at(-1)!.ms)} s, `
         + `skopeo ${secs(col.skopeos.at(-1)!.ms)} s, skopeo+umoci ${secs(col.umocis.at(-1)!.ms)} s; checkout ${secs(col.checkouts.at(-1)!.ms)} s vs cp -a ${secs(col.cps.at(-1)!.ms)} s, `
-        + `--hardlink ${secs(col.hardlinks.at(-1)!.ms)} s vs cp -al ${secs(col.cpls.at(-1)!.ms)} s`);
+        + `node fs.cpSync ${secs(col.nodeCps.at(-1)!.ms)} s, --hardlink ${secs(col.hardlinks.at(-1)!.ms)} s vs cp -al ${secs(col.cpls.at(-1)!.ms)} s`);
     }
   }
 
@@ -217,6 +238,7 @@ async function main(): Promise<void> {
       ['stowage pull (download + unpack)', col.ours, false],
       [`ctr images pull (unpack, ${snapshotter})`, col.ctrs, true],
       ['gzip -dc | tar -x, layers at once, no network', col.tars, true],
+      ['curl | tee blob, sha256 | gzip -dc | sha256, tar', col.sameWork, true],
       ['skopeo copy → oci: (download only)', col.skopeos, true],
       ['skopeo copy + umoci unpack --rootless', col.umocis, true],
     ];
@@ -230,13 +252,14 @@ async function main(): Promise<void> {
       console.log(`${name.padEnd(w)} ${secs(med).padStart(9)} ${secs(min(xs.map((r) => r.ms))).padStart(7)} ${(img.tarBytes / 1e6 / (med / 1000)).toFixed(0).padStart(9)} `
         + `${rss.toFixed(0).padStart(13)} ${(peer ? `${(oMed / med).toFixed(2)}×` : '').padStart(15)} ${(peer ? `${(oRss / rss).toFixed(2)}×` : '').padStart(7)}  ${note}`);
     }
-    const pairs: Array<[string, Sample[], Sample[]]> = [['stowage checkout vs cp -a', col.checkouts, col.cps], ['stowage checkout --hardlink vs cp -al', col.hardlinks, col.cpls]];
+    const pairs: Array<[string, Sample[], Sample[]]> = [['stowage checkout vs cp -a', col.checkouts, col.cps], ['node fs.cpSync vs cp -a', col.nodeCps, col.cps],
+      ['stowage checkout vs node fs.cpSync', col.checkouts, col.nodeCps], ['stowage checkout --hardlink vs cp -al', col.hardlinks, col.cpls]];
     for (const [name, ours, theirs] of pairs) {
       const a = median(ours.map((r) => r.ms));
       const b = median(theirs.map((r) => r.ms));
       console.log(`${name.padEnd(w)} ${secs(a).padStart(9)} vs ${secs(b)} s  → ${(a / b).toFixed(2)}×`);
     }
-    console.log(`runs (s): stowage ${col.ours.map((r) => secs(r.ms)).join(', ')}; ctr ${col.ctrs.map((r) => secs(r.ms)).join(', ')}; gzip|tar ${col.tars.map((r) => secs(r.ms)).join(', ')}; `
+    console.log(`runs (s): stowage ${col.ours.map((r) => secs(r.ms)).join(', ')}; ctr ${col.ctrs.map((r) => secs(r.ms)).join(', ')}; gzip|tar ${col.tars.map((r) => secs(r.ms)).join(', ')}; same work natively ${col.sameWork.map((r) => secs(r.ms)).join(', ')}; `
       + `skopeo ${col.skopeos.map((r) => secs(r.ms)).join(', ')}; skopeo+umoci ${col.umocis.map((r) => secs(r.ms)).join(', ')}`);
 
     const med = (xs: Sample[]) => median(xs.map((r) => r.ms)) / 1000;
@@ -247,11 +270,12 @@ async function main(): Promise<void> {
       peers: [
         { peer: 'ctr images pull', value: med(col.ctrs), rssMiB: rssOf(col.ctrs) },
         { peer: 'gzip -dc | tar -x (parallel)', value: med(col.tars), rssMiB: rssOf(col.tars) },
+        { peer: 'same work by curl, sha256sum, gzip, tar', value: med(col.sameWork), rssMiB: rssOf(col.sameWork) },
         { peer: 'skopeo copy + umoci unpack', value: med(col.umocis), rssMiB: rssOf(col.umocis) },
       ],
       targets: { 'ctr images pull': 0.4, 'gzip -dc | tar -x (parallel)': 1.15 },
     });
-    summarise({ operation: 'checkout (copy)', fs: col.kind, unit: 's', stowage: med(col.checkouts), stowageRssMiB: rssOf(col.checkouts), peers: [{ peer: 'cp -a', value: med(col.cps), rssMiB: rssOf(col.cps) }], targets: { 'cp -a': 1.0 } });
+    summarise({ operation: 'checkout (copy)', fs: col.kind, unit: 's', stowage: med(col.checkouts), stowageRssMiB: rssOf(col.checkouts), peers: [{ peer: 'cp -a', value: med(col.cps), rssMiB: rssOf(col.cps) }, { peer: 'node fs.cpSync', value: med(col.nodeCps), rssMiB: rssOf(col.nodeCps) }], targets: { 'cp -a': 1.0 } });
     summarise({ operation: 'checkout --hardlink', fs: col.kind, unit: 's', stowage: med(col.hardlinks), stowageRssMiB: rssOf(col.hardlinks), peers: [{ peer: 'cp -al', value: med(col.cpls), rssMiB: rssOf(col.cpls) }], targets: { 'cp -al': 1.0 } });
   }
 

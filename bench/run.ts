@@ -29,7 +29,9 @@ for (const name of chosen) {
     continue;
   }
   console.log(`\n=== bench ${name} ===`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...passThrough], {
+  // In-process benchmarks (the apply in bench/snapshots.ts) run with the V8 flag bin/stowage.js gives
+  // the command line, so they measure what `stowage` does.
+  const r = spawnSync(process.execPath, ['--initial-old-space-size=64', '--import', 'tsx', file, ...passThrough], {
     stdio: 'inherit', cwd: path.dirname(benchDir), env: { ...process.env, STOWAGE_BENCH_SUMMARY: summaryFile },
   });
   if (r.status !== 0) {

@@ -13,6 +13,9 @@ export const PEER_TOOLS: Record<string, string> = {
   'mkfs.ext4': 'e2fsprogs',
   tar: 'tar',
   gzip: 'gzip',
+  curl: 'curl',
+  sha256sum: 'coreutils',
+  bash: 'bash',
 };
 
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v '${cmd}'`], { stdio: 'ignore' }).status === 0;
