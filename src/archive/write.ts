@@ -1,13 +1,18 @@
 import { once } from 'node:events';
-import { pipeline } from 'node:stream/promises';
+import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
-import tar from 'tar-stream';
+import { pipeline } from 'node:stream/promises';
 import { fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { Descriptor, Index } from '../oci/index.js';
 import {
   INDEX_FILE, MANIFEST_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, REPOSITORIES_FILE, blobPath,
   type DockerManifestEntry, type Repositories,
 } from './layout.js';
+import type * as TarStream from 'tar-stream';
+
+let tarModule: typeof import('tar-stream') | undefined;
+/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
+const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /** One blob to write: its descriptor and how to read its bytes (opened when its turn comes). */
 export interface ArchiveBlob {
@@ -34,7 +39,7 @@ const EPOCH = new Date(0);
  * `output` is ended once the archive is complete and left open on failure.
  */
 export async function writeArchive(plan: ArchivePlan, output: Writable, opts: { signal?: AbortSignal } = {}): Promise<void> {
-  const pack = tar.pack();
+  const pack = tar().pack();
   const feeding = feed(pack, plan, opts.signal).catch((e: unknown) => { pack.destroy(e as Error); throw e; });
   feeding.catch(() => undefined);
   const onError = (e: Error) => pack.destroy(e);
@@ -56,7 +61,7 @@ export async function writeArchive(plan: ArchivePlan, output: Writable, opts: { 
   if (!output.writableFinished) await once(output, 'finish');
 }
 
-async function feed(pack: tar.Pack, plan: ArchivePlan, signal: AbortSignal | undefined): Promise<void> {
+async function feed(pack: TarStream.Pack, plan: ArchivePlan, signal: AbortSignal | undefined): Promise<void> {
   const small = (name: string, body: string | Buffer) => new Promise<void>((resolve, reject) => {
     pack.entry({ name, mtime: EPOCH, mode: 0o644, uid: 0, gid: 0 }, typeof body === 'string' ? Buffer.from(body) : body, (e) => (e ? reject(e) : resolve()));
   });

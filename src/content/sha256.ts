@@ -1,4 +1,4 @@
-import { createSHA256, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 /**
  * A SHA-256 whose state can be saved and loaded again (Node's crypto cannot export its state), for
@@ -11,6 +11,8 @@ export class SavableSha256 {
 
   /** A fresh hash, or one continuing from `state`; throws when the state cannot be loaded. */
   static async create(state?: SavedSha256): Promise<SavableSha256> {
+    // Loaded here, not with this module: importing hash-wasm takes ~30 ms, and most commands never resume an ingest.
+    const { createSHA256 } = await import('hash-wasm');
     const hasher = await createSHA256();
     if (state === undefined) return new SavableSha256(hasher.init(), 0);
     hasher.load(Buffer.from(state.state, 'base64'));

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { InvalidArgumentError, throwIfAborted, isStowageError } from '../errors/index.js';
 import { Digester, MediaType, type Digest } from '../oci/index.js';
 import { UNCOMPRESSED, type Writer } from '../content/index.js';
@@ -10,6 +10,11 @@ import { compressStream, type Compression } from './compression.js';
 import { isMarker, mergedChildren, WH_OPAQUE, WH_PREFIX, type MergedEntry } from './merged.js';
 import { loadCarriedXattrs, loadOverrides, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import { joinRel, parentOf, baseOf } from './rootpath.js';
+import type * as TarStream from 'tar-stream';
+
+let tarModule: typeof import('tar-stream') | undefined;
+/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
+const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /** One change between a lower (merged) tree and an upper tree, as Docker's `Changes`. */
 export interface Change {
@@ -258,7 +263,7 @@ function devNumbers(rdev: number): { devmajor: number; devminor: number } {
  * once, for its metadata); hardlinked inodes become one file plus links; owner and mode come from
  * the override records when present; names are PAX-encoded when long. Sockets are skipped.
  */
-async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar.Pack, opts: DiffTarOptions): Promise<void> {
+async function packChanges(changes: readonly Change[], up: TreeSource, pack: TarStream.Pack, opts: DiffTarOptions): Promise<void> {
   const emittedDirs = new Set<string>();
   const inodes = new Map<string, string>();
   const sorted = [...changes].sort((a, b) => comparePaths(a.path, b.path));
@@ -267,8 +272,8 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar
     if (opts.sourceDateEpoch !== undefined && s > opts.sourceDateEpoch) s = opts.sourceDateEpoch;
     return new Date(s * 1000);
   };
-  const put = (h: tar.Header | Partial<tar.Header> & { name: string }, body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => { pack.entry(h as tar.Header, body ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())); });
+  const put = (h: TarStream.Header | Partial<TarStream.Header> & { name: string }, body?: Buffer): Promise<void> =>
+    new Promise((resolve, reject) => { pack.entry(h as TarStream.Header, body ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())); });
 
   const emitEntry = async (rel: string, withOpaque: boolean): Promise<void> => {
     // Any reader would take such an entry for a whiteout and delete `<x>` instead (image-spec: not representable).
@@ -281,7 +286,7 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar
     const binary = xa !== undefined && Object.values(xa).some((v) => !isUtf8(v));
     const pax = binary ? undefined : paxXattrs(xa);
     const base = { name: rel, mode: eff.mode & 0o7777, uid: eff.uid, gid: eff.gid, mtime: mtimeOf(st), ...(pax ? { pax } : {}) };
-    const prep = <H extends Partial<tar.Header> & { name: string }>(h: H): H => {
+    const prep = <H extends Partial<TarStream.Header> & { name: string }>(h: H): H => {
       if (!binary) return h;
       const recs = [paxRecord('path', Buffer.from(h.name))];
       if (h.linkname) recs.push(paxRecord('linkpath', Buffer.from(h.linkname)));
@@ -306,7 +311,7 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar
       } else {
         const h = prep({ ...base, type: 'file', size: st.size });
         await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry(h as tar.Header, (e) => (e ? reject(e) : resolve()));
+          const sink = pack.entry(h as TarStream.Header, (e) => (e ? reject(e) : resolve()));
           pipeline(fs.createReadStream(abs, { highWaterMark: 1 << 20 }), sink as unknown as Writable).catch(reject);
         });
       }
@@ -341,7 +346,7 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: tar
 
 /** The uncompressed layer tar of `changes` as a stream. */
 export function diffTarStream(changes: readonly Change[], upper: TreeSource, opts: DiffTarOptions = {}): Readable {
-  const pack = tar.pack();
+  const pack = tar().pack();
   packChanges(changes, upper, pack, opts).catch((e) => pack.destroy(e as Error));
   return pack as unknown as Readable;
 }
