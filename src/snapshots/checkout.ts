@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
-import { CopyPool } from './copy-pool.js';
+import { CopyPool, SMALL_FILE } from './copy-pool.js';
 import { walkMerged } from './merged.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import type { SnapshotLayout } from './snapshotter.js';
@@ -43,7 +43,8 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   // xattrs of layers that carry some (marked at apply time), copied to the visible entries.
   const layerXattrs = await Promise.all(layers.map((l) => (treeHasXattrs(l) ? loadCarriedXattrs(l) : undefined)));
   const outXattrs = new Map<string, Record<string, Buffer>>();
-  const dirTimes: { p: string; atime: Date; mtime: Date; depth: number }[] = [];
+  /** Directory times, set last (deepest first), in seconds: Stats' ms fields keep sub-ms precision and make no Dates. */
+  const dirTimes: { p: string; atime: number; mtime: number; depth: number }[] = [];
   /** Files with more links, by inode: where their first copy went (and on which lane of the pool). */
   const inodes = new Map<string, { dst: string; lane?: number }>();
   // Copies go to worker threads (one per core) while this thread walks and makes the directories.
@@ -51,6 +52,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   /** Directories made setgid: what is created in them takes their group, not ours. */
   const setgidDirs = new Set<string>();
   const res: CheckoutResult = { entries: 0, linked: 0, copied: 0, skipped: [] };
+  const umask = processUmask();
   const euid = process.geteuid?.() ?? 0;
   const egid = process.getegid?.() ?? 0;
   const hardlink = opts.link === 'hardlink';
@@ -58,22 +60,24 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
     walkMerged(layers, (e) => {
       if ((res.entries & 1023) === 0) throwIfAborted(opts.signal);
       res.entries++;
-      const dst = path.join(stage, e.rel);
+      const dst = `${stage}/${e.rel}`; // rel is clean: names from readdir joined by '/'
       const st = e.st;
       const o = layerOverrides[e.layer]?.get(e.rel);
       const uid = o?.uid ?? st.uid;
       const gid = o?.gid ?? st.gid;
       const perm = o?.mode ?? st.mode & 0o7777;
       let kind: 'dir' | 'file' | 'symlink' | 'other' = 'other';
-      const inode = `${st.dev}:${st.ino}`;
+      /** A file's inode key, when other names share it. */
+      let inode: string | undefined;
       let shared = false;
       if (st.isDirectory()) {
         fs.mkdirSync(dst, { mode: 0o700 });
         kind = 'dir';
-        dirTimes.push({ p: dst, atime: st.atime, mtime: st.mtime, depth: e.rel.split('/').length });
+        dirTimes.push({ p: dst, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000, depth: e.rel.split('/').length });
       } else if (st.isFile()) {
         kind = 'file';
-        const prev = st.nlink > 1 ? inodes.get(inode) : undefined;
+        inode = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
+        const prev = inode !== undefined ? inodes.get(inode) : undefined;
         if (prev !== undefined) {
           // A link to this tree's first copy of the inode: after that copy, on its lane.
           if (prev.lane === undefined) fs.linkSync(prev.dst, dst); else pool!.add({ src: prev.dst, dst, link: true }, prev.lane);
@@ -84,7 +88,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
           fs.linkSync(e.src, dst);
           res.linked++;
           shared = true;
-          if (st.nlink > 1) inodes.set(inode, { dst });
+          if (inode !== undefined) inodes.set(inode, { dst });
         }
       } else if (st.isSymbolicLink()) {
         kind = 'symlink';
@@ -106,29 +110,29 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         if (o) outOverrides.set(e.rel, { ...o });
         return;
       }
-      // A new entry is ours (group: a setgid parent's); a copied file has its source's mode already.
-      const copiedMode = kind === 'file' ? st.mode & 0o7777 : undefined;
+      // A new entry is ours (group: a setgid parent's). A big file is copied with its source's mode; a
+      // small one is created with the mode it must have, less the umask (see SMALL_FILE).
+      const small = kind === 'file' && st.size <= SMALL_FILE;
+      const wanted = privileged ? perm : kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
+      const createdMode = small ? wanted & ~umask : kind === 'file' ? st.mode & 0o7777 : undefined;
       if (kind === 'dir' && perm & 0o2000) setgidDirs.add(e.rel);
       let chown: [number, number] | undefined;
-      let chmod: number | undefined;
-      if (privileged) {
-        if (uid !== euid || gid !== egid || setgidDirs.has(path.dirname(e.rel))) chown = [uid, gid];
-        // chown clears setuid and setgid: set them again.
-        if (kind !== 'symlink' && (copiedMode !== perm || (chown && perm & 0o6000))) chmod = perm;
-      } else {
-        const actual = kind === 'dir' ? perm | 0o700 : kind === 'file' ? perm | 0o600 : perm;
-        if (kind !== 'symlink' && copiedMode !== actual) chmod = actual;
-        if (uid !== euid || gid !== egid || actual !== perm) outOverrides.set(e.rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
-      }
+      if (privileged && (uid !== euid || gid !== egid || setgidDirs.has(path.dirname(e.rel)))) chown = [uid, gid];
+      // chown clears setuid and setgid: set them again.
+      const chmod = kind !== 'symlink' && (createdMode !== wanted || (chown && wanted & 0o6000)) ? wanted : undefined;
+      if (!privileged && (uid !== euid || gid !== egid || wanted !== perm)) outOverrides.set(e.rel, { uid, gid, mode: perm, symlink: kind === 'symlink' });
       if (kind === 'file') {
-        const lane = pool!.add({ src: e.src, dst, ...(chown ? { chown } : {}), ...(chmod !== undefined ? { chmod } : {}), atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
-        if (st.nlink > 1) inodes.set(inode, { dst, lane });
+        const lane = pool!.add({
+          src: e.src, dst, ...(small ? { mode: wanted } : {}), ...(chown ? { chown } : {}), ...(chmod !== undefined ? { chmod } : {}),
+          atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000,
+        });
+        if (inode !== undefined) inodes.set(inode, { dst, lane });
         res.copied++;
         return;
       }
       if (chown) fs.lchownSync(dst, chown[0], chown[1]);
       if (chmod !== undefined) fs.chmodSync(dst, chmod);
-      if (kind !== 'dir') fs.lutimesSync(dst, st.atime, st.mtime);
+      if (kind !== 'dir') fs.lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     });
     await pool?.finish();
     dirTimes.sort((a, b) => b.depth - a.depth);
@@ -148,4 +152,16 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
     fs.rmSync(sidecarPath(stage), { force: true });
     throw fromSystemError(e, `checkout into ${destDir}`);
   }
+}
+
+/**
+ * The process's umask, read where no thread can see it change: /proc/self/status on Linux.
+ * process.umask() without an argument sets it to 0 for a moment to read it.
+ */
+function processUmask(): number {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return parseInt(m[1]!, 8);
+  } catch { /* not Linux */ }
+  return process.umask();
 }

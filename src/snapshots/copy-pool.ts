@@ -13,6 +13,11 @@ export interface PlaceFile {
   src: string;
   dst: string;
   link?: boolean;
+  /**
+   * A file of at most SMALL_FILE bytes (by its lstat) is read and written through a buffer, created with
+   * this mode (less the umask); bigger ones are copied by the kernel (copyFileSync: the source's mode).
+   */
+  mode?: number;
   /** lchown to [uid, gid]. */
   chown?: [number, number];
   /** chmod to this mode (after the chown, which clears setuid and setgid). */
@@ -24,17 +29,44 @@ export interface PlaceFile {
 
 const BATCH = 128;
 
+/**
+ * Files up to this size are copied through a buffer: open, read, close, open with O_EXCL and the mode,
+ * write, futimens, close. libuv's copyfile also runs fstat twice, ftruncate and fchmod per file, and
+ * the times then go by path; most files of an image are this small.
+ */
+export const SMALL_FILE = 64 << 10;
+
 const LANE_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const buf = Buffer.allocUnsafe(${SMALL_FILE} + 1);
+/** Copies a small file through buf, or returns false (it has grown past the buffer since its lstat). */
+function copySmall(f) {
+  const from = fs.openSync(f.src, 'r');
+  let n = 0;
+  try {
+    for (let r; n < buf.length && (r = fs.readSync(from, buf, n, buf.length - n, n)) > 0;) n += r;
+  } finally { fs.closeSync(from); }
+  if (n === buf.length) return false;
+  const to = fs.openSync(f.dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, f.mode);
+  try {
+    for (let w = 0; w < n;) w += fs.writeSync(to, buf, w, n - w);
+    if (f.chown) fs.fchownSync(to, f.chown[0], f.chown[1]);
+    if (f.chmod !== undefined) fs.fchmodSync(to, f.chmod);
+    if (f.mtime !== undefined) fs.futimesSync(to, f.atime, f.mtime);
+  } finally { fs.closeSync(to); }
+  return true;
+}
 parentPort.on('message', (batch) => {
   let i = 0;
   try {
     for (; i < batch.length; i++) {
       const f = batch[i];
+      if (f.mode !== undefined && copySmall(f)) continue;
       if (f.link) fs.linkSync(f.src, f.dst); else fs.copyFileSync(f.src, f.dst);
       if (f.chown) fs.lchownSync(f.dst, f.chown[0], f.chown[1]);
-      if (f.chmod !== undefined) fs.chmodSync(f.dst, f.chmod);
+      if (f.chmod !== undefined || f.mode !== undefined) fs.chmodSync(f.dst, f.chmod ?? f.mode);
       if (f.mtime !== undefined) fs.lutimesSync(f.dst, f.atime, f.mtime);
     }
     parentPort.postMessage({ done: i });
@@ -106,7 +138,8 @@ export class CopyPool {
    */
   add(f: PlaceFile, lane?: number): number {
     const active = Math.min(Math.max(1, this.maxLanes), 1 + Math.floor(this.count / FILES_PER_NEW_LANE));
-    if (path.dirname(f.dst) !== this.lastDir) { this.lastDir = path.dirname(f.dst); this.dirLane = (this.dirLane + 1) % active; }
+    const dir = path.dirname(f.dst);
+    if (dir !== this.lastDir) { this.lastDir = dir; this.dirLane = (this.dirLane + 1) % active; }
     const l = lane ?? this.dirLane;
     this.count++;
     (this.lanes[l] ??= new Lane()).add(f);
