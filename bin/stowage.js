@@ -1,15 +1,16 @@
 #!/bin/sh
-':' //; exec node --initial-old-space-size=64 "$0" "$@"
+':' //; case " $* " in *" pull "*|*" push "*|*" load "*|*" import "*|*" save "*|*" build "*|*" commit "*|*" squash "*|*" serve "*) exec node --initial-old-space-size=64 "$0" "$@";; *) exec node "$0" "$@";; esac
 // The `stowage` command: runs the bundled command line (npm run build makes dist/cli/bundle/).
 //
-// The two lines above are read by sh, which starts node on this file with a V8 flag; node reads them as
-// a string and a comment. A flag has to be there at start-up: V8 takes no heap sizing later, nor this
-// one from NODE_OPTIONS, and `#!/usr/bin/env -S` is missing from busybox. Why the flag: V8 starts a
-// full collection whenever the Buffers allocated since the last one outgrow the old generation's slack,
-// which is 10-30 MB for the ~10 MB heap of this command line. A pull turns over ~800 MB of Buffers
-// (sockets, zlib output, blob reads), so it ran ~40 full collections; from a 64 MB old generation it
-// runs 2-3, and used 0.6 CPU-seconds less of 4.2 (bench/pull.ts). `node bin/stowage.js` works too,
-// without the flag.
+// The two lines above are read by sh, which starts node on this file; node reads them as a string and
+// a comment. Commands that move image data get a V8 flag, which has to be there at start-up: V8 takes
+// no heap sizing later, nor this one from NODE_OPTIONS, and `#!/usr/bin/env -S` is missing from
+// busybox. Why: V8 starts a full collection whenever the Buffers allocated since the last one outgrow
+// the old generation's slack, 10-30 MB for the ~10 MB heap of this command line. A pull turns over
+// ~800 MB of Buffers (sockets, zlib output, blob reads) and ran ~40 full collections; from a 64 MB old
+// generation it runs 2-3, with 0.6 CPU-seconds less of 4.2 (bench/pull.ts). The flag costs ~14 ms of
+// start-up, so the other commands go without it (a word matched by mistake only costs those 14 ms).
+// `node bin/stowage.js` works too, without the flag.
 import { main } from '../dist/cli/bundle/main.js';
 
 /** Resolves once what was written to `stream` has been handed to the system. */
