@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyLayer, checkout, decompressStream, detectCompression } from '../../src/snapshots/index.js';
-import { CopyPool } from '../../src/snapshots/copy-pool.js';
+import { CopyPool, SMALL_FILE } from '../../src/snapshots/copy-pool.js';
 import { isStowageError } from '../../src/errors/index.js';
 import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, linkGroups, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
 
@@ -453,6 +453,43 @@ describe('checkout on worker threads', () => {
     expect(res.copied).toBe(360);
     expect(await describeTree(out, { owners: isRoot, mtimes: true })).toEqual(await describeTree(layer, { owners: isRoot, mtimes: true }));
     expect(linkGroups(out)).toEqual(linkGroups(layer));
+  });
+
+  it('keeps every mode under any umask, for files copied through the buffer and by the kernel alike', async () => {
+    const base = scratch();
+    const big = 'x'.repeat(SMALL_FILE + 1);
+    const modes = [0o644, 0o664, 0o600, 0o755, 0o777, 0o640, 0o444];
+    const layer = path.join(base, 'layer');
+    await applyLayer(streamOf(await buildTar([
+      dir('d', 0o775), dir('e', 0o777),
+      ...modes.flatMap((m) => [file(`small-${m.toString(8)}`, 's', m), file(`big-${m.toString(8)}`, big, m)]),
+      ...(isRoot ? [file('suid', '#!', 0o4755), file('d/sgid', '#!', 0o2775)] : []),
+    ])), layer, { mode: 'overlay' });
+    const want = await describeTree(layer, { owners: isRoot, mtimes: true });
+    const before = process.umask(0o077);
+    try {
+      for (const mask of [0o077, 0o022, 0o000, 0o027]) {
+        process.umask(mask);
+        const out = path.join(base, `out-${mask.toString(8)}`);
+        await checkout(null, [layer], out);
+        expect(await describeTree(out, { owners: isRoot, mtimes: true }), `umask ${mask.toString(8)}`).toEqual(want);
+      }
+    } finally {
+      process.umask(before);
+    }
+  });
+
+  it('a file that outgrew the buffer since its lstat is copied by the kernel, and gets the mode asked for', async () => {
+    const base = scratch();
+    const data = Buffer.alloc(3 * SMALL_FILE, 7);
+    fs.writeFileSync(path.join(base, 'grown'), data, { mode: 0o600 });
+    const pool = new CopyPool(1);
+    pool.add({ src: path.join(base, 'grown'), dst: path.join(base, 'copy'), mode: 0o640, atime: 1, mtime: 2 });
+    await pool.finish();
+    expect(fs.readFileSync(path.join(base, 'copy')).equals(data)).toBe(true);
+    const st = fs.statSync(path.join(base, 'copy'));
+    expect(st.mode & 0o7777).toBe(0o640);
+    expect(st.mtimeMs).toBe(2000);
   });
 
   it('a file that cannot be placed fails the pool with a typed error, after the others are done', async () => {
