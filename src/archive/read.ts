@@ -1,13 +1,9 @@
-import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
 import { MAX_ARCHIVE_JSON, isMetadataMember } from './layout.js';
 import { linkTarget, memberPath } from './member.js';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
+import { tarStream } from './tar-stream.js';
 
 /** A member stored by the caller while the archive streams by. */
 export interface StoredMember {
@@ -44,7 +40,7 @@ export async function readArchive(input: Readable, sink: MemberSink, opts: { sig
   const json = new Map<string, Buffer>();
   const links = new Map<string, string>();
   const seen = new Set<string>();
-  const extract = tar().extract();
+  const extract = tarStream().extract();
   input.on('error', (e) => extract.destroy(e));
   input.pipe(extract);
   try {

@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromSystemError, isStowageError, throwIfAborted } from '../errors/index.js';
@@ -8,11 +7,8 @@ import {
   INDEX_FILE, MANIFEST_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, REPOSITORIES_FILE, blobPath,
   type DockerManifestEntry, type Repositories,
 } from './layout.js';
+import { tarStream } from './tar-stream.js';
 import type * as TarStream from 'tar-stream';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /** One blob to write: its descriptor and how to read its bytes (opened when its turn comes). */
 export interface ArchiveBlob {
@@ -39,7 +35,7 @@ const EPOCH = new Date(0);
  * `output` is ended once the archive is complete and left open on failure.
  */
 export async function writeArchive(plan: ArchivePlan, output: Writable, opts: { signal?: AbortSignal } = {}): Promise<void> {
-  const pack = tar().pack();
+  const pack = tarStream().pack();
   const feeding = feed(pack, plan, opts.signal).catch((e: unknown) => { pack.destroy(e as Error); throw e; });
   feeding.catch(() => undefined);
   const onError = (e: Error) => pack.destroy(e);

@@ -5,16 +5,12 @@
  * sends everything as root, and the builder reads the context as root's).
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError } from '../errors/index.js';
+import { tarStream } from '../snapshots/index.js';
 import { decompressedFile } from './compressed.js';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /**
  * The docker CLI ends a context whose Dockerfile it added from outside without padding the last file
@@ -43,7 +39,7 @@ export async function extractContextArchive(input: NodeJS.ReadableStream, dir: s
   const spool = `${dir}.tar`;
   try {
     await pipeline(input, fs.createWriteStream(spool), ...(signal ? [{ signal }] as const : []));
-    const ex = tar().extract();
+    const ex = tarStream().extract();
     const dirTimes: Array<[string, Date]> = [];
     ex.on('entry', (h, stream, next) => {
       const done = (e?: unknown): void => { if (e) ex.destroy(e as Error); else next(); };

@@ -6,18 +6,13 @@
  * up with their metadata, as an overlay upper directory would hold them).
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, throwIfAborted } from '../errors/index.js';
-import { loadOverrides, lookupMerged, type OwnerOverride } from '../snapshots/index.js';
+import { loadOverrides, lookupMerged, tarStream, type OwnerOverride } from '../snapshots/index.js';
 import { decompressedFile, isArchive } from './compressed.js';
 import { entryHash, sourcesHash } from './source-hash.js';
 import type { BuildSource, SourceEntry } from './source.js';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 export interface CopySourceItem {
   /** The resolved path inside the source tree. */
@@ -234,7 +229,7 @@ export async function writeCopyItem(opts: WriteOptions, it: CopySourceItem, dest
 
 /** Extracts a tar archive under `destRel`, keeping its owners, modes and times (docker's UntarPath). */
 async function extractArchive(opts: WriteOptions, file: string, destRel: string): Promise<void> {
-  const ex = tar().extract();
+  const ex = tarStream().extract();
   const root = path.join(opts.upper, destRel);
   const dirTimes: Array<[string, Date]> = [];
   ex.on('entry', (h, stream, next) => {

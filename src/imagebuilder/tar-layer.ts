@@ -1,14 +1,10 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfAborted } from '../errors/index.js';
+import { tarStream } from '../snapshots/index.js';
 import type { LayerEntry } from './file-tree.js';
 import type * as TarStream from 'tar-stream';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /** Files up to this size are read in one call; larger ones are streamed. */
 const READ_WHOLE = 1 << 20;
@@ -18,7 +14,7 @@ const READ_WHOLE = 1 << 20;
  * owners only (no user or group names) and the given times, so the same entries make the same bytes.
  */
 export function layerTar(entries: readonly LayerEntry[], signal?: AbortSignal): Readable {
-  const pack = tar().pack();
+  const pack = tarStream().pack();
   const write = async (): Promise<void> => {
     for (const e of entries) {
       throwIfAborted(signal);

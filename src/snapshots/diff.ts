@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,11 +9,8 @@ import { compressStream, type Compression } from './compression.js';
 import { isMarker, mergedChildren, WH_OPAQUE, WH_PREFIX, type MergedEntry } from './merged.js';
 import { loadCarriedXattrs, loadOverrides, treeHasXattrs, type OwnerOverride } from './ownership.js';
 import { joinRel, parentOf, baseOf } from './rootpath.js';
+import { tarStream } from './tar-stream.js';
 import type * as TarStream from 'tar-stream';
-
-let tarModule: typeof import('tar-stream') | undefined;
-/** tar-stream, loaded when first used: importing it costs every command ~15 ms of start-up. */
-const tar = (): typeof import('tar-stream') => (tarModule ??= createRequire(import.meta.url)('tar-stream') as typeof import('tar-stream'));
 
 /** One change between a lower (merged) tree and an upper tree, as Docker's `Changes`. */
 export interface Change {
@@ -346,7 +342,7 @@ async function packChanges(changes: readonly Change[], up: TreeSource, pack: Tar
 
 /** The uncompressed layer tar of `changes` as a stream. */
 export function diffTarStream(changes: readonly Change[], upper: TreeSource, opts: DiffTarOptions = {}): Readable {
-  const pack = tar().pack();
+  const pack = tarStream().pack();
   packChanges(changes, upper, pack, opts).catch((e) => pack.destroy(e as Error));
   return pack as unknown as Readable;
 }

@@ -4,6 +4,7 @@
 // (`.wh.<name>` files, `.wh..wh..opq` for opaque directories) so that everything works unprivileged;
 // ownership that cannot be applied is kept as override records (see "Rootless mode" in the README).
 export { detectCompression, decompressStream, compressStream, type Compression } from './compression.js';
+export { tarStream } from './tar-stream.js';
 export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
 export {
   diffDirs, layerChanges, diffTarStream, writeDiffLayer, toApiChanges, comparePaths, treeSource,

@@ -41,9 +41,9 @@ export function isMarker(dir: string, name: string): boolean {
 export function mergedChildren(layers: readonly string[], rel: string, top = 0, stop = layers.length, only?: readonly number[]): Map<string, MergedEntry> {
   const out = new Map<string, MergedEntry>();
   const hidden = new Set<string>();
-  for (let i = only ? 0 : top; only ? i < only.length : i < stop; i++) {
-    const k = only ? only[i]! : i;
-    if (k < top || k >= stop) continue;
+  const candidates = only ?? Array.from({ length: stop - top }, (_, i) => top + i);
+  for (const k of candidates) {
+    if (k >= stop) break; // `only` is ascending, and may run past a stop lowered after it was listed
     const dir = path.join(layers[k]!, rel);
     if (!only) {
       const st = fs.lstatSync(dir, { throwIfNoEntry: false });
