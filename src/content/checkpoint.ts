@@ -45,6 +45,12 @@ export const CHECKPOINT_INTERVAL = 32 << 20;
 const PROGRESS_STEP = 1 << 20;
 /** Writers faster than this (bytes/s) get no checkpointer: the savable hash (~170 MB/s, shared) could not follow. */
 const FOLLOW_MAX_RATE = 100e6;
+/**
+ * Ingests with less than this left (at their pace, when their size is known) get no checkpointer: a
+ * worker costs ~0.1 CPU-second to start, taken from a pull that is busy, and a resume of an ingest that
+ * short re-hashes its few hundred MB at Node's speed in less.
+ */
+export const DEFAULT_CHECKPOINT_MIN_SECONDS = 2;
 /** The writer's pace is judged over windows of this many bytes (or checkpointMinBytes if smaller). */
 const RATE_WINDOW = 8 << 20;
 /** On close the worker finishes a lag up to this size (~200 ms of savable hashing) before saving. */
@@ -68,7 +74,11 @@ export interface HasherContext {
   algorithm: Algorithm;
   ref: string;
   checkpointMinBytes?: number | undefined;
+  /** Seconds an ingest of known size must still have to go for a checkpointer to start (default 2). */
+  checkpointMinSeconds?: number | undefined;
   checkpointIntervalBytes?: number | undefined;
+  /** The ingest's size when known (0: unknown). */
+  total?: number | undefined;
   /** Nice value of the checkpointer thread (default 19: idle CPU only). */
   checkpointNice?: number | undefined;
 }
@@ -211,7 +221,10 @@ class FollowedNodeHasher implements IngestHasher {
       // hopelessly behind, so its checkpoints would never be used; don't spend the CPU.
       const rate = ((offset - this.window.offset) * 1000) / Math.max(1, now - this.window.at);
       this.window = { offset, at: now };
-      if (this.worker === undefined && !this.gaveUp && rate <= FOLLOW_MAX_RATE && offset >= this.minBytes) {
+      const total = this.ctx.total ?? 0;
+      const secondsLeft = total > offset ? (total - offset) / rate : total > 0 ? 0 : Infinity;
+      if (this.worker === undefined && !this.gaveUp && rate <= FOLLOW_MAX_RATE && offset >= this.minBytes
+        && secondsLeft >= (this.ctx.checkpointMinSeconds ?? DEFAULT_CHECKPOINT_MIN_SECONDS)) {
         this.worker = new CheckpointWorker(this.ctx.dataPath, stateFile(this.ctx.dir), this.from, this.ctx.checkpointIntervalBytes ?? CHECKPOINT_INTERVAL, this.ctx.checkpointNice ?? 19);
       } else if (this.worker !== undefined && rate > FOLLOW_MAX_RATE * 1.5) {
         const w = this.worker;
@@ -329,6 +342,7 @@ function checkpointWorkerMain() {
 
 const WORKER_SOURCE =
   'var __name = (f) => f;\n' + // esbuild's keepNames helper, in case the functions were compiled with it
+  'var __require = require;\n' + // and its name for require() in an ES module bundle: without it the CLI's worker died at once
   `(${checkpointWorkerMain.toString()})();`;
 
 class CheckpointWorker {

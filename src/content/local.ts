@@ -31,6 +31,8 @@ export interface LocalStoreOptions {
   onResume?: (report: ResumeReport) => void;
   /** Ingests at least this large get a background hash checkpointer (default 8 MiB). */
   checkpointMinBytes?: number;
+  /** Ingests of known size with less than this many seconds to go at their pace get none (default 2). */
+  checkpointMinSeconds?: number;
   /** How often the checkpointer saves the hash state (default 32 MiB). */
   checkpointIntervalBytes?: number;
   /** Nice value of the checkpointer thread (default 19, so it only uses idle CPU). */
@@ -341,7 +343,7 @@ export class LocalStore implements LocalContentStore {
       try {
         hasher = await resumeIngestHasher({
           dir, dataPath, algorithm, length: status.offset, total: status.total || total, ref,
-          onResume: this.opts.onResume, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
+          onResume: this.opts.onResume, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointMinSeconds: this.opts.checkpointMinSeconds, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
         });
       } catch (e) {
         await fh.close();
@@ -373,7 +375,7 @@ export class LocalStore implements LocalContentStore {
     }
     const fh = await fsp.open(dataPath, 'r+');
     const hasher = newIngestHasher({
-      dir, dataPath, algorithm, ref, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
+      dir, dataPath, algorithm, ref, total, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointMinSeconds: this.opts.checkpointMinSeconds, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
     });
     return new LocalWriter(this, ref, dir, fh, hasher, lock, {
       ref, offset: 0, total, ...(expected ? { expected } : {}), startedAt: now, updatedAt: now,

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestImage, makeTestIndex, pushRaw, writeOciLayout, type TestImage } from '../harness/images.js';
+import { makeRandomImage, makeTestImage, makeTestIndex, pushRaw, writeOciLayout, type TestImage } from '../harness/images.js';
 import { startFaultProxy } from '../harness/proxy.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { defaultRoot } from '../../src/images/index.js';
@@ -157,6 +157,46 @@ describe('Ctrl-C', () => {
     }
     expect(lines(await ok('pull', `${reg.host}/app:v2`)).at(-1)).toBe(`${reg.host}/app:v2`);
     await ok('rmi', `${reg.host}/app:v2`);
+  });
+});
+
+describe('a slow download', () => {
+  it('is followed by the hash checkpointer of the built command line, whose state an interrupted pull keeps', async () => {
+    // The checkpointer is a worker thread shipped as source text: this runs it from the bundle users get.
+    const image = await makeRandomImage([24 << 20]);
+    await pushRaw(reg.url, 'slow', 'v1', image);
+    const proxy = await startFaultProxy(reg.url);
+    const layer = image.layers[0]!.digest;
+    try {
+      // ~4 s for the layer: seconds left when its pace is judged (at 8 MiB), so it gets a checkpointer.
+      proxy.addFault({ method: 'GET', path: `/blobs/${layer}`, fault: { kind: 'throttle', bytesPerSecond: 6e6 }, times: 1000 });
+      const child = spawn(process.execPath, [BIN, '--root', root, 'pull', '-q', `${proxy.host}/slow:v1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      let closed = false;
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => { closed = true; resolve(code); }));
+      const ingested = () => {
+        if (!fs.existsSync(path.join(root, 'ingest'))) return undefined; // the store is not made yet
+        const dirs = fs.readdirSync(path.join(root, 'ingest'), { withFileTypes: true }).filter((d) => d.isDirectory());
+        return dirs.map((d) => path.join(root, 'ingest', d.name)).find((d) => fs.existsSync(path.join(d, 'data')) && fs.statSync(path.join(d, 'data')).size >= 14 << 20);
+      };
+      let dir: string | undefined;
+      while (!(dir = ingested())) {
+        if (closed) throw new Error(`pull ended early: ${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      // close() had the checkpointer finish and save: the state covers bytes of the partial blob
+      const state = JSON.parse(fs.readFileSync(path.join(dir, 'hashstate'), 'utf8')) as { length: number };
+      expect(state.length).toBeGreaterThanOrEqual(8 << 20);
+      expect(state.length).toBeLessThanOrEqual(fs.statSync(path.join(dir, 'data')).size);
+    } finally {
+      await proxy.stop();
+    }
+    // the next pull resumes the ingest and completes
+    expect(lines(await ok('pull', `${reg.host}/slow:v1`)).at(-1)).toBe(`${reg.host}/slow:v1`);
+    await ok('rmi', `${reg.host}/slow:v1`);
   });
 });
 

@@ -6,12 +6,13 @@ import { digestOf } from '../../src/oci/index.js';
 
 const args = JSON.parse(process.argv[2]!) as {
   root: string; ref: string; src: string; mode: 'hold' | 'race';
-  stopAt?: number; chunk?: number; pauseMs?: number; checkpointMinBytes?: number; checkpointIntervalBytes?: number; checkpointNice?: number;
+  stopAt?: number; chunk?: number; pauseMs?: number; checkpointMinBytes?: number; checkpointMinSeconds?: number; checkpointIntervalBytes?: number; checkpointNice?: number;
 };
 const data = fs.readFileSync(args.src);
 const desc = { size: data.length, digest: digestOf(data) };
 const store = await openContentStore(args.root, {
   ...(args.checkpointMinBytes !== undefined ? { checkpointMinBytes: args.checkpointMinBytes } : {}),
+  ...(args.checkpointMinSeconds !== undefined ? { checkpointMinSeconds: args.checkpointMinSeconds } : {}),
   ...(args.checkpointIntervalBytes !== undefined ? { checkpointIntervalBytes: args.checkpointIntervalBytes } : {}),
   ...(args.checkpointNice !== undefined ? { checkpointNice: args.checkpointNice } : {}),
 });

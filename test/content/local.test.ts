@@ -184,7 +184,7 @@ describe('local content store', () => {
       const { file, data, digest } = srcFile(24 << 20, 3);
       const c = child({
         root, ref: 'ckpt', src: file, mode: 'hold', stopAt: 20 << 20, chunk: 1 << 18, pauseMs: 4,
-        checkpointMinBytes: 1 << 20, checkpointIntervalBytes: 1 << 20, checkpointNice: 0, // a busy CI machine would starve nice 19
+        checkpointMinBytes: 1 << 20, checkpointMinSeconds: 0, checkpointIntervalBytes: 1 << 20, checkpointNice: 0, // a busy CI machine would starve nice 19
       });
       await c.waitFor('holding', 60_000);
       // wait until the checkpointer has saved within 1 MiB of the end (it saves every 1 MiB here)
@@ -300,7 +300,7 @@ describe('local content store', () => {
 
     it('close saves the hash state; reopening hashes nothing; a second resume continues from the exact state', async () => {
       const reports: ResumeReport[] = [];
-      const store = await openContentStore(root, { onResume: (r) => reports.push(r), checkpointMinBytes: 1 << 20 });
+      const store = await openContentStore(root, { onResume: (r) => reports.push(r), checkpointMinBytes: 1 << 20, checkpointMinSeconds: 0 });
       const data = randomBytes(16 << 20);
       await writePaced(store, 'r', data, (10 << 20) + 1000);
       const w = await store.writer({ ref: 'r', desc: { size: data.length, digest: digestOf(data) } });
@@ -392,7 +392,7 @@ describe('local content store', () => {
 
     it('after a checkpoint resume the state keeps being saved while writing (no close needed)', async () => {
       const reports: ResumeReport[] = [];
-      const store = await openContentStore(root, { onResume: (r) => reports.push(r), checkpointMinBytes: 1 << 20, checkpointIntervalBytes: 1 << 20 });
+      const store = await openContentStore(root, { onResume: (r) => reports.push(r), checkpointMinBytes: 1 << 20, checkpointMinSeconds: 0, checkpointIntervalBytes: 1 << 20 });
       const data = randomBytes(6 << 20);
       await writePaced(store, 'p', data, 3 << 20);
       const w = await store.writer({ ref: 'p' });
@@ -407,8 +407,20 @@ describe('local content store', () => {
       await w.commit(data.length, digestOf(data));
     });
 
+    it('an ingest of known size with less than checkpointMinSeconds to go at its pace gets no checkpointer', async () => {
+      // 6 MiB at < 50 MB/s: ~0.1 s left when the pace is first judged (at 1 MiB)
+      const data = randomBytes(6 << 20);
+      const quick = await openContentStore(root, { checkpointMinBytes: 1 << 20, checkpointMinSeconds: 30 });
+      await writePaced(quick, 'quick', data, 5 << 20);
+      expect(fs.existsSync(path.join(root, 'ingest', ingestKey('quick'), 'hashstate'))).toBe(false);
+      // the same ingest under a store for which those seconds are enough is followed, and close saves its state
+      const followed = await openContentStore(root, { checkpointMinBytes: 1 << 20, checkpointMinSeconds: 0.01 });
+      await writePaced(followed, 'followed', data, 5 << 20);
+      expect(fs.existsSync(path.join(root, 'ingest', ingestKey('followed'), 'hashstate'))).toBe(true);
+    });
+
     it('truncate(0) drops the checkpoint', async () => {
-      const store = await openContentStore(root, { checkpointMinBytes: 1 << 20 });
+      const store = await openContentStore(root, { checkpointMinBytes: 1 << 20, checkpointMinSeconds: 0 });
       const data = randomBytes(3 << 20);
       await writePaced(store, 't', data, 2 << 20);
       const state = path.join(root, 'ingest', ingestKey('t'), 'hashstate');

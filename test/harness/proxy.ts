@@ -21,6 +21,8 @@ export type Fault =
   | { kind: 'oversize'; bytes: number }
   | { kind: 'ignoreRange' }
   | { kind: 'delay'; ms: number }
+  /** Sends the body at no more than `bytesPerSecond` (a slow network, for what only a slow download does). */
+  | { kind: 'throttle'; bytesPerSecond: number }
   /** Sends the first `afterBytes` of the body, then nothing more until the client goes away. */
   | { kind: 'stall'; afterBytes: number }
   /** Never answers, not even the headers: the request hangs until the client goes away (`clientClosed`). */
@@ -198,8 +200,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       rec.status = upRes.statusCode ?? 0;
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       let offset = 0;
+      const started = Date.now();
       for await (const c of upRes) {
         let chunk = c as Buffer;
+        if (fault?.kind === 'throttle') {
+          const wait = started + ((offset + chunk.length) * 1000) / fault.bytesPerSecond - Date.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
         if (fault?.kind === 'flip' && fault.at >= offset && fault.at < offset + chunk.length) {
           chunk = Buffer.from(chunk);
           chunk[fault.at - offset] = chunk[fault.at - offset]! ^ 0xff;
