@@ -123,6 +123,12 @@ export class LocalStore implements LocalContentStore {
     this.labels = opts.labels ?? new DirLabelStore(this.side);
   }
 
+  /** The checkpointer settings every ingest hasher gets (new and resumed alike). */
+  private checkpointOptions() {
+    const { checkpointMinBytes, checkpointMinSeconds, checkpointIntervalBytes, checkpointNice } = this.opts;
+    return { checkpointMinBytes, checkpointMinSeconds, checkpointIntervalBytes, checkpointNice };
+  }
+
   blobPath(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return path.join(this.root, 'blobs', algorithm, hex);
@@ -343,7 +349,7 @@ export class LocalStore implements LocalContentStore {
       try {
         hasher = await resumeIngestHasher({
           dir, dataPath, algorithm, length: status.offset, total: status.total || total, ref,
-          onResume: this.opts.onResume, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointMinSeconds: this.opts.checkpointMinSeconds, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
+          onResume: this.opts.onResume, ...this.checkpointOptions(),
         });
       } catch (e) {
         await fh.close();
@@ -375,7 +381,7 @@ export class LocalStore implements LocalContentStore {
     }
     const fh = await fsp.open(dataPath, 'r+');
     const hasher = newIngestHasher({
-      dir, dataPath, algorithm, ref, total, checkpointMinBytes: this.opts.checkpointMinBytes, checkpointMinSeconds: this.opts.checkpointMinSeconds, checkpointIntervalBytes: this.opts.checkpointIntervalBytes, checkpointNice: this.opts.checkpointNice,
+      dir, dataPath, algorithm, ref, total, ...this.checkpointOptions(),
     });
     return new LocalWriter(this, ref, dir, fh, hasher, lock, {
       ref, offset: 0, total, ...(expected ? { expected } : {}), startedAt: now, updatedAt: now,
