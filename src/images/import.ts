@@ -1,7 +1,9 @@
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
+import http from 'node:http';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, NotFoundError, UnavailableError, fromSystemError } from '../errors/index.js';
+import { DEFAULT_USER_AGENT, nodeTransport, type HttpResponse } from '../distribution/index.js';
 import type { Digest, ImageConfig, Platform } from '../oci/index.js';
 import { applyChanges } from './changes.js';
 import type { Ctx } from './context.js';
@@ -27,16 +29,43 @@ async function openSource(source: Readable | URL, progress: ProgressSink, signal
     throw new InvalidArgumentError(`unsupported import source ${source.href}: use a file, -, or an http(s) URL`, { source: source.href });
   }
   progress.status(`Downloading from ${source.href}`);
-  let res: Response;
-  try {
-    res = await fetch(source, { ...(signal ? { signal } : {}), redirect: 'follow' });
-  } catch (e) {
-    throw new UnavailableError(`Get "${source.href}": ${(e as Error).message}`, { source: source.href }, { cause: e });
+  const res = await download(source, signal);
+  const fail = (status: string): never => {
+    res.body.destroy();
+    throw new (res.status === 404 ? NotFoundError : UnavailableError)(`Get "${source.href}": ${status}`, { source: source.href, status: res.status });
+  };
+  if (res.status === 404) fail('404 Not Found');
+  if (res.status < 200 || res.status > 299) fail(`${res.status} ${http.STATUS_CODES[res.status] ?? ''}`.trim());
+  const len = Number(res.headers['content-length'] ?? '');
+  return { stream: res.body, name: source.href, ...(len > 0 ? { total: len } : {}) };
+}
+
+/** Redirects a download follows at most (as fetch does). */
+const MAX_REDIRECTS = 20;
+
+/**
+ * GET `url` through the registry client's transport, following redirects. That transport, not fetch,
+ * so that an https: source is trusted as a registry is (NODE_EXTRA_CA_CERTS included: see
+ * src/distribution/extra-ca.ts), and the body comes as sent (no content decoding).
+ */
+async function download(url: URL, signal?: AbortSignal): Promise<HttpResponse> {
+  const send = nodeTransport();
+  for (let hops = 0; ; hops++) {
+    let res: HttpResponse;
+    try {
+      res = await send({ method: 'GET', url, headers: { 'user-agent': DEFAULT_USER_AGENT }, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      throw new UnavailableError(`Get "${url.href}": ${(e as Error).message}`, { source: url.href }, { cause: e });
+    }
+    const location = res.headers.location;
+    if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined) return res;
+    res.body.resume();
+    const next = new URL(location, url);
+    if (hops + 1 > MAX_REDIRECTS || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+      throw new UnavailableError(`Get "${url.href}": ${hops + 1 > MAX_REDIRECTS ? 'too many redirects' : `redirect to ${next.protocol} URL`}`, { source: url.href, status: res.status });
+    }
+    url = next;
   }
-  if (res.status === 404) throw new NotFoundError(`Get "${source.href}": 404 Not Found`, { source: source.href, status: 404 });
-  if (!res.ok || !res.body) throw new UnavailableError(`Get "${source.href}": ${res.status} ${res.statusText}`, { source: source.href, status: res.status });
-  const len = Number(res.headers.get('content-length') ?? '');
-  return { stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), name: source.href, ...(len > 0 ? { total: len } : {}) };
 }
 
 /**

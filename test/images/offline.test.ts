@@ -109,9 +109,12 @@ describe('import', () => {
     expect(() => applyChanges({}, ['ONBUILD MAINTAINER x'])).toThrow("MAINTAINER isn't allowed as an ONBUILD trigger");
   });
 
-  it('fetches an http URL (loopback) and reports it in the history', async () => {
+  it('fetches an http URL (loopback), following redirects, and reports it in the history', async () => {
     const body = fs.readFileSync(path.join(work, 'rootfs.tar'));
     const server = http.createServer((req, res) => {
+      if (req.url === '/moved') { res.writeHead(302, { location: '/again' }).end(); return; }
+      if (req.url === '/again') { res.writeHead(307, { location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/rootfs.tar` }).end(); return; }
+      if (req.url === '/loop') { res.writeHead(302, { location: '/loop' }).end(); return; }
       if (req.url !== '/rootfs.tar') { res.writeHead(404).end(); return; }
       res.writeHead(200, { 'content-length': body.length }).end(body);
     });
@@ -125,6 +128,10 @@ describe('import', () => {
       expect((await store.history(id))[0]!.Comment).toBe(`Imported from ${url}`);
       expect((await store.images({ all: true })).some((i) => i.Id === id && i.RepoTags.length === 0)).toBe(true);
       await expect(store.importImage(new URL(url + '.missing'))).rejects.toMatchObject({ code: 'NotFound' });
+      const moved = await store.importImage(new URL('/moved', url));
+      expect((await store.history(moved.id))[0]!.Comment).toBe(`Imported from ${new URL('/moved', url).href}`);
+      expect((await store.inspect(moved.id)).RootFS).toEqual((await store.inspect(id)).RootFS);
+      await expect(store.importImage(new URL('/loop', url))).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringContaining('too many redirects') });
     } finally {
       server.close();
     }
