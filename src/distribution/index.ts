@@ -25,7 +25,8 @@ export {
   type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
 } from './push.js';
 export * from './protocol.js';
+export { deferExtraCaCerts } from './extra-ca.js';
 export {
-  nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type RegistryRequest, type RoundTripper, type Transport,
+  defaultCaCertificates, nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type RegistryRequest, type RoundTripper, type Transport,
 } from './transport.js';
 export { indexSearch, walkCatalog, type IndexSearchResult } from './search.js';

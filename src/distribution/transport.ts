@@ -1,9 +1,12 @@
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { AbortedError, StowageError, UnavailableError } from '../errors/index.js';
 import { MAX_SOCKETS_PER_HOST } from './defaults.js';
+import { deferredExtraCaFile } from './extra-ca.js';
 
 /**
  * One HTTP exchange, no redirects, no auth, no retries: the layers above decide all of that.
@@ -66,7 +69,37 @@ export interface RegistryRequest extends HttpRequest {
 export type RoundTripper = (req: RegistryRequest) => Promise<HttpResponse>;
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST });
+let httpsAgent: https.Agent | undefined;
+/** The verified TLS pool of the default transport, made at its first use (see defaultCaCertificates). */
+const defaultHttpsAgent = (): https.Agent => (httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, ...caOption() }));
+
+let defaultCas: string[] | undefined;
+/**
+ * The certificates a verified connection trusts when Node was started without NODE_EXTRA_CA_CERTS
+ * for us to read it later (extra-ca.ts): Node's bundled roots plus that file's certificates, as Node
+ * itself would have trusted; undefined when Node's own defaults apply. A missing or broken file is
+ * reported once, as Node reports it, and leaves the bundled roots.
+ */
+export function defaultCaCertificates(): string[] | undefined {
+  const file = deferredExtraCaFile();
+  if (file === undefined) return undefined;
+  if (defaultCas) return defaultCas;
+  const extra: string[] = [];
+  try {
+    const pems = fs.readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    for (const pem of pems) new X509Certificate(pem); // throws on a malformed one
+    if (pems.length === 0) throw new Error('no certificate found');
+    extra.push(...pems);
+  } catch (e) {
+    process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}`);
+  }
+  return (defaultCas = [...tls.rootCertificates, ...extra]);
+}
+
+function caOption(): { ca?: string[] } {
+  const ca = defaultCaCertificates();
+  return ca ? { ca } : {};
+}
 /** For skipTlsVerify requests only: a separate pool, so that no unverified socket serves a verified request. */
 const unverifiedAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: false });
 
@@ -83,16 +116,16 @@ export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
   const tlsAgent = custom
     ? new https.Agent({
       keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: opts.rejectUnauthorized !== false,
-      ...(opts.ca !== undefined ? { ca: [...tls.rootCertificates, ...[opts.ca].flat()] } : {}),
+      ...(opts.ca !== undefined ? { ca: [...(defaultCaCertificates() ?? tls.rootCertificates), ...[opts.ca].flat()] } : caOption()),
     })
-    : httpsAgent;
+    : undefined;
   const send = (req: HttpRequest): Promise<HttpResponse> => new Promise<HttpResponse>((resolve, reject) => {
     if (req.signal?.aborted) { reject(new AbortedError('request aborted', { url: redactUrl(req.url) })); return; }
     const isHttps = req.url.protocol === 'https:';
     const mod = isHttps ? https : http;
     const headers: Record<string, string | number> = { ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = req.body.length;
-    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? (req.skipTlsVerify ? unverifiedAgent : tlsAgent) : httpAgent, signal: req.signal }, (res) => {
+    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? (req.skipTlsVerify ? unverifiedAgent : tlsAgent ?? defaultHttpsAgent()) : httpAgent, signal: req.signal }, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
     });
     out.on('error', (e) => reject(req.signal?.aborted ? new AbortedError('request aborted', { url: redactUrl(req.url) }, { cause: e }) : e));
