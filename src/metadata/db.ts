@@ -42,7 +42,7 @@ export class MetadataDB {
       if (opts.migrate !== false) migrate(this.db);
     } catch (err) {
       this.db.close();
-      throw translate(err);
+      throw translate(err, root);
     }
     this.tx = this.db.transaction((fn: () => unknown) => fn());
     this.bump = this.db.prepare('UPDATE gc_state SET generation = generation + 1 WHERE id = 1');
@@ -112,22 +112,39 @@ export class MetadataDB {
   }
 
   private run<T>(fn: () => T): T {
-    try { return fn(); } catch (err) { throw translate(err); }
+    try { return fn(); } catch (err) { throw translate(err, path.dirname(this.file)); }
   }
 }
 
-/** SQLite errors become the store's error family; our own errors pass through. */
-export function translate(err: unknown): unknown {
+/**
+ * SQLite errors become the store's error family; our own errors pass through. `dir` is where the
+ * database lives: an I/O error there while its file system is full is a full disk too (SQLite says
+ * SQLITE_IOERR_SHMSIZE when it cannot grow its shared-memory file, as opening a store on a full
+ * disk does, and SQLITE_FULL only for the database and its WAL).
+ */
+export function translate(err: unknown, dir?: string): unknown {
   if (err instanceof StowageError) return err;
   const code = (err as { code?: string })?.code;
   if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
     return new UnavailableError(`metadata database is busy: ${(err as Error).message}`, { sqlite: code }, { cause: err });
   }
-  if (code === 'SQLITE_FULL') { // a full disk (SQLite maps ENOSPC to it): the same class as the content store's
-    return new ResourceExhaustedError(`metadata database: ${(err as Error).message}`, { sqlite: code }, { cause: err });
+  if (code === 'SQLITE_FULL' || (code?.startsWith('SQLITE_IOERR') && dir !== undefined && fileSystemFull(dir))) {
+    // The same class as the content store's ENOSPC.
+    return new ResourceExhaustedError(`metadata database: no space left on device (${(err as Error).message})`, { sqlite: code }, { cause: err });
   }
   if (typeof code === 'string' && code.startsWith('SQLITE_')) {
     return new StowageError('Unknown', `metadata database: ${(err as Error).message}`, { sqlite: code }, { cause: err });
   }
   return err;
+}
+
+/** Less than 1 MiB left for us (root may use the reserved blocks) on the file system of `dir`. */
+function fileSystemFull(dir: string): boolean {
+  try {
+    const st = fs.statfsSync(dir);
+    const free = process.geteuid?.() === 0 ? st.bfree : st.bavail;
+    return free * st.bsize < 1 << 20;
+  } catch {
+    return false;
+  }
 }

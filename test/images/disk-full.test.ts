@@ -93,6 +93,31 @@ describe('disk full (sized tmpfs)', () => {
     expect(proxy.requests.slice(again).some((r) => r.range !== undefined)).toBe(true);
   });
 
+  it('a store on a disk that is already full does not open: ResourceExhausted, not an I/O error; it opens once space is freed', async () => {
+    const small = smallFs('opening', 4);
+    const root = path.join(small.dir, 'store');
+    let s = await openStowage({ root });
+    await s.close(); // the last connection removes the database's -wal and -shm files
+    // Fill what is left: opening must make the -shm file again and finds no room for it.
+    const filler = path.join(small.dir, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(64 << 10));
+    } catch (e) {
+      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally { fs.closeSync(fd); }
+    let err: unknown;
+    try { s = await openStowage({ root }); await s.close(); } catch (e) { err = e; }
+    expect(isStowageError(err), `a typed error, got ${String(err)}`).toBe(true);
+    expect((err as StowageError).code).toBe('ResourceExhausted');
+    expect((err as StowageError).message).toContain('no space left on device');
+
+    fs.rmSync(filler);
+    s = await openStowage({ root });
+    try { expect(await s.images()).toEqual([]); } finally { await s.close(); }
+    await checkOk(root);
+  });
+
   it('an unpack that fills the disk (small blobs, big files) is ResourceExhausted, checks clean, and completes when space is freed', async () => {
     // Zeros compress ~1000:1: the blob fits easily, its 24 MiB file does not.
     const img = await makeTestImage({ layers: [{ files: { 'small.txt': 'x' } }, { files: { 'zeros.bin': Buffer.alloc(24 * MiB) } }] });
