@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then case " ${NODE_OPTIONS-} " in *-ca*) ;; *) export STOWAGE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS;; esac; fi; case " $* " in *" pull "*|*" push "*|*" load "*|*" import "*|*" save "*|*" build "*|*" commit "*|*" squash "*|*" serve "*) exec node --initial-old-space-size=64 "$0" "$@";; *) exec node "$0" "$@";; esac
+':' //; unset STOWAGE_EXTRA_CA_CERTS; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then case " ${NODE_OPTIONS-} " in *-ca*) ;; *) export STOWAGE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS;; esac; fi; case " $* " in *" pull "*|*" push "*|*" load "*|*" import "*|*" save "*|*" build "*|*" commit "*|*" squash "*|*" serve "*) exec node --initial-old-space-size=64 "$0" "$@";; *) exec node "$0" "$@";; esac
 // The `stowage` command: runs the bundled command line (npm run build makes dist/cli/bundle/).
 //
 // The two lines above are read by sh, which starts node on this file; node reads them as a string and
@@ -13,8 +13,9 @@
 // `node bin/stowage.js` works too, without the flag.
 // The same line keeps NODE_EXTRA_CA_CERTS from Node (unless NODE_OPTIONS picks a CA store): Node
 // would parse that file and its bundled roots before running any code, 60-80 ms here, which most
-// commands never use. It is passed on as STOWAGE_EXTRA_CA_CERTS, put back below for child processes,
-// and read at the first TLS connection (src/distribution/extra-ca.ts).
+// commands never use. It is passed on as STOWAGE_EXTRA_CA_CERTS, which the registry transport reads
+// at its first TLS connection (defaultCaCertificates in src/distribution/transport.ts), and put back
+// below for child processes (credential helpers).
 import { main } from '../dist/cli/bundle/main.js';
 
 /** Resolves once what was written to `stream` has been handed to the system. */
@@ -22,13 +23,9 @@ const flushed = (stream) => new Promise((resolve) => { stream.write('', () => re
 
 // The process ends as soon as the command is done and its output flushed (see MainOptions.exiting in
 // src/cli/main.ts for what a command may then leave unclosed).
-const extraCaCerts = process.env.STOWAGE_EXTRA_CA_CERTS;
-if (extraCaCerts !== undefined) {
-  process.env.NODE_EXTRA_CA_CERTS = extraCaCerts;
-  delete process.env.STOWAGE_EXTRA_CA_CERTS;
-}
+if (process.env.STOWAGE_EXTRA_CA_CERTS !== undefined) process.env.NODE_EXTRA_CA_CERTS = process.env.STOWAGE_EXTRA_CA_CERTS;
 
-main(process.argv.slice(2), undefined, { exiting: true, ...(extraCaCerts !== undefined ? { extraCaCerts } : {}) }).then(async (code) => {
+main(process.argv.slice(2), undefined, { exiting: true }).then(async (code) => {
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
 });

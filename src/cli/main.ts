@@ -10,7 +10,6 @@ import { argCountError, commandHelp, usageHint } from './help.js';
 import { exitCodeOf, writeError } from './report.js';
 import { EXIT, UsageError } from './usage.js';
 import type { ImageService } from '../images/index.js';
-import { deferExtraCaCerts } from '../distribution/index.js';
 
 export const PROGRAM = 'stowage';
 
@@ -65,16 +64,10 @@ export interface MainOptions {
    * connection, or SQLite's auto-checkpoint, folds them in.
    */
   exiting?: boolean;
-  /**
-   * The NODE_EXTRA_CA_CERTS file the launcher kept from Node's start (see src/distribution/extra-ca.ts):
-   * read at the first TLS connection.
-   */
-  extraCaCerts?: string;
 }
 
 /** Runs one command line; returns the exit code. `io` defaults to the process streams. */
 export async function main(argv: string[], io: CliIO = processIO(), opts: MainOptions = {}): Promise<number> {
-  if (opts.extraCaCerts !== undefined) deferExtraCaCerts(opts.extraCaCerts);
   let globals: GlobalOptions = { debug: false };
   let spec: CommandSpec | undefined;
   const controller = new AbortController();

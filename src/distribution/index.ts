@@ -25,7 +25,6 @@ export {
   type LabelLookup, type PushBlobOptions, type PushBlobStatus, type PushOptions, type PushResult,
 } from './push.js';
 export * from './protocol.js';
-export { deferExtraCaCerts } from './extra-ca.js';
 export {
   defaultCaCertificates, nodeTransport, redactUrl, type HttpRequest, type HttpResponse, type NodeTransportOptions, type RegistryRequest, type RoundTripper, type Transport,
 } from './transport.js';

@@ -97,6 +97,18 @@ describe('NODE_EXTRA_CA_CERTS, read at the first TLS connection', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('stays off the start-up path: `stowage version` loads neither TLS nor HTTP', async () => {
+    // A preload lists the built-in modules the process loaded; `version` has no use for a network one.
+    const preload = path.join(tmp, 'list-builtins.mjs');
+    const out = path.join(tmp, 'builtins.txt');
+    fs.writeFileSync(preload, `import fs from 'node:fs';\nprocess.on('exit', () => fs.writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join('\\n')));\n`);
+    const r = await sh(['version'], { NODE_EXTRA_CA_CERTS: caFile, NODE_OPTIONS: `--import=${preload}` });
+    expect(r.code).toBe(0);
+    const loaded = fs.readFileSync(out, 'utf8').split('\n');
+    expect(loaded).toContain('NativeModule fs');
+    expect(loaded.filter((m) => /^NativeModule (tls|https|http|_tls_wrap|internal\/tls\/.*)$/.test(m))).toEqual([]);
+  });
+
   it('trusts the registry its CA file names, and gives child processes the variable', async () => {
     const r = await pull('trusted', caFile);
     expect(r.stderr).toBe('');
