@@ -135,14 +135,20 @@ async function main(): Promise<void> {
     const version = time(BIN, ['version']);
     const images = time(BIN, ['--root', empty, 'images']);
     const nodeBare = time(process.execPath, ['-e', '0']);
+    // The stowage launcher keeps NODE_EXTRA_CA_CERTS from Node's start (bin/stowage.js): Node without it.
+    const noExtraCa = { ...process.env };
+    delete noExtraCa.NODE_EXTRA_CA_CERTS;
+    const nodeNoCa = process.env.NODE_EXTRA_CA_CERTS !== undefined ? time(process.execPath, ['-e', '0'], RUNS, noExtraCa) : undefined;
     console.log(row('skopeo --version', skopeo));
     console.log(row('docker --version (client)', docker));
     console.log(row('node -e 0 (Node start-up floor)', nodeBare));
+    if (nodeNoCa) console.log(row('node -e 0 without NODE_EXTRA_CA_CERTS', nodeNoCa) + `  (it is set here: ${process.env.NODE_EXTRA_CA_CERTS})`);
     console.log(row('stowage version', version, skopeo) + ' of skopeo');
     console.log(row('stowage images (empty store)', images, skopeo) + ' of skopeo');
     console.log(row('stowage images vs docker --version', images, docker) + ' of docker');
     console.log(row('stowage version vs node -e 0', version, nodeBare) + ' of node -e 0');
     console.log(row('stowage images (empty) vs node -e 0', images, nodeBare) + ' of node -e 0');
+    if (nodeNoCa) console.log(row('stowage images vs node without the CA file', images, nodeNoCa) + ' of node -e 0 without NODE_EXTRA_CA_CERTS');
     summarise({ operation: 'start-up: stowage version', fs: 'tmpfs', unit: 'ms', stowage: version.median, stowageRssMiB: version.peakRssKb / 1024, peers: [{ peer: 'node -e 0', value: nodeBare.median, rssMiB: nodeBare.peakRssKb / 1024 }], targets: { 'node -e 0': 1.3 } });
     summarise({ operation: 'start-up: stowage images (empty store)', fs: 'tmpfs', unit: 'ms', stowage: images.median, stowageRssMiB: images.peakRssKb / 1024, peers: [{ peer: 'node -e 0', value: nodeBare.median, rssMiB: nodeBare.peakRssKb / 1024 }], targets: { 'node -e 0': 2.0 } });
 

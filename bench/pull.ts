@@ -38,6 +38,12 @@ const snapshotter = arg('snapshotter') ?? 'overlayfs';
 const stowageBin = path.join(projectRoot, 'bin', 'stowage.js');
 
 interface Sample { ms: number; rssMiB: number; rssNote?: string }
+/** The environment without NODE_EXTRA_CA_CERTS, which the stowage launcher keeps from Node's start. */
+function bareNodeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const min = (xs: number[]) => Math.min(...xs);
 const secs = (ms: number) => (ms / 1000).toFixed(2);
@@ -210,7 +216,8 @@ async function main(): Promise<void> {
         settle(f.dir);
         const cplh = await timed('sh', ['-ec', cpHalvesScript('-al', out, path.join(f.dir, 'cp-al-halves'))], base);
         col.cplHalves.push({ ms: cplh.ms, rssMiB: cplh.maxRssMiB });
-        const n0 = await timed(process.execPath, ['-e', '0'], base);
+        // Node's start as the stowage launcher has it: without parsing NODE_EXTRA_CA_CERTS (bin/stowage.js).
+        const n0 = await timed(process.execPath, ['-e', '0'], base, { env: bareNodeEnv() });
         col.nodeStarts.push({ ms: n0.ms, rssMiB: n0.maxRssMiB });
         f.dispose();
       }
@@ -328,7 +335,7 @@ async function main(): Promise<void> {
       ['floor: node -e 0 + cp -a, 2 halves at once', ms(col.nodeStarts) + ms(col.cpHalves), col.cps],
       ['floor: node -e 0 + cp -al, 2 halves at once', ms(col.nodeStarts) + ms(col.cplHalves), col.cpls],
     ];
-    console.log(`(node -e 0 ${secs(ms(col.nodeStarts))} s; cp -a in 2 halves at once ${secs(ms(col.cpHalves))} s; cp -al in 2 halves at once ${secs(ms(col.cplHalves))} s)`);
+    console.log(`(node -e 0 without NODE_EXTRA_CA_CERTS ${secs(ms(col.nodeStarts))} s; cp -a in 2 halves at once ${secs(ms(col.cpHalves))} s; cp -al in 2 halves at once ${secs(ms(col.cplHalves))} s)`);
     for (const [name, floor, peer] of floors) console.log(`${name.padEnd(w)} ${secs(floor).padStart(9)} vs ${secs(ms(peer))} s  → ${(floor / ms(peer)).toFixed(2)}× of the peer`);
     console.log(`runs (s): stowage ${col.ours.map((r) => secs(r.ms)).join(', ')}; ctr ${col.ctrs.map((r) => secs(r.ms)).join(', ')}; gzip|tar ${col.tars.map((r) => secs(r.ms)).join(', ')}; same work natively ${col.sameWork.map((r) => secs(r.ms)).join(', ')}; `
       + `skopeo ${col.skopeos.map((r) => secs(r.ms)).join(', ')}; skopeo+umoci ${col.umocis.map((r) => secs(r.ms)).join(', ')}`);
