@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; unset STOWAGE_EXTRA_CA_CERTS; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then case " ${NODE_OPTIONS-} " in *-ca*) ;; *) export STOWAGE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS;; esac; fi; case " $* " in *" pull "*|*" push "*|*" load "*|*" import "*|*" save "*|*" build "*|*" commit "*|*" squash "*|*" serve "*) exec node --initial-old-space-size=64 "$0" "$@";; *) exec node "$0" "$@";; esac
+':' //; unset STOWAGE_EXTRA_CA_CERTS; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then case " ${NODE_OPTIONS-} " in *--use-openssl-ca*|*--use-system-ca*|*--use-bundled-ca*) ;; *) export STOWAGE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS;; esac; fi; case " $* " in *" pull "*|*" push "*|*" load "*|*" import "*|*" save "*|*" build "*|*" commit "*|*" squash "*|*" serve "*) exec node --initial-old-space-size=64 "$0" "$@";; *) exec node "$0" "$@";; esac
 // The `stowage` command: runs the bundled command line (npm run build makes dist/cli/bundle/).
 //
 // The two lines above are read by sh, which starts node on this file; node reads them as a string and

@@ -95,6 +95,10 @@ describe('NODE_EXTRA_CA_CERTS, read at the first TLS connection', () => {
     const r = await sh(['version'], { NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
+    // A CA store picked in NODE_OPTIONS is Node's business: the launcher then leaves the variable to it.
+    const store = await sh(['version'], { NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem', NODE_OPTIONS: '--use-openssl-ca' });
+    expect(store.code).toBe(0);
+    expect(store.stderr).toContain('Ignoring extra certs from `/nonexistent/ca.pem`');
   });
 
   it('stays off the start-up path: `stowage version` loads neither TLS nor HTTP', async () => {
