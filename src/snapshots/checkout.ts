@@ -21,6 +21,7 @@ export interface CheckoutOptions {
   rootless?: boolean;
 }
 
+/** `linked`: regular files made as hard links to the store ('hardlink'); `copied`: files copied ('copy'). */
 export interface CheckoutResult { entries: number; linked: number; copied: number; skipped: { path: string; reason: string }[] }
 
 /**
@@ -46,7 +47,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
   /** Directory times, set last (deepest first), in seconds: Stats' ms fields keep sub-ms precision and make no Dates. */
   const dirTimes: { p: string; atime: number; mtime: number; depth: number }[] = [];
   /** Files with more links, by inode: where their first copy went (and on which lane of the pool). */
-  const inodes = new Map<string, { dst: string; lane?: number }>();
+  const inodes = new Map<string, { dst: string; lane: number }>();
   // Copies go to worker threads (one per core) while this thread walks and makes the directories.
   const pool = opts.link === 'hardlink' ? undefined : new CopyPool(Math.min(4, os.availableParallelism()));
   /** Directories made setgid: what is created in them takes their group, not ours. */
@@ -61,15 +62,22 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
       if ((res.entries & 1023) === 0) throwIfAborted(opts.signal);
       res.entries++;
       const dst = `${stage}/${e.rel}`; // rel is clean: names from readdir joined by '/'
-      const st = e.st;
       const o = layerOverrides[e.layer]?.get(e.rel);
+      if (hardlink && e.kind === 'file') {
+        // The store's inode itself: its owner, mode and times are the layer's, and names that share an
+        // inode in the layer share it here too. Nothing to look up (no lstat); only the override record.
+        fs.linkSync(e.src, dst);
+        res.linked++;
+        if (o) outOverrides.set(e.rel, { ...o });
+        return;
+      }
+      const st = e.st;
       const uid = o?.uid ?? st.uid;
       const gid = o?.gid ?? st.gid;
       const perm = o?.mode ?? st.mode & 0o7777;
       let kind: 'dir' | 'file' | 'symlink' | 'other' = 'other';
       /** A file's inode key, when other names share it. */
       let inode: string | undefined;
-      let shared = false;
       if (st.isDirectory()) {
         fs.mkdirSync(dst, { mode: 0o700 });
         kind = 'dir';
@@ -80,15 +88,9 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         const prev = inode !== undefined ? inodes.get(inode) : undefined;
         if (prev !== undefined) {
           // A link to this tree's first copy of the inode: after that copy, on its lane.
-          if (prev.lane === undefined) fs.linkSync(prev.dst, dst); else pool!.add({ src: prev.dst, dst, link: true }, prev.lane);
+          pool!.add({ src: prev.dst, dst, link: true }, prev.lane);
           if (o && !privileged) outOverrides.set(e.rel, { ...o });
           return;
-        }
-        if (hardlink) {
-          fs.linkSync(e.src, dst);
-          res.linked++;
-          shared = true;
-          if (inode !== undefined) inodes.set(inode, { dst });
         }
       } else if (st.isSymbolicLink()) {
         kind = 'symlink';
@@ -104,12 +106,7 @@ export async function checkout(sn: SnapshotLayout | null, source: string | strin
         return;
       }
       const x = kind === 'dir' || kind === 'file' ? layerXattrs[e.layer]?.get(e.rel) : undefined;
-      if (x && !shared) outXattrs.set(e.rel, x);
-      if (shared) {
-        // Same inode as the store: owner and mode are already the layer's; only carry the override record.
-        if (o) outOverrides.set(e.rel, { ...o });
-        return;
-      }
+      if (x) outXattrs.set(e.rel, x);
       // A new entry is ours (group: a setgid parent's). A big file is copied with its source's mode; a
       // small one is created with the mode it must have, less the umask (see SMALL_FILE).
       const small = kind === 'file' && st.size <= SMALL_FILE;

@@ -190,7 +190,7 @@ export async function diffDirs(lower: string[], upper: string | TreeSource, opts
       const lo = lv.overrides[le.layer]?.get(le.rel);
       const uo = up.overrides.get(p);
       const capSame = up.xattrs === undefined || sameCapability(lv.xattrs[le.layer]?.get(le.rel), up.xattrs.get(p));
-      const same = capSame && le.st.isDirectory() === ust.isDirectory() && sameFile(le, lo, upath, ust, uo);
+      const same = capSame && (le.kind === 'dir') === ust.isDirectory() && sameFile(le, lo, upath, ust, uo);
       if (!same) {
         out.push({ kind: 'C', path: p });
         if (ust.isFile()) changedInodes.add(`${ust.dev}:${ust.ino}`);
@@ -198,7 +198,7 @@ export async function diffDirs(lower: string[], upper: string | TreeSource, opts
         const k = `${ust.dev}:${ust.ino}`;
         heldLinks.set(k, [...(heldLinks.get(k) ?? []), p]);
       }
-      if (ust.isDirectory()) walk(p, le.st.isDirectory() ? mergedChildren(lv.layers, le.rel, le.layer, le.stop) : undefined);
+      if (ust.isDirectory()) walk(p, le.kind === 'dir' ? mergedChildren(lv.layers, le.rel, le.layer, le.stop) : undefined);
     }
   };
   walk('', lower.length ? mergedChildren(lower, '') : undefined);
@@ -230,7 +230,7 @@ export function layerChanges(lower: string[], layerDir: string): Change[] {
       const le = opaque ? undefined : lowerKids?.get(n);
       const whiteoutToo = markers.has(WH_PREFIX + n);
       out.push({ kind: le && !whiteoutToo ? 'C' : 'A', path: p, ...(st.isDirectory() && whiteoutToo ? { opaque: true } : {}) });
-      if (st.isDirectory()) walk(p, le?.st.isDirectory() && !whiteoutToo ? mergedChildren(lower, le.rel, le.layer, le.stop) : undefined);
+      if (st.isDirectory()) walk(p, le?.kind === 'dir' && !whiteoutToo ? mergedChildren(lower, le.rel, le.layer, le.stop) : undefined);
     }
     if (opaque && rel !== '') {
       const mine = out.find((c) => c.path === rel);

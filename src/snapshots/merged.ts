@@ -19,11 +19,28 @@ export interface MergedEntry {
   layer: number;
   /** Absolute path of the providing file. */
   src: string;
-  st: fs.Stats;
+  /** Its type, as the directory listing gave it (no lstat). */
+  kind: 'dir' | 'file' | 'symlink' | 'other';
+  /**
+   * lstat of `src`, made when first read: a walk that needs only names and types (a --hardlink
+   * checkout's files, a diff's lower side) makes none. Layers are immutable, so later is the same.
+   */
+  readonly st: fs.Stats;
   /** For directories: layers [layer, stop) contribute children. */
   stop: number;
   /** For directories: the layers of [layer, stop) that hold this directory, as its parent's listings showed. */
   dirLayers?: number[];
+}
+
+class Entry implements MergedEntry {
+  private stats: fs.Stats | undefined;
+  dirLayers?: number[];
+  constructor(readonly name: string, readonly rel: string, readonly layer: number, readonly src: string, readonly kind: MergedEntry['kind'], public stop: number) {}
+  get st(): fs.Stats { return (this.stats ??= fs.lstatSync(this.src)); }
+}
+
+function kindOf(d: fs.Dirent): MergedEntry['kind'] {
+  return d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other';
 }
 
 /**
@@ -50,35 +67,34 @@ export function mergedChildren(layers: readonly string[], rel: string, top = 0, 
       if (!st) continue;
       if (!st.isDirectory()) break;
     }
-    let names: string[];
-    try { names = fs.readdirSync(dir); } catch { continue; }
+    // With the file types (d_type; Node lstats where the file system gives none): no lstat per entry.
+    let ents: fs.Dirent[];
+    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
     let opaque = false;
     const whiteouts: string[] = [];
     const markers = new Set<string>();
-    for (const n of names) {
-      if (!isMarker(dir, n)) continue;
-      markers.add(n);
-      if (n === WH_OPAQUE) opaque = true;
-      else whiteouts.push(n.slice(WH_PREFIX.length));
+    for (const d of ents) {
+      // Apply writes markers as empty files; a directory with such a name is content (see isMarker).
+      if (!d.name.startsWith(WH_PREFIX) || d.isDirectory()) continue;
+      markers.add(d.name);
+      if (d.name === WH_OPAQUE) opaque = true;
+      else whiteouts.push(d.name.slice(WH_PREFIX.length));
     }
     const whSet = new Set(whiteouts);
-    for (const n of names) {
+    for (const d of ents) {
+      const n = d.name;
       if (markers.has(n) || hidden.has(n)) continue;
       const prev = out.get(n);
       if (prev) {
-        if (prev.st.isDirectory() && prev.stop > k) {
-          const cst = fs.lstatSync(`${dir}/${n}`, { throwIfNoEntry: false });
-          if (cst && !cst.isDirectory()) prev.stop = k;
-          else if (cst) prev.dirLayers?.push(k);
+        if (prev.kind === 'dir' && prev.stop > k) {
+          if (!d.isDirectory()) prev.stop = k;
+          else prev.dirLayers?.push(k);
         }
         continue;
       }
       // `dir` is normalized and `n` a single name: plain concatenation (path.join was ~7% of a checkout).
-      const src = `${dir}/${n}`;
-      const cst = fs.lstatSync(src, { throwIfNoEntry: false });
-      if (!cst) continue;
-      const e: MergedEntry = { name: n, rel: joinRel(rel, n), layer: k, src, st: cst, stop: whSet.has(n) || opaque ? k + 1 : stop };
-      if (cst.isDirectory()) e.dirLayers = [k];
+      const e = new Entry(n, joinRel(rel, n), k, `${dir}/${n}`, kindOf(d), whSet.has(n) || opaque ? k + 1 : stop);
+      if (e.kind === 'dir') e.dirLayers = [k];
       out.set(n, e);
     }
     for (const w of whiteouts) {
@@ -106,7 +122,7 @@ export function lookupMerged(layers: readonly string[], rel: string): MergedEntr
     const e = kids.get(parts[i]!);
     if (!e) return undefined;
     if (i === parts.length - 1) return e;
-    if (!e.st.isDirectory()) return undefined;
+    if (e.kind !== 'dir') return undefined;
     top = e.layer; stop = e.stop; cur = e.rel;
   }
   return undefined;
@@ -117,6 +133,6 @@ export function walkMerged(layers: readonly string[], fn: (e: MergedEntry) => bo
   const kids = [...mergedChildren(layers, rel, top, stop, only).values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of kids) {
     const descend = fn(e);
-    if (descend !== false && e.st.isDirectory()) walkMerged(layers, fn, e.rel, e.layer, e.stop, e.dirLayers);
+    if (descend !== false && e.kind === 'dir') walkMerged(layers, fn, e.rel, e.layer, e.stop, e.dirLayers);
   }
 }
