@@ -75,10 +75,10 @@ const defaultHttpsAgent = (): https.Agent => (httpsAgent ??= new https.Agent({ k
 let defaultCas: { file: string; cas: string[] } | undefined;
 /**
  * The certificates a verified connection trusts when the `stowage` launcher kept NODE_EXTRA_CA_CERTS
- * from Node's start: Node parses that file, and builds its whole root store to add it to, before it
- * runs any code (node -e 0 took 0.10 s here with it set, 0.02 s without), a cost most commands never
- * use. bin/stowage.js passes the path on as STOWAGE_EXTRA_CA_CERTS instead, and it is read here at the
- * first TLS connection: Node's bundled roots plus that file's certificates, as Node would have
+ * from Node's start. Node parses that file, and builds its whole root store to add it to, before it
+ * runs any code (node -e 0 took 0.08-0.11 s here with it set, 0.02-0.04 s without): a cost most
+ * commands never use. bin/stowage.js passes the path on as STOWAGE_EXTRA_CA_CERTS instead, read here
+ * at the first TLS connection: Node's bundled roots plus that file's certificates, as Node would have
  * trusted. A missing or broken file is reported once, as Node reports it, and leaves the bundled
  * roots. undefined: Node's own defaults apply.
  */

@@ -45,8 +45,9 @@ const MAX_REDIRECTS = 20;
 
 /**
  * GET `url` through the registry client's transport, following redirects. That transport, not fetch,
- * so that an https: source is trusted as a registry is (NODE_EXTRA_CA_CERTS included: see
- * src/distribution/extra-ca.ts), and the body comes as sent (no content decoding).
+ * so that an https: source is trusted as a registry is (NODE_EXTRA_CA_CERTS included, which the
+ * launcher defers: see defaultCaCertificates in src/distribution/transport.ts), and the body comes as
+ * sent (no content decoding).
  */
 async function download(url: URL, signal?: AbortSignal): Promise<HttpResponse> {
   const send = nodeTransport();

@@ -1,8 +1,8 @@
 // NODE_EXTRA_CA_CERTS through the `stowage` binary as users start it (its #!/bin/sh line): the launcher
 // keeps the file from Node's start, the transport trusts it at the first TLS connection, and child
-// processes still see the variable (src/distribution/extra-ca.ts). Against the real docker-registry
-// serving HTTPS with a certificate of its own, on a non-loopback address of this machine (loopback
-// registries are not verified, as with docker).
+// processes still see the variable (defaultCaCertificates in src/distribution/transport.ts). Against
+// the real docker-registry serving HTTPS with a certificate of its own, on a non-loopback address of
+// this machine (loopback registries are not verified, as with docker).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
