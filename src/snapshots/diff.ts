@@ -214,11 +214,12 @@ export async function diffDirs(lower: string[], upper: string | TreeSource, opts
 export function layerChanges(lower: string[], layerDir: string): Change[] {
   const out: Change[] = [];
   const walk = (rel: string, lowerKids: Map<string, MergedEntry> | undefined): void => {
-    const names = fs.readdirSync(path.join(layerDir, rel)).sort(byName);
-    const has = new Set(names); // not names.includes: a directory of n entries would cost n²
-    const markers = new Set(names.filter((n) => isMarker(path.join(layerDir, rel), n)));
+    const ents = fs.readdirSync(path.join(layerDir, rel), { withFileTypes: true }).sort((a, b) => byName(a.name, b.name));
+    const has = new Set(ents.map((d) => d.name)); // not names.includes: a directory of n entries would cost n²
+    const markers = new Set(ents.filter(isMarker).map((d) => d.name));
     const opaque = markers.has(WH_OPAQUE);
-    for (const n of names) {
+    for (const d of ents) {
+      const n = d.name;
       if (n === WH_OPAQUE && opaque) continue;
       if (markers.has(n)) {
         // `.wh.x` next to a directory `x` of the same layer is written as that directory's opaque marker.
@@ -226,11 +227,10 @@ export function layerChanges(lower: string[], layerDir: string): Change[] {
         continue;
       }
       const p = joinRel(rel, n);
-      const st = fs.lstatSync(path.join(layerDir, p));
       const le = opaque ? undefined : lowerKids?.get(n);
       const whiteoutToo = markers.has(WH_PREFIX + n);
-      out.push({ kind: le && !whiteoutToo ? 'C' : 'A', path: p, ...(st.isDirectory() && whiteoutToo ? { opaque: true } : {}) });
-      if (st.isDirectory()) walk(p, le?.kind === 'dir' && !whiteoutToo ? mergedChildren(lower, le.rel, le.layer, le.stop) : undefined);
+      out.push({ kind: le && !whiteoutToo ? 'C' : 'A', path: p, ...(d.isDirectory() && whiteoutToo ? { opaque: true } : {}) });
+      if (d.isDirectory()) walk(p, le?.kind === 'dir' && !whiteoutToo ? mergedChildren(lower, le.rel, le.layer, le.stop) : undefined);
     }
     if (opaque && rel !== '') {
       const mine = out.find((c) => c.path === rel);

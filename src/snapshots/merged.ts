@@ -44,11 +44,12 @@ function kindOf(d: fs.Dirent): MergedEntry['kind'] {
 }
 
 /**
- * Apply writes markers as empty files. A directory with such a name comes from an ordinary archive
- * path like `.wh.etc/somefile` (image-spec: not a whiteout) and is content.
+ * Whether a listed entry of a layer directory is a deletion marker. Apply writes markers as empty
+ * files; a directory with such a name comes from an ordinary archive path like `.wh.etc/somefile`
+ * (image-spec: not a whiteout) and is content.
  */
-export function isMarker(dir: string, name: string): boolean {
-  return name.startsWith(WH_PREFIX) && fs.lstatSync(`${dir}/${name}`, { throwIfNoEntry: false })?.isDirectory() !== true;
+export function isMarker(d: fs.Dirent): boolean {
+  return d.name.startsWith(WH_PREFIX) && !d.isDirectory();
 }
 
 /**
@@ -74,8 +75,7 @@ export function mergedChildren(layers: readonly string[], rel: string, top = 0, 
     const whiteouts: string[] = [];
     const markers = new Set<string>();
     for (const d of ents) {
-      // Apply writes markers as empty files; a directory with such a name is content (see isMarker).
-      if (!d.name.startsWith(WH_PREFIX) || d.isDirectory()) continue;
+      if (!isMarker(d)) continue;
       markers.add(d.name);
       if (d.name === WH_OPAQUE) opaque = true;
       else whiteouts.push(d.name.slice(WH_PREFIX.length));
