@@ -182,7 +182,7 @@ function copyEntry(opts: WriteOptions, e: SourceEntry, destRel: string): void {
   } else {
     if (existing) fs.rmSync(abs, { recursive: true, force: true });
     if (e.st.isSymbolicLink()) { fs.symlinkSync(fs.readlinkSync(e.abs), abs); kind = 'symlink'; }
-    else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs); kind = 'file'; }
+    else if (e.st.isFile()) { fs.copyFileSync(e.abs, abs, fs.constants.COPYFILE_EXCL); kind = 'file'; }
     else return; // devices, fifos, sockets: not copied from a build context
   }
   setOwner(opts, destRel, kind, opts.owner ?? { uid: e.uid, gid: e.gid }, kind === 'symlink' ? 0o777 : mode);

@@ -467,7 +467,7 @@ class Applier implements TarSink {
       if (lower && (lower.st.isFile() || lower.st.isSymbolicLink())) {
         this.mkparent(tparent);
         if (lower.st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(lower.src), tabs);
-        else fs.copyFileSync(lower.src, tabs);
+        else fs.copyFileSync(lower.src, tabs, fs.constants.COPYFILE_EXCL);
         this.created(trel);
         const { override: lo, xattrs } = fileRecords(lowerDirs[lower.layer]!, lower.rel, lower.src);
         this.setOwner(trel, tabs, lo?.uid ?? lower.st.uid, lo?.gid ?? lower.st.gid, lo?.mode ?? lower.st.mode & 0o7777, lower.st.isSymbolicLink() ? 'symlink' : 'file');

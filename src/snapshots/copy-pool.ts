@@ -31,8 +31,8 @@ const BATCH = 128;
 
 /**
  * Files up to this size are copied through a buffer: open, read, close, open with O_EXCL and the mode,
- * write, futimens, close. libuv's copyfile also runs fstat twice, ftruncate and fchmod per file, and
- * the times then go by path; most files of an image are this small.
+ * write, futimens, close. libuv's copyfile also runs fstat and fchmod per file, and the times then go
+ * by path; most files of an image are this small.
  */
 export const SMALL_FILE = 64 << 10;
 
@@ -64,7 +64,9 @@ parentPort.on('message', (batch) => {
     for (; i < batch.length; i++) {
       const f = batch[i];
       if (f.mode !== undefined && copySmall(f)) continue;
-      if (f.link) fs.linkSync(f.src, f.dst); else fs.copyFileSync(f.src, f.dst);
+      // EXCL: besides never writing over (or through) something already there, it spares the file
+      // libuv's ftruncate(0), after which ext4 writes the file out at its close (auto_da_alloc).
+      if (f.link) fs.linkSync(f.src, f.dst); else fs.copyFileSync(f.src, f.dst, fs.constants.COPYFILE_EXCL);
       if (f.chown) fs.lchownSync(f.dst, f.chown[0], f.chown[1]);
       if (f.chmod !== undefined || f.mode !== undefined) fs.chmodSync(f.dst, f.chmod ?? f.mode);
       if (f.mtime !== undefined) fs.lutimesSync(f.dst, f.atime, f.mtime);

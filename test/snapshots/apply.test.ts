@@ -492,6 +492,23 @@ describe('checkout on worker threads', () => {
     expect(st.mtimeMs).toBe(2000);
   });
 
+  it('a copy never writes over or through what is already at its destination', async () => {
+    const base = scratch();
+    const big = Buffer.alloc(SMALL_FILE + 1, 1);
+    fs.writeFileSync(path.join(base, 'big'), big);
+    fs.writeFileSync(path.join(base, 'there'), 'keep');
+    fs.writeFileSync(path.join(base, 'target'), 'keep too');
+    fs.symlinkSync(path.join(base, 'target'), path.join(base, 'planted'));
+    for (const dst of ['there', 'planted']) {
+      const pool = new CopyPool(1);
+      pool.add({ src: path.join(base, 'big'), dst: path.join(base, dst), atime: 1, mtime: 2 });
+      const err = await pool.finish().then(() => undefined, (e: unknown) => e);
+      expect(isStowageError(err, 'AlreadyExists'), String(err)).toBe(true);
+    }
+    expect(fs.readFileSync(path.join(base, 'there'), 'utf8')).toBe('keep');
+    expect(fs.readFileSync(path.join(base, 'target'), 'utf8')).toBe('keep too');
+  });
+
   it('a file that cannot be placed fails the pool with a typed error, after the others are done', async () => {
     const base = scratch();
     fs.writeFileSync(path.join(base, 'a'), 'a');
