@@ -513,6 +513,17 @@ class LocalWriter implements Writer {
 
   digest(): Digest { return this.hasher.digest(); }
 
+  async readerAt(): Promise<ReaderAt> {
+    this.ensureOpen('readerAt');
+    let fh: FileHandle;
+    try {
+      fh = await fsp.open(path.join(this.dir, 'data'), 'r');
+    } catch (e) {
+      throw fromSystemError(e, `read ingest ${this.ref}`);
+    }
+    return new FileReaderAt(fh, () => this.offset);
+  }
+
   status(): Status {
     return {
       ref: this.ref,
@@ -637,7 +648,10 @@ class LocalWriter implements Writer {
 /** A ReaderAt over one open blob file. */
 class FileReaderAt implements ReaderAt {
   private closed = false;
-  constructor(private readonly fh: FileHandle, readonly size: number) {}
+  /** `size`: a committed blob's, or a function giving an ingest's bytes written so far. */
+  constructor(private readonly fh: FileHandle, private readonly sizeNow: number | (() => number)) {}
+
+  get size(): number { return typeof this.sizeNow === 'number' ? this.sizeNow : this.sizeNow(); }
 
   async readAt(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (this.closed) throw new FailedPreconditionError('readAt: reader is closed');

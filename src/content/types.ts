@@ -56,6 +56,13 @@ export interface Writer {
    * SizeMismatch / DigestMismatch on a wrong size / digest: the ingest is kept, the ref unlocked.
    */
   commit(size: number, expected?: Digest, opts?: CommitOptions): Promise<void>;
+  /**
+   * Optional: a reader of the bytes written so far, for a consumer that follows the ingest as it grows
+   * (an unpack behind its download). Its `size` is the writer's offset at each moment; it reads the
+   * ingest's own file, so it goes on reading the same bytes after commit. The bytes are not verified
+   * until commit succeeds: a consumer must not finish before that.
+   */
+  readerAt?(): Promise<ReaderAt>;
 }
 
 export interface WriterOptions {

@@ -328,15 +328,17 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
   // A raised limit starts waiting layers at once; a lowered one lets the running downloads finish.
   const unsubscribe = typeof concurrency === 'number' ? undefined : concurrency.onChange(startNext);
   startNext();
-  // Unpacks start in manifest order, as many at once as downloads: a layer's parent has always started
-  // before it, so one waiting for its parent never holds the place the parent needs.
+  // Unpacks start in manifest order, twice as many at once as downloads: each running download's layer
+  // is unpacked as it arrives (it follows its ingest, see LayerTee), and as many more from blobs already
+  // committed, so no core waits while a download runs. A layer's parent has always started before it,
+  // so one waiting for its parent never holds the place the parent needs.
   const unpacks: Promise<void>[] = [];
   let unpacking = 0;
   let slotFreed: (() => void) | undefined;
   let failure: { error: unknown } | undefined;
   try {
     for (let i = 0; i < layers.length; i++) {
-      while (unpacking >= Math.max(1, limitValue(concurrency)) && !failure) await new Promise<void>((r) => { slotFreed = r; });
+      while (unpacking >= 2 * Math.max(1, limitValue(concurrency)) && !failure) await new Promise<void>((r) => { slotFreed = r; });
       if (failure) break;
       throwIfAborted(signal);
       unpacking++;

@@ -1,39 +1,53 @@
 import { PassThrough, pipeline } from 'node:stream';
 import type { Digest } from '../oci/index.js';
-import type { Ingester, Provider, Writer, WriterOptions } from '../content/index.js';
+import type { Ingester, Provider, ReaderAt, Writer, WriterOptions } from '../content/index.js';
 
 /**
  * Copies the bytes a download writes into its ingest to a second reader (the unpacker), so a layer can be
  * unpacked while it downloads. The download never waits for the unpacker: once the reader falls a buffer
- * behind, the copy stops there and, when the download has committed, the reader goes on from that offset
- * of the committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast
- * link), all lost if the process is killed; written to the ingest they are kept, and the download's slot
- * is free for the next layer sooner. The copy is only faithful for an ingest written from byte 0 in one
- * pass; anything else (a resumed ingest, a restart after the registry ignored Range, a blob already
- * present) breaks the tee, and the caller unpacks from the committed blob instead.
+ * behind, the copy stops there and the reader goes on from the ingest's file, following it as the
+ * download writes (Writer.readerAt), or, for a store that cannot read an ingest, from that offset of the
+ * committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast link),
+ * all lost if the process is killed; written to the ingest they are kept, and the download's slot is
+ * free for the next layer sooner. The reader's stream ends only after the commit verified the blob.
+ * The copy is only faithful for an ingest written from byte 0 in one pass; anything else (a resumed
+ * ingest, a restart after the registry ignored Range, a blob already present) breaks the tee, and the
+ * caller unpacks from the committed blob instead.
  */
 /**
- * How far the unpacker may fall behind before it reads from the committed blob instead: 256 KiB. With
- * 1 MiB (and 1 MiB blob reads) a pull of 5 layers peaked at 165-171 MiB, with 256 KiB at 132-136 MiB
- * and the same speed (see READ_CHUNK in src/content/local.ts for why the sizes of Buffers matter).
+ * How far the unpacker may fall behind before it reads from the file instead: 256 KiB. With 1 MiB (and
+ * 1 MiB blob reads) a pull of 5 layers peaked at 165-171 MiB, with 256 KiB at 132-136 MiB and the same
+ * speed (see READ_CHUNK in src/content/local.ts for why the sizes of Buffers matter).
  */
 const TEE_BUFFER = 256 << 10;
+/** Reads from the ingest's file: 256 KiB, as the store's blob streams (READ_CHUNK). */
+const FOLLOW_CHUNK = 256 << 10;
 
 export class LayerTee {
   readonly stream = new PassThrough({ highWaterMark: TEE_BUFFER });
   private active = true;
   /** Bytes handed to the reader so far. */
   private copied = 0;
-  /** Set once the reader fell a buffer behind: the rest comes from the committed blob. */
+  /** Set once the reader fell a buffer behind: the rest comes from the file. */
   private behind = false;
+  /** The ingest read back as the download writes it, opened with the writer (undefined: the store cannot). */
+  private follow: Promise<ReaderAt | undefined> | undefined;
+  /** The download committed this digest (the blob is verified): the reader may end. */
+  private committed: Digest | undefined;
+  private pumping = false;
+  private again = false;
 
-  /** `blobs` serves the committed blob to a reader that fell behind. */
-  constructor(private readonly blobs: Provider) {}
+  /** `blobs` serves the committed blob to a reader that fell behind, when the ingest cannot be read. */
+  constructor(private readonly blobs: Provider) {
+    this.stream.on('drain', () => { if (this.behind) this.pump(); });
+    this.stream.on('close', () => { this.release(); });
+  }
 
   get live(): boolean { return this.active; }
 
   write(buf: Uint8Array): void {
-    if (!this.active || this.behind) return;
+    if (!this.active) return;
+    if (this.behind) { this.pump(); return; }
     this.copied += buf.length;
     if (!this.stream.write(buf)) this.behind = true;
   }
@@ -41,11 +55,66 @@ export class LayerTee {
   /** The download committed `digest`: the reader gets the rest of it, then end-of-stream. */
   private end(digest: Digest): void {
     if (!this.active) return;
-    this.active = false;
-    if (!this.behind) { this.stream.end(); return; }
-    void this.blobs.readerAt({ digest }).then((ra) => {
-      pipeline(ra.stream({ start: this.copied }), this.stream, () => { void ra.close(); });
-    }, (e: unknown) => { this.stream.destroy(e instanceof Error ? e : new Error(String(e))); });
+    this.committed = digest;
+    if (!this.behind) { this.active = false; this.stream.end(); this.release(); return; }
+    this.pump();
+  }
+
+  /**
+   * Behind: hands the reader what the download has written past `copied`, as fast as it reads, until
+   * the commit; after the commit, when the ingest cannot be read, the rest of the committed blob.
+   * Called on every write, drain and the commit; one pass at a time, and again if called meanwhile.
+   */
+  private pump(): void {
+    if (this.pumping) { this.again = true; return; }
+    this.pumping = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && this.active);
+      } catch (e) {
+        this.fail(e instanceof Error ? e : new Error(String(e)));
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.active) return;
+    const ra = await this.follow;
+    if (!ra) {
+      if (this.committed === undefined || !this.active) return;
+      this.active = false;
+      const blob = await this.blobs.readerAt({ digest: this.committed });
+      pipeline(blob.stream({ start: this.copied }), this.stream, () => { void blob.close(); });
+      return;
+    }
+    while (this.active) {
+      const written = ra.size;
+      if (this.copied >= written) {
+        if (this.committed === undefined) return; // the next write or the commit calls again
+        this.active = false;
+        this.stream.end();
+        this.release();
+        return;
+      }
+      if (this.stream.writableNeedDrain) return; // 'drain' calls again
+      const buf = await ra.readAt(this.copied, Math.min(FOLLOW_CHUNK, written - this.copied));
+      if (!this.active) return;
+      if (buf.length === 0) throw new Error(`ingest file ended at ${this.copied} of ${written} bytes written`);
+      this.copied += buf.length;
+      this.stream.write(buf);
+    }
+  }
+
+  /** Closes the ingest's reader, if one was opened. */
+  private release(): void {
+    const f = this.follow;
+    this.follow = Promise.resolve(undefined);
+    void f?.then((ra) => ra?.close()).catch(() => undefined);
   }
 
   /** The copy is no longer faithful: the reader fails. */
@@ -53,12 +122,14 @@ export class LayerTee {
     if (!this.active) return;
     this.active = false;
     this.stream.destroy(err);
+    this.release();
   }
 
   /** The reader gave up: stop copying, let the download go on. */
   detach(): void {
     this.active = false;
     this.stream.resume();
+    this.release();
   }
 
   /** An ingester whose writer feeds this tee (only for a fresh ingest). */
@@ -81,6 +152,8 @@ export class LayerTee {
 
   private wrap(w: Writer): Writer {
     const tee = this;
+    // Opened now, while the ingest's file is where the writer made it (commit moves it).
+    this.follow = w.readerAt ? w.readerAt().catch(() => undefined) : Promise.resolve(undefined);
     return {
       get ref() { return w.ref; },
       async write(chunk) { await w.write(chunk); tee.write(chunk); },

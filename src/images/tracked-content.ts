@@ -102,6 +102,7 @@ export class TrackedContent implements ContentStore {
       status: () => w.status(),
       truncate: (s) => w.truncate(s),
       close: () => w.close(),
+      ...(w.readerAt ? { readerAt: () => w.readerAt!() } : {}),
       async commit(size: number, expected?: Digest, opts?: CommitOptions): Promise<void> {
         const digest = expected ?? w.digest();
         const written = w.status().offset;

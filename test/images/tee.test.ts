@@ -58,4 +58,63 @@ describe('LayerTee', () => {
     await w.close();
     await refused;
   });
+
+  it('a reader that fell behind follows the ingest as it is written, and ends only once the commit verified it', async () => {
+    const blob = randomBytes(12 << 20);
+    const tee = new LayerTee(store);
+    const w = await tee.ingester(store).writer({ ref: 'layer-f', desc: { digest: digestOf(blob), size: blob.length } });
+    for (let off = 0; off < 8 << 20; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
+    // Nothing read yet: the tee stopped copying. The reader now reads from the ingest's file, before any commit.
+    const parts: Buffer[] = [];
+    let got = 0;
+    let ended = false;
+    tee.stream.on('end', () => { ended = true; });
+    const firstEight = new Promise<void>((resolve, reject) => {
+      tee.stream.on('data', (c: Buffer) => { parts.push(c); got += c.length; if (got >= 8 << 20) resolve(); });
+      tee.stream.on('error', reject);
+    });
+    await firstEight;
+    expect(got).toBe(8 << 20);
+    for (let off = 8 << 20; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toBe(blob.length);
+    expect(ended).toBe(false); // every byte is there, but not verified yet
+    await w.commit(blob.length, digestOf(blob));
+    await new Promise<void>((r) => { if (ended) r(); else tee.stream.on('end', () => r()); });
+    expect(sha(Buffer.concat(parts))).toBe(digestOf(blob));
+  });
+
+  it('a follower fails when the commit finds the bytes wrong', async () => {
+    const blob = randomBytes(4 << 20);
+    const tee = new LayerTee(store);
+    const w = await tee.ingester(store).writer({ ref: 'layer-m', desc: { size: blob.length } });
+    for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
+    const refused = expect(readAll(tee.stream)).rejects.toMatchObject({ code: 'DigestMismatch' });
+    await expect(w.commit(blob.length, digestOf(randomBytes(8)))).rejects.toMatchObject({ code: 'DigestMismatch' });
+    await refused;
+  });
+
+  it('with a store that cannot read an ingest back, a reader that fell behind gets the rest from the committed blob', async () => {
+    const blob = randomBytes(6 << 20);
+    const tee = new LayerTee(store);
+    const noReadBack = {
+      writer: async (o: Parameters<ContentStore['writer']>[0]) => {
+        const inner = await store.writer(o);
+        return { get ref() { return inner.ref; }, write: (c: Uint8Array) => inner.write(c), digest: () => inner.digest(), status: () => inner.status(),
+          truncate: (n: 0) => inner.truncate(n), close: () => inner.close(), commit: (...a: Parameters<typeof inner.commit>) => inner.commit(...a) };
+      },
+    };
+    const w = await tee.ingester(noReadBack).writer({ ref: 'layer-b', desc: { digest: digestOf(blob), size: blob.length } });
+    for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
+    const head: Buffer[] = [];
+    const onData = (c: Buffer): void => { head.push(c); };
+    tee.stream.on('data', onData);
+    await new Promise((r) => setTimeout(r, 50));
+    tee.stream.off('data', onData);
+    tee.stream.pause();
+    expect(Buffer.concat(head).length).toBe(1 << 20); // the first write, over the tee's buffer; the rest waits for the blob
+    const reading = readAll(tee.stream);
+    await w.commit(blob.length, digestOf(blob));
+    expect(sha(Buffer.concat([...head, await reading]))).toBe(digestOf(blob));
+  });
 });
