@@ -106,6 +106,27 @@ export function contentSuite(name: string, factory: () => Promise<StoreUnderTest
       expect(await store.listStatuses()).toEqual([]);
     });
 
+    it('Writer.readerAt (when offered): reads the bytes written so far as the ingest grows, and the same bytes after commit', async () => {
+      const data = bytesOf(3 << 20, 9);
+      const w = await store.writer({ ref: 'read-back', desc: { size: data.length } });
+      if (!w.readerAt) { await w.close(); return; }
+      await w.write(data.subarray(0, 1 << 20));
+      const ra = await w.readerAt();
+      try {
+        expect(ra.size).toBe(1 << 20);
+        expect((await ra.readAt(0, 2 << 20)).equals(data.subarray(0, 1 << 20))).toBe(true);
+        await w.write(data.subarray(1 << 20));
+        expect(ra.size).toBe(data.length);
+        expect((await ra.readAt(1 << 20, 64)).equals(data.subarray(1 << 20, (1 << 20) + 64))).toBe(true);
+        await w.commit(data.length, digestOf(data));
+        expect(ra.size).toBe(data.length);
+        expect((await ra.readAt(data.length - 100, 100)).equals(data.subarray(data.length - 100))).toBe(true);
+      } finally {
+        await ra.close();
+      }
+      await checkBlob(store, data);
+    });
+
     it('UpdateStatus: status and digest follow each write', async () => {
       const data = bytesOf(256, 7);
       const before = new Date();
