@@ -7,6 +7,7 @@
 //     registry, keep it and check its sha256 as it arrives, and `gzip -dc | tar -x` it, hashing the tar
 //     (the diffID) on the way: what gzip|tar leaves out (download, two digests, the kept blob), priced,
 //   - `node`'s own `fs.cpSync` of the checked-out tree beside `cp -a` (what copying costs from Node),
+//     and a plain copier in Node on both cores (bench/support/node-copy.mjs: no store, no layers),
 //   - `skopeo copy docker://… oci:DIR` (download only), and skopeo + `umoci unpack --rootless`;
 // and `stowage checkout` (copy, and --hardlink) against `cp -a` / `cp -al` of the same tree.
 // Every tool writes into a file system of its own per repetition (bench/support/scratch-fs.ts): a
@@ -79,6 +80,8 @@ interface Column {
   checkouts: Sample[]; cps: Sample[]; hardlinks: Sample[]; cpls: Sample[]; sameWork: Sample[]; nodeCps: Sample[];
   /** The floors of a checkout from Node: cp -a / cp -al of the tree as two halves at once (both cores), and `node -e 0`. */
   cpHalves: Sample[]; cplHalves: Sample[]; nodeStarts: Sample[];
+  /** A plain copier of the tree in Node, on both cores (bench/support/node-copy.mjs). */
+  nodeCopies: Sample[];
 }
 
 /**
@@ -174,7 +177,7 @@ async function main(): Promise<void> {
   for (const kind of kinds) {
     const col: Column = {
       kind, ours: [], ctrs: [], tars: [], skopeos: [], umocis: [], checkouts: [], cps: [], hardlinks: [], cpls: [], sameWork: [], nodeCps: [],
-      cpHalves: [], cplHalves: [], nodeStarts: [],
+      cpHalves: [], cplHalves: [], nodeStarts: [], nodeCopies: [],
     };
     columns.push(col);
     // Interleaved repetitions (ours, ctr, tar, skopeo+umoci): machine noise spreads over every tool alike.
@@ -210,6 +213,11 @@ async function main(): Promise<void> {
         settle(f.dir);
         const ncp = await timed(process.execPath, ['-e', 'require("fs").cpSync(process.argv[1], process.argv[2], { recursive: true, preserveTimestamps: true, verbatimSymlinks: true })', out, path.join(f.dir, 'node-cp')], base);
         col.nodeCps.push({ ms: ncp.ms, rssMiB: ncp.maxRssMiB });
+        settle(f.dir);
+        const plain = path.join(f.dir, 'node-copy');
+        const nc = await timed(process.execPath, [path.join(projectRoot, 'bench', 'support', 'node-copy.mjs'), out, plain], base, { env: bareNodeEnv() });
+        col.nodeCopies.push({ ms: nc.ms, rssMiB: nc.maxRssMiB });
+        if (first) trees.push({ who: 'plain Node copier', stats: treeStats(plain) });
         settle(f.dir);
         const cph = await timed('sh', ['-ec', cpHalvesScript('-a', out, path.join(f.dir, 'cp-a-halves'))], base);
         col.cpHalves.push({ ms: cph.ms, rssMiB: cph.maxRssMiB });
@@ -293,7 +301,7 @@ async function main(): Promise<void> {
       }
       console.log(`  ${kind} rep ${i + 1}/${reps}: stowage ${secs(col.ours.at(-1)!.ms)} s, ctr ${secs(col.ctrs.at(-1)!.ms)} s, gzip|tar ${secs(col.tars.at(-1)!.ms)} s, same work natively ${secs(col.sameWork.at(-1)!.ms)} s, `
         + `skopeo ${secs(col.skopeos.at(-1)!.ms)} s, skopeo+umoci ${secs(col.umocis.at(-1)!.ms)} s; checkout ${secs(col.checkouts.at(-1)!.ms)} s vs cp -a ${secs(col.cps.at(-1)!.ms)} s, `
-        + `node fs.cpSync ${secs(col.nodeCps.at(-1)!.ms)} s, --hardlink ${secs(col.hardlinks.at(-1)!.ms)} s vs cp -al ${secs(col.cpls.at(-1)!.ms)} s`);
+        + `node fs.cpSync ${secs(col.nodeCps.at(-1)!.ms)} s, plain Node copier ${secs(col.nodeCopies.at(-1)!.ms)} s, --hardlink ${secs(col.hardlinks.at(-1)!.ms)} s vs cp -al ${secs(col.cpls.at(-1)!.ms)} s`);
     }
   }
 
@@ -329,11 +337,13 @@ async function main(): Promise<void> {
       console.log(`${name.padEnd(w)} ${secs(a).padStart(9)} vs ${secs(b)} s  → ${(a / b).toFixed(2)}×`);
     }
     // What a checkout from Node cannot beat: Node's own start, plus the kernel's work spread over both
-    // cores (the two halves copied at once by cp). Printed beside cp alone.
+    // cores (the two halves copied at once by cp); and a plain copier in Node on both cores, which pays
+    // Node's cost per call too. Printed beside cp alone.
     const ms = (xs: Sample[]) => median(xs.map((r) => r.ms));
     const floors: Array<[string, number, Sample[]]> = [
       ['floor: node -e 0 + cp -a, 2 halves at once', ms(col.nodeStarts) + ms(col.cpHalves), col.cps],
       ['floor: node -e 0 + cp -al, 2 halves at once', ms(col.nodeStarts) + ms(col.cplHalves), col.cpls],
+      ['plain Node copier, 2 threads (node-copy.mjs)', ms(col.nodeCopies), col.cps],
     ];
     console.log(`(node -e 0 without NODE_EXTRA_CA_CERTS ${secs(ms(col.nodeStarts))} s; cp -a in 2 halves at once ${secs(ms(col.cpHalves))} s; cp -al in 2 halves at once ${secs(ms(col.cplHalves))} s)`);
     for (const [name, floor, peer] of floors) console.log(`${name.padEnd(w)} ${secs(floor).padStart(9)} vs ${secs(ms(peer))} s  → ${(floor / ms(peer)).toFixed(2)}× of the peer`);
@@ -353,7 +363,7 @@ async function main(): Promise<void> {
       ],
       targets: { 'ctr images pull': 0.4, 'gzip -dc | tar -x (parallel)': 1.15 },
     });
-    summarise({ operation: 'checkout (copy)', fs: col.kind, unit: 's', stowage: med(col.checkouts), stowageRssMiB: rssOf(col.checkouts), peers: [{ peer: 'cp -a', value: med(col.cps), rssMiB: rssOf(col.cps) }, { peer: 'node fs.cpSync', value: med(col.nodeCps), rssMiB: rssOf(col.nodeCps) }], targets: { 'cp -a': 1.0 } });
+    summarise({ operation: 'checkout (copy)', fs: col.kind, unit: 's', stowage: med(col.checkouts), stowageRssMiB: rssOf(col.checkouts), peers: [{ peer: 'cp -a', value: med(col.cps), rssMiB: rssOf(col.cps) }, { peer: 'node fs.cpSync', value: med(col.nodeCps), rssMiB: rssOf(col.nodeCps) }, { peer: 'plain Node copier (node-copy.mjs)', value: med(col.nodeCopies), rssMiB: rssOf(col.nodeCopies) }], targets: { 'cp -a': 1.0 } });
     summarise({ operation: 'checkout --hardlink', fs: col.kind, unit: 's', stowage: med(col.hardlinks), stowageRssMiB: rssOf(col.hardlinks), peers: [{ peer: 'cp -al', value: med(col.cpls), rssMiB: rssOf(col.cpls) }], targets: { 'cp -al': 1.0 } });
   }
 
