@@ -88,7 +88,13 @@ export class LayerTee {
     if (!ra) {
       if (this.committed === undefined || !this.active) return;
       this.active = false;
-      const blob = await this.blobs.readerAt({ digest: this.committed });
+      let blob: ReaderAt;
+      try {
+        blob = await this.blobs.readerAt({ digest: this.committed });
+      } catch (e) {
+        this.stream.destroy(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
       pipeline(blob.stream({ start: this.copied }), this.stream, () => { void blob.close(); });
       return;
     }

@@ -117,4 +117,22 @@ describe('LayerTee', () => {
     await w.commit(blob.length, digestOf(blob));
     expect(sha(Buffer.concat([...head, await reading]))).toBe(digestOf(blob));
   });
+
+  it('a reader that waits for the committed blob fails, not hangs, when the blob cannot be opened', async () => {
+    const blob = randomBytes(2 << 20);
+    const gone = { readerAt: async () => { throw Object.assign(new Error('blob vanished'), { code: 'ENOENT' }); } };
+    const tee = new LayerTee(gone);
+    const noReadBack = {
+      writer: async (o: Parameters<ContentStore['writer']>[0]) => {
+        const inner = await store.writer(o);
+        return { get ref() { return inner.ref; }, write: (c: Uint8Array) => inner.write(c), digest: () => inner.digest(), status: () => inner.status(),
+          truncate: (n: 0) => inner.truncate(n), close: () => inner.close(), commit: (...a: Parameters<typeof inner.commit>) => inner.commit(...a) };
+      },
+    };
+    const w = await tee.ingester(noReadBack).writer({ ref: 'layer-g', desc: { digest: digestOf(blob), size: blob.length } });
+    for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
+    const refused = expect(readAll(tee.stream)).rejects.toThrow(/blob vanished/);
+    await w.commit(blob.length, digestOf(blob));
+    await refused;
+  });
 });
