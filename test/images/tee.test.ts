@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openContentStore, type ContentStore } from '../../src/content/index.js';
+import { openContentStore, type ContentStore, type Ingester } from '../../src/content/index.js';
 import { LayerTee } from '../../src/images/tee.js';
 import { digestOf } from '../../src/oci/index.js';
 
@@ -24,6 +24,17 @@ async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of s) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/** The store's ingester, with writers that cannot read their ingest back (no Writer.readerAt). */
+function withoutReadBack(inner: ContentStore): Ingester {
+  return {
+    writer: async (o) => {
+      const w = await inner.writer(o);
+      return { get ref() { return w.ref; }, write: (c) => w.write(c), digest: () => w.digest(), status: () => w.status(),
+        truncate: (n) => w.truncate(n), close: () => w.close(), commit: (size, expected, opts) => w.commit(size, expected, opts) };
+    },
+  };
 }
 
 describe('LayerTee', () => {
@@ -97,14 +108,7 @@ describe('LayerTee', () => {
   it('with a store that cannot read an ingest back, a reader that fell behind gets the rest from the committed blob', async () => {
     const blob = randomBytes(6 << 20);
     const tee = new LayerTee(store);
-    const noReadBack = {
-      writer: async (o: Parameters<ContentStore['writer']>[0]) => {
-        const inner = await store.writer(o);
-        return { get ref() { return inner.ref; }, write: (c: Uint8Array) => inner.write(c), digest: () => inner.digest(), status: () => inner.status(),
-          truncate: (n: 0) => inner.truncate(n), close: () => inner.close(), commit: (...a: Parameters<typeof inner.commit>) => inner.commit(...a) };
-      },
-    };
-    const w = await tee.ingester(noReadBack).writer({ ref: 'layer-b', desc: { digest: digestOf(blob), size: blob.length } });
+    const w = await tee.ingester(withoutReadBack(store)).writer({ ref: 'layer-b', desc: { digest: digestOf(blob), size: blob.length } });
     for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
     const head: Buffer[] = [];
     const onData = (c: Buffer): void => { head.push(c); };
@@ -122,14 +126,7 @@ describe('LayerTee', () => {
     const blob = randomBytes(2 << 20);
     const gone = { readerAt: async () => { throw Object.assign(new Error('blob vanished'), { code: 'ENOENT' }); } };
     const tee = new LayerTee(gone);
-    const noReadBack = {
-      writer: async (o: Parameters<ContentStore['writer']>[0]) => {
-        const inner = await store.writer(o);
-        return { get ref() { return inner.ref; }, write: (c: Uint8Array) => inner.write(c), digest: () => inner.digest(), status: () => inner.status(),
-          truncate: (n: 0) => inner.truncate(n), close: () => inner.close(), commit: (...a: Parameters<typeof inner.commit>) => inner.commit(...a) };
-      },
-    };
-    const w = await tee.ingester(noReadBack).writer({ ref: 'layer-g', desc: { digest: digestOf(blob), size: blob.length } });
+    const w = await tee.ingester(withoutReadBack(store)).writer({ ref: 'layer-g', desc: { digest: digestOf(blob), size: blob.length } });
     for (let off = 0; off < blob.length; off += 1 << 20) await w.write(blob.subarray(off, off + (1 << 20)));
     const refused = expect(readAll(tee.stream)).rejects.toThrow(/blob vanished/);
     await w.commit(blob.length, digestOf(blob));
