@@ -44,7 +44,7 @@ const MAX_REF_BYTES = 256;
 const OVERLAP_MIN_BYTES = 64 << 10;
 /**
  * Blob streams read 256 KiB at a time: as fast as 1 MiB reads from the page cache, and no Buffer is
- * bigger than zlib's 512 KiB chunks. glibc serves a freed block of a new largest size from its heap
+ * bigger than zlib's 1 MiB chunks. glibc serves a freed block of a new largest size from its heap
  * afterwards instead of mmap, and the heap does not give memory back: a pull that read its layers in
  * 1 MiB pieces peaked at 165-171 MiB, against 132-136 MiB with 256 KiB ones and a 256 KiB tee.
  */

@@ -10,11 +10,14 @@ let zstdModule: typeof import('zstd-napi') | undefined;
 const zstd = (): typeof import('zstd-napi') => (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi'));
 
 /**
- * 512 KiB zlib chunks: gunzip ran 1.5-4x faster than with the 16 KiB default (380-426 vs 89-293 MB/s,
- * Node 20, 2-core VM); 1 MiB ones are ~5% faster alone but not in a pull, where the bigger buffers
- * raised its peak RSS by ~8 MiB (every chunk is garbage until the next collection).
+ * 1 MiB zlib chunks: gunzip ran 1.5-4x faster with 512 KiB ones than with the 16 KiB default (380-426
+ * vs 89-293 MB/s, Node 20, 2-core VM), and 1 MiB ones are ~5% faster again. In a pull each chunk is a
+ * job on libuv's pool, handed back and forth with the main thread: since unpacks follow their
+ * downloads (see LayerTee), pulls of the bench image took 2309 against 2427 ms and 2482 against 2614
+ * (medians of 6 and 5), for ~8 MiB more peak RSS (127-143 against 120-138 MiB; every chunk is
+ * garbage until the next collection).
  */
-const ZLIB_CHUNK = 512 << 10;
+const ZLIB_CHUNK = 1 << 20;
 
 /** Classifies a stream by its leading bytes (containerd's rules: gzip 1f8b08, zstd frame or skippable frame). */
 export function detectCompression(head: Uint8Array): Compression {
