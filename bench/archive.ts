@@ -93,7 +93,7 @@ async function measure(layers: number, bytes: number, label: string, kind: FsKin
       return [a, b] as const;
     });
     load[1]!.runs.push(sk);
-    load[2]!.runs.push({ ms: sk.ms + um.ms, maxRssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB) });
+    load[2]!.runs.push({ ms: sk.ms + um.ms, maxRssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB), cpuS: sk.cpuS + um.cpuS });
     console.log(`  ${label} ${kind} rep ${i + 1}/${reps}: save ${secs(save[0]!.runs.at(-1)!.ms)} s vs skopeo ${secs(save[1]!.runs.at(-1)!.ms)} s; `
       + `load ${secs(load[0]!.runs.at(-1)!.ms)} s vs skopeo ${secs(sk.ms)} s (+umoci ${secs(um.ms)} s)`);
   }

@@ -25,7 +25,7 @@ import { ensureBuilt } from '../test/cli/binary.js';
 import { pushWithSkopeo } from '../test/harness/images.js';
 import { startRegistry, type Registry } from '../test/harness/registry.js';
 import { buildBenchImage, treeStats, type TreeStats } from './support/pull-image.js';
-import { ctr, startContainerd, timed, unmountAll, type Containerd, type Timed } from './support/pull-peers.js';
+import { ctr, processCpuS, startContainerd, timed, unmountAll, type Containerd, type Timed } from './support/pull-peers.js';
 import { benchFsKinds, freshFs, type FsKind, type ScratchFs } from './support/scratch-fs.js';
 import { summarise } from './support/summary.js';
 
@@ -38,7 +38,7 @@ const layerBytes = Number(arg('layer-mb') ?? 80) * 1e6;
 const snapshotter = arg('snapshotter') ?? 'overlayfs';
 const stowageBin = path.join(projectRoot, 'bin', 'stowage.js');
 
-interface Sample { ms: number; rssMiB: number; rssNote?: string }
+interface Sample { ms: number; rssMiB: number; rssNote?: string; cpuS?: number }
 /** The environment without NODE_EXTRA_CA_CERTS, which the stowage launcher keeps from Node's start. */
 function bareNodeEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -195,38 +195,38 @@ async function main(): Promise<void> {
         const f = scratchFs('stowage');
         const root = path.join(f.dir, 'store');
         const s = await stowage(root, ['pull', '-q', ref], base);
-        col.ours.push({ ms: s.ms, rssMiB: s.maxRssMiB });
+        col.ours.push({ ms: s.ms, rssMiB: s.maxRssMiB, cpuS: s.cpuS });
         const out = path.join(f.dir, 'checkout');
         settle(f.dir);
         const c = await stowage(root, ['checkout', ref, out], base);
-        col.checkouts.push({ ms: c.ms, rssMiB: c.maxRssMiB });
+        col.checkouts.push({ ms: c.ms, rssMiB: c.maxRssMiB, cpuS: c.cpuS });
         if (first) trees.push({ who: 'stowage checkout', stats: treeStats(out) });
         settle(f.dir);
         const cp = await timed('cp', ['-a', out, path.join(f.dir, 'cp-a')], base);
-        col.cps.push({ ms: cp.ms, rssMiB: cp.maxRssMiB });
+        col.cps.push({ ms: cp.ms, rssMiB: cp.maxRssMiB, cpuS: cp.cpuS });
         settle(f.dir);
         const h = await stowage(root, ['checkout', '--hardlink', ref, path.join(f.dir, 'hardlink')], base);
-        col.hardlinks.push({ ms: h.ms, rssMiB: h.maxRssMiB });
+        col.hardlinks.push({ ms: h.ms, rssMiB: h.maxRssMiB, cpuS: h.cpuS });
         settle(f.dir);
         const cpl = await timed('cp', ['-al', out, path.join(f.dir, 'cp-al')], base);
-        col.cpls.push({ ms: cpl.ms, rssMiB: cpl.maxRssMiB });
+        col.cpls.push({ ms: cpl.ms, rssMiB: cpl.maxRssMiB, cpuS: cpl.cpuS });
         settle(f.dir);
         const ncp = await timed(process.execPath, ['-e', 'require("fs").cpSync(process.argv[1], process.argv[2], { recursive: true, preserveTimestamps: true, verbatimSymlinks: true })', out, path.join(f.dir, 'node-cp')], base);
-        col.nodeCps.push({ ms: ncp.ms, rssMiB: ncp.maxRssMiB });
+        col.nodeCps.push({ ms: ncp.ms, rssMiB: ncp.maxRssMiB, cpuS: ncp.cpuS });
         settle(f.dir);
         const plain = path.join(f.dir, 'node-copy');
         const nc = await timed(process.execPath, [path.join(projectRoot, 'bench', 'support', 'node-copy.mjs'), out, plain], base, { env: bareNodeEnv() });
-        col.nodeCopies.push({ ms: nc.ms, rssMiB: nc.maxRssMiB });
+        col.nodeCopies.push({ ms: nc.ms, rssMiB: nc.maxRssMiB, cpuS: nc.cpuS });
         if (first) trees.push({ who: 'plain Node copier', stats: treeStats(plain) });
         settle(f.dir);
         const cph = await timed('sh', ['-ec', cpHalvesScript('-a', out, path.join(f.dir, 'cp-a-halves'))], base);
-        col.cpHalves.push({ ms: cph.ms, rssMiB: cph.maxRssMiB });
+        col.cpHalves.push({ ms: cph.ms, rssMiB: cph.maxRssMiB, cpuS: cph.cpuS });
         settle(f.dir);
         const cplh = await timed('sh', ['-ec', cpHalvesScript('-al', out, path.join(f.dir, 'cp-al-halves'))], base);
-        col.cplHalves.push({ ms: cplh.ms, rssMiB: cplh.maxRssMiB });
+        col.cplHalves.push({ ms: cplh.ms, rssMiB: cplh.maxRssMiB, cpuS: cplh.cpuS });
         // Node's start as the stowage launcher has it: without parsing NODE_EXTRA_CA_CERTS (bin/stowage.js).
         const n0 = await timed(process.execPath, ['-e', '0'], base, { env: bareNodeEnv() });
-        col.nodeStarts.push({ ms: n0.ms, rssMiB: n0.maxRssMiB });
+        col.nodeStarts.push({ ms: n0.ms, rssMiB: n0.maxRssMiB, cpuS: n0.cpuS });
         f.dispose();
       }
 
@@ -240,9 +240,10 @@ async function main(): Promise<void> {
         try {
           daemon = await startContainerd(cdir);
           const baseline = daemon.peakRssMiB();
+          const daemonCpu0 = processCpuS(daemon.pid);
           const c = await timed('ctr', ['--address', daemon.address, '-n', 'bench', 'images', 'pull', '--plain-http', '--snapshotter', snapshotter, ref], base);
           const dRss = daemon.peakRssMiB();
-          col.ctrs.push({ ms: c.ms, rssMiB: c.maxRssMiB + dRss, rssNote: `ctr ${c.maxRssMiB.toFixed(0)} + containerd ${dRss.toFixed(0)} (idle ${baseline.toFixed(0)})` });
+          col.ctrs.push({ ms: c.ms, rssMiB: c.maxRssMiB + dRss, cpuS: c.cpuS + processCpuS(daemon.pid) - daemonCpu0, rssNote: `ctr ${c.maxRssMiB.toFixed(0)} + containerd ${dRss.toFixed(0)} (idle ${baseline.toFixed(0)})` });
           if (first) {
             // The merged view of the unpacked snapshots, mounted read-only by containerd's own tooling.
             const mnt = path.join(base, 'ctr-mount');
@@ -268,7 +269,7 @@ async function main(): Promise<void> {
         const f = scratchFs('tar');
         const script = layerFiles.map((file, n) => `mkdir ${f.dir}/${n} && gzip -dc ${file} | tar -x -C ${f.dir}/${n} &`).join('\n') + '\nwait';
         const t = await timed('sh', ['-ec', script], base);
-        col.tars.push({ ms: t.ms, rssMiB: t.maxRssMiB });
+        col.tars.push({ ms: t.ms, rssMiB: t.maxRssMiB, cpuS: t.cpuS });
         f.dispose();
       }
 
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
         const script = `mkdir ${f.dir}/blobs\n` + img.layers.map((l, n) => `( mkdir ${f.dir}/${n} && curl -sf ${url(l.digest)} `
           + `| tee ${f.dir}/blobs/${n} >(sha256sum >${f.dir}/blobs/${n}.sha) | gzip -dc | tee >(sha256sum >${f.dir}/${n}.diffid) | tar -x -C ${f.dir}/${n} ) &`).join('\n') + '\nwait';
         const t = await timed('bash', ['-ec', script], base);
-        col.sameWork.push({ ms: t.ms, rssMiB: t.maxRssMiB });
+        col.sameWork.push({ ms: t.ms, rssMiB: t.maxRssMiB, cpuS: t.cpuS });
         img.layers.forEach((l, n) => {
           const got = fs.readFileSync(`${f.dir}/blobs/${n}.sha`, 'utf8').split(' ')[0];
           if (`sha256:${got}` !== l.digest) throw new Error(`same-work row: layer ${n} fetched with sha256 ${got}, expected ${l.digest}`);
@@ -292,10 +293,10 @@ async function main(): Promise<void> {
         const f = scratchFs('umoci');
         const layout = path.join(f.dir, 'layout');
         const sk = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${layout}:bench`], base);
-        col.skopeos.push({ ms: sk.ms, rssMiB: sk.maxRssMiB });
+        col.skopeos.push({ ms: sk.ms, rssMiB: sk.maxRssMiB, cpuS: sk.cpuS });
         const bundle = path.join(f.dir, 'bundle');
         const um = await timed('umoci', ['unpack', '--rootless', '--image', `${layout}:bench`, bundle], base);
-        col.umocis.push({ ms: sk.ms + um.ms, rssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB), rssNote: `skopeo ${sk.maxRssMiB.toFixed(0)}, umoci ${um.maxRssMiB.toFixed(0)}; umoci alone ${secs(um.ms)} s` });
+        col.umocis.push({ ms: sk.ms + um.ms, rssMiB: Math.max(sk.maxRssMiB, um.maxRssMiB), cpuS: sk.cpuS + um.cpuS, rssNote: `skopeo ${sk.maxRssMiB.toFixed(0)}, umoci ${um.maxRssMiB.toFixed(0)}; umoci alone ${secs(um.ms)} s` });
         if (first) trees.push({ who: 'umoci unpack --rootless', stats: treeStats(path.join(bundle, 'rootfs')) });
         f.dispose();
       }
@@ -321,12 +322,17 @@ async function main(): Promise<void> {
     ];
     console.log(`\npull of ${ref.replace(reg.host, 'REGISTRY')}: ${layerCount} layers, ${(gzBytes / 1e6).toFixed(0)} MB gzip / ${(img.tarBytes / 1e6).toFixed(0)} MB tar; `
       + `${fsName(col.kind)}; ${reps} reps; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-    console.log(`${'tool'.padEnd(w)} ${'median s'.padStart(9)} ${'min s'.padStart(7)} ${'MB/s tar'.padStart(9)} ${'peak RSS MiB'.padStart(13)} ${'stowage ÷ peer'.padStart(15)} ${'RSS ÷'.padStart(7)}  notes`);
+    // CPU s: user + system of the command and its children (ctr: and the daemon's, from /proc); cores:
+    // CPU s ÷ wall, how much of the machine the tool kept busy (2.00 = both cores all the time).
+    console.log(`${'tool'.padEnd(w)} ${'median s'.padStart(9)} ${'min s'.padStart(7)} ${'MB/s tar'.padStart(9)} ${'CPU s'.padStart(6)} ${'cores'.padStart(6)} ${'peak RSS MiB'.padStart(13)} ${'stowage ÷ peer'.padStart(15)} ${'RSS ÷'.padStart(7)}  notes`);
     for (const [name, xs, peer] of rows) {
       const med = median(xs.map((r) => r.ms));
       const rss = median(xs.map((r) => r.rssMiB));
+      const cpus = xs.filter((r) => r.cpuS !== undefined).map((r) => r.cpuS!);
+      const cores = xs.filter((r) => r.cpuS !== undefined).map((r) => r.cpuS! / (r.ms / 1000));
       const note = [...xs].sort((a, b) => a.ms - b.ms)[Math.floor(xs.length / 2)]?.rssNote ?? '';
       console.log(`${name.padEnd(w)} ${secs(med).padStart(9)} ${secs(min(xs.map((r) => r.ms))).padStart(7)} ${(img.tarBytes / 1e6 / (med / 1000)).toFixed(0).padStart(9)} `
+        + `${(cpus.length ? median(cpus).toFixed(2) : '').padStart(6)} ${(cores.length ? median(cores).toFixed(2) : '').padStart(6)} `
         + `${rss.toFixed(0).padStart(13)} ${(peer ? `${(oMed / med).toFixed(2)}×` : '').padStart(15)} ${(peer ? `${(oRss / rss).toFixed(2)}×` : '').padStart(7)}  ${note}`);
     }
     const pairs: Array<[string, Sample[], Sample[]]> = [['stowage checkout vs cp -a', col.checkouts, col.cps], ['node fs.cpSync vs cp -a', col.nodeCps, col.cps],

@@ -4,7 +4,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export interface Timed { ms: number; maxRssMiB: number }
+/** Wall time, peak RSS, and CPU time (user + system, the process and the children it waited for). */
+export interface Timed { ms: number; maxRssMiB: number; cpuS: number }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (for a daemon /usr/bin/time cannot wrap). */
+export function processCpuS(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /**
  * Runs a command under `/usr/bin/time -v`; its report goes to a file in `scratch` (a directory the
@@ -25,7 +34,9 @@ export function timed(cmd: string, args: string[], scratch: string, opts: { cwd?
       fs.rmSync(path.dirname(report), { recursive: true, force: true });
       if (code !== 0) { reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${err}`)); return; }
       const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1] ?? 0);
-      resolve({ ms, maxRssMiB: kb / 1024 });
+      const user = Number(/User time \(seconds\): ([\d.]+)/.exec(text)?.[1] ?? 0);
+      const sys = Number(/System time \(seconds\): ([\d.]+)/.exec(text)?.[1] ?? 0);
+      resolve({ ms, maxRssMiB: kb / 1024, cpuS: user + sys });
     });
   });
 }
