@@ -13,7 +13,9 @@
 // Every tool writes into a file system of its own per repetition (bench/support/scratch-fs.ts): a
 // fresh loop-mounted ext4 when root (the first column: where users keep their stores), then tmpfs.
 // Medians and minimums of wall time, peak RSS (/usr/bin/time -v for the clients, VmHWM for the
-// containerd daemon), ratios stowage ÷ peer. Sanity: the trees of stowage, umoci and containerd have
+// containerd daemon), CPU time (user + system; the daemon's from /proc) and the cores it kept busy
+// (CPU ÷ wall: a tool may spend no more CPU and still take longer, by leaving a core idle), ratios
+// stowage ÷ peer. Sanity: the trees of stowage, umoci and containerd have
 // the same files and bytes.
 //
 //   npx tsx bench/pull.ts [--reps=3] [--fs=ext4,tmpfs] [--layers=5] [--layer-mb=80] [--snapshotter=overlayfs]
