@@ -133,7 +133,7 @@ async function main(): Promise<void> {
         let parent: Digest | undefined;
         col.chain.push(await timeIt(async () => {
           for (const [i, g] of gzs.entries()) {
-            const r = await applyLayerToSnapshot(sn, { parentChainId: parent, layerStream: fs.createReadStream(g, { highWaterMark: 1 << 20 }), expectedDiffID: diffIDs[i]! });
+            const r = await applyLayerToSnapshot(sn, { parentChainId: parent, layer: fs.createReadStream(g, { highWaterMark: 1 << 20 }), expectedDiffID: diffIDs[i]! });
             parent = r.chainID;
           }
         }));

@@ -653,6 +653,8 @@ class FileReaderAt implements ReaderAt {
 
   get size(): number { return typeof this.sizeNow === 'number' ? this.sizeNow : this.sizeNow(); }
 
+  get fd(): number { return this.fh.fd; }
+
   async readAt(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (this.closed) throw new FailedPreconditionError('readAt: reader is closed');
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {

@@ -32,6 +32,11 @@ export interface ReaderAt {
   readAt(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** A stream of [start, end) (end exclusive, default the blob's size). */
   stream(range?: { start?: number; end?: number }): Readable;
+  /**
+   * Optional: the open file descriptor holding the bytes (offset 0 is the blob's first byte), valid
+   * until close: a reader on another thread of this process reads it directly (see LayerFile).
+   */
+  readonly fd?: number;
   close(): Promise<void>;
 }
 

@@ -164,3 +164,55 @@ export function fromSystemError(err: unknown, what: string, opts: SystemErrorOpt
     default: return new StowageError('Unknown', `${what}: ${message}`, data, { cause: err });
   }
 }
+
+/** An error as plain data, to cross to another thread (postMessage keeps neither classes nor `code`/`data`). */
+export interface WireError {
+  message: string;
+  name: string;
+  stack?: string;
+  /** A StowageError's code. */
+  stowage?: ErrorCode;
+  data?: Record<string, unknown>;
+  /** A system error's own fields (errno code, syscall, path). */
+  errno?: Record<string, unknown>;
+  cause?: WireError;
+}
+
+const ERROR_CLASSES: Partial<Record<ErrorCode, new (message: string, data?: Data, o?: Opts) => StowageError>> = {
+  NotFound: NotFoundError, AlreadyExists: AlreadyExistsError, Conflict: ConflictError, InvalidArgument: InvalidArgumentError,
+  FailedPrecondition: FailedPreconditionError, Unavailable: UnavailableError, DigestMismatch: DigestMismatchError,
+  SizeMismatch: SizeMismatchError, Unauthorized: UnauthorizedError, Forbidden: ForbiddenError,
+  NotImplemented: NotImplementedError, Aborted: AbortedError, ResourceExhausted: ResourceExhaustedError,
+};
+
+export function errorToWire(e: unknown, depth = 0): WireError {
+  if (!(e instanceof Error)) return { message: String(e), name: 'Error' };
+  const w: WireError = { message: e.message, name: e.name, ...(e.stack ? { stack: e.stack } : {}) };
+  if (e instanceof StowageError) {
+    w.stowage = e.code;
+    // Only what survives a structured clone (data is detail: numbers, strings, paths).
+    try { w.data = structuredClone(e.data); } catch { w.data = {}; }
+  } else {
+    const sys = e as unknown as Record<string, unknown>;
+    const errno: Record<string, unknown> = {};
+    for (const k of ['code', 'errno', 'syscall', 'path', 'dest'] as const) if (sys[k] !== undefined) errno[k] = sys[k];
+    if (Object.keys(errno).length > 0) w.errno = errno;
+  }
+  if (e.cause !== undefined && depth < 4) w.cause = errorToWire(e.cause, depth + 1);
+  return w;
+}
+
+/** The error errorToWire described: a StowageError of the same class and code, or an Error with the system fields. */
+export function errorFromWire(w: WireError): Error {
+  const opts = w.cause ? { cause: errorFromWire(w.cause) } : undefined;
+  let e: Error;
+  if (w.stowage) {
+    const Cls = ERROR_CLASSES[w.stowage];
+    e = Cls ? new Cls(w.message, w.data, opts) : new StowageError(w.stowage, w.message, w.data, opts);
+  } else {
+    e = Object.assign(new Error(w.message, opts), w.errno ?? {});
+    e.name = w.name;
+  }
+  if (w.stack) e.stack = w.stack;
+  return e;
+}

@@ -8,7 +8,7 @@ import { gcRefSnapshot, writeBlob } from '../content/index.js';
 import {
   DEFAULT_CONCURRENCY, addSourceLabel, documentGcLabels, limitValue, walkGraph, type PulledManifest, type ReadDocument, type TransferLimit,
 } from '../distribution/index.js';
-import { chainID } from '../snapshots/index.js';
+import { applyPool, chainID } from '../snapshots/index.js';
 import type { Ctx } from './context.js';
 import { emitImageEvent } from './events.js';
 import { ProgressSink, progressId } from './progress.js';
@@ -102,11 +102,12 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   const remote = remote0 ?? await deps.remote(ref, remoteOpts(opts));
   throwIfAborted(signal);
   const target = await remote.resolve(ref, signal).catch(async (e: unknown) => { throw await pullError(e, ref, remote, signal); });
-  // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
-  progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
-
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
+  // A new image under this name: its layers are likely to be unpacked, on threads that start meanwhile.
+  if (target.digest !== previous) applyPool()?.prestart();
+  // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
+  progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
 
   // A pull of the same image that died part-way is adopted: nothing it fetched is fetched again.
   const lease = operationLease(ctx, `pull ${canonical}`, OPERATION_LEASE_TTL_MS);
@@ -281,9 +282,11 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
         onRangeIgnored: () => progress.message('Registry ignored the Range request: downloading again from the start', id),
       }).then(() => {
         downloaded++;
+        tee.noWriter();
         progress.status('Download complete', id);
         gates[i]!.resolve();
       }, (e: unknown) => {
+        tee.fail(e instanceof Error ? e : new Error(String(e)));
         if (isStowageError(e, 'AlreadyExists')) {
           content.record(l.digest, l.size);
           progress.status('Download complete', id);
@@ -307,12 +310,11 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     const tee = first[i] === i ? tees.get(i) : undefined;
     tees.delete(i);
     if (tee) {
-      const streamed = await unpackLayer(ctx, { ...input, stream: async () => tee.stream }).then(() => true, (e: unknown) => {
-        tee.detach();
+      const followed = await unpackLayer(ctx, { ...input, source: () => tee.source() }).then(() => true, (e: unknown) => {
         if (sig.aborted) throw e;
         return false;
-      });
-      if (streamed) return;
+      }).finally(() => tee.detach());
+      if (followed) return;
     }
     await gates[first[i]!]!.promise;
     throwIfAborted(sig);

@@ -1,10 +1,14 @@
-import { PassThrough, pipeline } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { LayerFile } from '../snapshots/index.js';
 import type { Digest } from '../oci/index.js';
 import type { Ingester, Provider, ReaderAt, Writer, WriterOptions } from '../content/index.js';
 
 /**
- * Copies the bytes a download writes into its ingest to a second reader (the unpacker), so a layer can be
- * unpacked while it downloads. The download never waits for the unpacker: once the reader falls a buffer
+ * Gives the bytes a download writes into its ingest to a second reader (the unpacker), so a layer can be
+ * unpacked while it downloads. When the store's ingest is a file this process can read (Writer.readerAt
+ * with an fd), the reader gets a LayerFile of it: it reads the file as the download writes it, on a
+ * thread of the apply pool, and waits where the download has not written yet (no copy, no stall).
+ * Otherwise it gets a stream of copies: The download never waits for the unpacker: once the reader falls a buffer
  * behind, the copy stops there and the reader goes on from the ingest's file, following it as the
  * download writes (Writer.readerAt), or, for a store that cannot read an ingest, from that offset of the
  * committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast link),
@@ -36,17 +40,32 @@ export class LayerTee {
   private committed: Digest | undefined;
   private pumping = false;
   private again = false;
+  /** File mode: the ingest as a LayerFile, and the reader whose fd it reads (closed by detach()). */
+  private file: LayerFile | undefined;
+  private fileReader: ReaderAt | undefined;
+  /** What the unpacker reads, known once the download's writer is made (or the tee failed first). */
+  private chosen: Promise<Readable | LayerFile>;
+  private choose!: (source: Readable | LayerFile) => void;
+  private hasChosen = false;
 
   /** `blobs` serves the committed blob to a reader that fell behind, when the ingest cannot be read. */
   constructor(private readonly blobs: Provider) {
+    this.chosen = new Promise((resolve) => { this.choose = (source) => { this.hasChosen = true; resolve(source); }; });
     this.stream.on('drain', () => { if (this.behind) this.pump(); });
     this.stream.on('close', () => { this.release(); });
   }
 
   get live(): boolean { return this.active; }
 
+  /** The unpacker's input: a LayerFile following the ingest, or a stream (see above). */
+  source(): Promise<Readable | LayerFile> { return this.chosen; }
+
+  /** The download ended without writing through this tee (the blob was there already...): the reader fails. */
+  noWriter(): void { if (!this.hasChosen) this.fail(new Error('the download wrote no ingest to follow')); }
+
   write(buf: Uint8Array): void {
     if (!this.active) return;
+    if (this.file) { this.copied += buf.length; this.file.grow(this.copied); return; }
     if (this.behind) { this.pump(); return; }
     this.copied += buf.length;
     if (!this.stream.write(buf)) this.behind = true;
@@ -56,6 +75,7 @@ export class LayerTee {
   private end(digest: Digest): void {
     if (!this.active) return;
     this.committed = digest;
+    if (this.file) { this.active = false; this.file.complete(this.copied); return; }
     if (!this.behind) { this.active = false; this.stream.end(); this.release(); return; }
     this.pump();
   }
@@ -116,8 +136,9 @@ export class LayerTee {
     }
   }
 
-  /** Closes the ingest's reader, if one was opened. */
+  /** Closes the ingest's reader, if one was opened (in file mode, only once the unpacker is done: detach()). */
   private release(): void {
+    if (this.file) return;
     const f = this.follow;
     this.follow = Promise.resolve(undefined);
     void f?.then((ra) => ra?.close()).catch(() => undefined);
@@ -125,16 +146,24 @@ export class LayerTee {
 
   /** The copy is no longer faithful: the reader fails. */
   fail(err: Error): void {
+    if (!this.hasChosen) this.choose(this.stream);
     if (!this.active) return;
     this.active = false;
-    this.stream.destroy(err);
+    if (this.file) this.file.fail(); // nothing listens to the stream
+    else this.stream.destroy(err);
     this.release();
   }
 
-  /** The reader gave up: stop copying, let the download go on. */
+  /** The reader is done (or gave up): stop giving it bytes, let the download go on. */
   detach(): void {
     this.active = false;
+    this.file?.fail();
     this.stream.resume();
+    if (this.fileReader) {
+      const r = this.fileReader;
+      this.fileReader = undefined;
+      void r.close().catch(() => undefined);
+    }
     this.release();
   }
 
@@ -150,16 +179,26 @@ export class LayerTee {
           throw e;
         }
         if (w.status().offset !== 0) { this.fail(new Error('resumed ingest: unpacking from the committed blob')); return w; }
-        return this.wrap(w);
+        return await this.wrap(w);
       },
       abort: async (ref: string) => { this.fail(new Error('ingest aborted')); await inner.abort?.(ref); },
     };
   }
 
-  private wrap(w: Writer): Writer {
+  private async wrap(w: Writer): Promise<Writer> {
     const tee = this;
     // Opened now, while the ingest's file is where the writer made it (commit moves it).
-    this.follow = w.readerAt ? w.readerAt().catch(() => undefined) : Promise.resolve(undefined);
+    const reader = w.readerAt ? await w.readerAt().catch(() => undefined) : undefined;
+    if (!this.active || this.hasChosen) {
+      await reader?.close().catch(() => undefined);
+    } else if (reader?.fd !== undefined) {
+      this.fileReader = reader;
+      this.file = new LayerFile(reader.fd);
+      this.choose(this.file);
+    } else {
+      this.follow = Promise.resolve(reader);
+      this.choose(this.stream);
+    }
     return {
       get ref() { return w.ref; },
       async write(chunk) { await w.write(chunk); tee.write(chunk); },

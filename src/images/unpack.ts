@@ -1,7 +1,7 @@
 import { Transform, type Readable } from 'node:stream';
 import { DigestMismatchError, NotImplementedError, isStowageError, stowageErrorOf, throwIfAborted } from '../errors/index.js';
 import { layerCompression, type Descriptor, type Digest } from '../oci/index.js';
-import { applyLayerToSnapshot, chainID } from '../snapshots/index.js';
+import { LayerFile, applyLayerToSnapshot, chainID } from '../snapshots/index.js';
 import { SNAPSHOT_REF, UNCOMPRESSED, gcRefSnapshot, type ContentStore } from '../content/index.js';
 import type { Ctx } from './context.js';
 import type { PlatformManifestImpl } from './manifest.js';
@@ -14,7 +14,7 @@ export interface UnpackLayerInput {
   layer: Descriptor;
   diffId: Digest;
   /** Where the bytes come from; default: the committed blob in the content store. */
-  stream?: () => Promise<Readable>;
+  source?: () => Promise<Readable | LayerFile>;
   lease?: string;
   signal?: AbortSignal;
   /** Compressed bytes consumed so far (for the 'Extracting' bar). */
@@ -25,6 +25,9 @@ export interface UnpackLayerInput {
    */
   parentReady?: Promise<unknown>;
 }
+
+/** How often the 'Extracting' bar of a layer applied from a file is brought up to date. */
+const PROGRESS_EVERY_MS = 100;
 
 /** Counts bytes flowing through, reporting them. */
 function counting(src: Readable, total: number, report: (n: number, total: number) => void): Readable {
@@ -56,18 +59,27 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     return { chainId, applied: false };
   }
   let reader: { close(): Promise<void> } | undefined;
-  let stream: Readable;
-  if (input.stream) stream = await input.stream();
+  let source: Readable | LayerFile;
+  if (input.source) source = await input.source();
   else {
     const r = await ctx.content.readerAt({ digest: input.layer.digest });
     reader = r;
-    stream = r.stream();
+    // A blob in a file is applied on the apply pool's threads.
+    source = r.fd !== undefined ? LayerFile.complete(r.fd, r.size) : r.stream();
   }
-  if (input.onProgress) stream = counting(stream, input.layer.size, input.onProgress);
+  let progress: NodeJS.Timeout | undefined;
+  if (input.onProgress) {
+    const report = input.onProgress;
+    if (source instanceof LayerFile) {
+      const file = source;
+      progress = setInterval(() => report(file.consumed, input.layer.size), PROGRESS_EVERY_MS);
+      progress.unref();
+    } else source = counting(source, input.layer.size, report);
+  }
   try {
     await applyLayerToSnapshot(ctx.snaps, {
       ...(input.parent ? { parentChainId: input.parent } : {}),
-      layerStream: stream,
+      layer: source,
       expectedDiffID: input.diffId,
       compression,
       ...(input.parentReady ? { parentReady: input.parentReady, staging: scratchPath(ctx.root, 'unpack') } : {}),
@@ -75,6 +87,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
       ...(input.lease ? { lease: input.lease } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
     });
+    if (progress) input.onProgress!(input.layer.size, input.layer.size);
   } catch (e) {
     if (isStowageError(e, 'AlreadyExists')) return { chainId, applied: false };
     const se = stowageErrorOf(e);
@@ -83,7 +96,8 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     }
     throw e;
   } finally {
-    stream.destroy();
+    clearInterval(progress);
+    if (!(source instanceof LayerFile)) source.destroy();
     await reader?.close().catch(() => undefined);
   }
   await setLabel(ctx.content, input.layer.digest, UNCOMPRESSED, input.diffId);

@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addAbortSignal, type Readable } from 'node:stream';
+import { Readable, addAbortSignal } from 'node:stream';
 import { InvalidArgumentError, StowageError, fromSystemError, throwIfAborted } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import { decompressStream, type Compression } from './compression.js';
+import { applyPool } from './apply-pool.js';
+import { compressionMismatch, decompressStream, detectCompression, syncDecoder, type Compression } from './compression.js';
+import { LayerFile, LayerFileFailedError } from './layer-file.js';
 import { lookupMerged, WH_OPAQUE, WH_PREFIX } from './merged.js';
 import { fileRecords, isPrivileged, loadOverrides, saveOverrides, sidecarPath, type OwnerOverride } from './ownership.js';
 import { DirCache, baseOf, breakout, cleanName, joinRel, parentOf, resolveInRoot } from './rootpath.js';
@@ -73,7 +75,24 @@ export interface PendingTarget {
  * Applying onto a non-empty tree ('merged' over an existing checkout) works in place: nothing outside
  * the tree is ever touched, but a failure can leave the tree partly changed.
  */
-export async function applyLayer(stream: Readable, target: string | PendingTarget, opts: ApplyOptions): Promise<ApplyResult> {
+export async function applyLayer(input: Readable | LayerFile, target: string | PendingTarget, opts: ApplyOptions): Promise<ApplyResult> {
+  throwIfAborted(opts.signal);
+  if (!(input instanceof LayerFile)) return applyHere(input, target, opts, false);
+  const onAbort = (): void => input.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const pool = applyPool();
+    return await (pool ? pool.apply(input, target, opts) : applyHere(input, target, opts, false));
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * applyLayer in this thread. A worker thread of the apply pool calls it with `block`: it then waits
+ * for a growing LayerFile by blocking, as nothing else runs on that thread meanwhile.
+ */
+export async function applyHere(input: Readable | LayerFile, target: string | PendingTarget, opts: ApplyOptions, block: boolean): Promise<ApplyResult> {
   throwIfAborted(opts.signal);
   // Where the layer goes and what lies below it, asked for only when needed (a pending target waits).
   let asked: Promise<{ dir: string; lowerDirs: string[] }> | undefined;
@@ -94,7 +113,7 @@ export async function applyLayer(stream: Readable, target: string | PendingTarge
   const ap = new Applier(root, opts, staged, async () => (await place()).lowerDirs);
   if (!staged) ap.overrides = new Map([...(await loadOverrides(root))]);
   try {
-    const res = await ap.run(stream);
+    const res = await (input instanceof LayerFile ? ap.runFile(input, block) : ap.run(input));
     await ap.finish();
     if (staged) {
       const { dir } = await place();
@@ -110,6 +129,27 @@ export async function applyLayer(stream: Readable, target: string | PendingTarge
     }
     throw applyError(e, typeof target === 'string' ? target : target.staging);
   }
+}
+
+/**
+ * Reads of a layer file, 1 MiB at a time: as the decoder's output buffer (ZLIB_CHUNK). Both buffers are
+ * reused for the whole layer, so an apply from a file makes no garbage per chunk.
+ */
+const FILE_CHUNK = 1 << 20;
+
+/** A LayerFile as a stream, for a compression this Node has no synchronous decoder for. */
+function fileStream(file: LayerFile, block: boolean): Readable {
+  let pos = 0;
+  return Readable.from((async function* () {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(FILE_CHUNK);
+      const r = file.read(buf, pos, block);
+      const n = typeof r === 'number' ? r : await r;
+      if (n === 0) return;
+      pos += n;
+      yield buf.subarray(0, n);
+    }
+  })(), { objectMode: false });
 }
 
 /** Errors the archive's own shape causes (a path through a file, a name too long...) are InvalidArgument. */
@@ -233,16 +273,64 @@ class Applier implements TarSink {
       reader.end();
     } catch (e) {
       dec.destroy();
-      this.closeFile();
-      if (this.opts.signal?.aborted) throwIfAborted(this.opts.signal);
-      if (e instanceof StowageError) throw e;
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /zstd|unexpected end/i.test((e as Error).message)) {
-        throw new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive' }, { cause: e });
-      }
-      throw applyError(e, this.root);
+      throw this.failure(e);
     }
     this.compression = await dec.detected;
+    return this.result(reader);
+  }
+
+  /**
+   * Reads the layer from a file: read, decompress, hash, parse and write in this thread, with no
+   * hand-off to another one per chunk (see LayerFile; a worker of the apply pool runs this).
+   */
+  async runFile(file: LayerFile, block: boolean): Promise<ApplyResult> {
+    const buf = Buffer.allocUnsafe(FILE_CHUNK);
+    const read = async (pos: number, into: Buffer): Promise<number> => {
+      const n = file.read(into, pos, block);
+      return typeof n === 'number' ? n : await n;
+    };
+    // The first bytes name the compression: read again from 0 by the decoder.
+    let got = 0;
+    for (let n = -1; got < 8 && n !== 0; got += n) n = await read(got, buf.subarray(got, 8));
+    const kind = detectCompression(buf.subarray(0, got));
+    const declared = this.opts.compression ?? 'detect';
+    if (declared !== 'detect' && declared !== kind) throw compressionMismatch(declared, kind);
+    this.compression = kind;
+    const dec = syncDecoder(kind);
+    if (!dec) return this.run(fileStream(file, block));
+    const reader = new TarReader(this);
+    try {
+      for (let pos = 0; ;) {
+        const n = await read(pos, buf);
+        pos += n;
+        for (const out of dec.push(buf.subarray(0, n), n === 0)) {
+          const waiting = reader.write(out);
+          if (waiting) await waiting;
+        }
+        if (n === 0) break;
+      }
+      reader.end();
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      dec.close();
+    }
+    return this.result(reader);
+  }
+
+  /** What a failed read of the layer throws: a broken archive is InvalidArgument. */
+  private failure(e: unknown): unknown {
+    this.closeFile();
+    if (this.opts.signal?.aborted) throwIfAborted(this.opts.signal);
+    if (e instanceof StowageError || e instanceof LayerFileFailedError) return e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /zstd|unexpected end/i.test((e as Error).message)) {
+      return new InvalidArgumentError(`invalid layer archive: ${(e as Error).message}`, { reason: 'invalid-archive' }, { cause: e });
+    }
+    return applyError(e, this.root);
+  }
+
+  private result(reader: TarReader): ApplyResult {
     return { diffID: reader.digester.digest(), size: reader.digester.size, compression: this.compression, entries: this.entries, skipped: this.skipped, markers: this.markers };
   }
 

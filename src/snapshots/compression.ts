@@ -30,6 +30,12 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
+/** The layer's bytes are not compressed as its media type says. */
+export function compressionMismatch(declared: Compression, detected: Compression): InvalidArgumentError {
+  return new InvalidArgumentError(`layer media type says ${declared === 'none' ? 'uncompressed' : declared}, but its bytes are ${detected === 'none' ? 'not compressed' : detected}`,
+    { reason: 'compression-mismatch', declared, detected });
+}
+
 /**
  * Returns a stream of the decompressed bytes of `input`. `declared` is the compression the layer's
  * media type says ('detect' or absent: sniff it); the first bytes are only a cross-check, and a
@@ -53,8 +59,7 @@ export function decompressStream(input: Readable, declared: Compression | 'detec
     input.removeListener('end', onEnd);
     input.removeListener('error', onError);
     if (declared !== 'detect' && kind !== declared) {
-      out.destroy(new InvalidArgumentError(`layer media type says ${declared === 'none' ? 'uncompressed' : declared}, but its bytes are ${kind === 'none' ? 'not compressed' : kind}`,
-        { reason: 'compression-mismatch', declared, detected: kind }));
+      out.destroy(compressionMismatch(declared, kind));
       input.destroy();
       return;
     }
@@ -95,4 +100,106 @@ export function compressStream(kind: Compression, level?: number): Transform {
   if (kind === 'gzip') return zlib.createGzip({ chunkSize: ZLIB_CHUNK, level: level ?? 6 });
   if (kind === 'zstd') return new (zstd().CompressStream)({ compressionLevel: level ?? 3 });
   return new PassThrough({ highWaterMark: ZLIB_CHUNK });
+}
+
+/**
+ * A decompressor that runs in the calling thread, for a layer read from a file (see LayerFile): no
+ * hand-off to libuv's pool per chunk. `push` yields the output as slices of one buffer, each valid until
+ * the next is asked for.
+ */
+export interface SyncDecoder {
+  /** Decompresses `input`; `last`: no more input follows (an incomplete stream fails here). */
+  push(input: Buffer, last: boolean): Generator<Buffer, void, void>;
+  close(): void;
+}
+
+interface ZlibHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+/**
+ * Node's zlib has no public synchronous streaming inflate (zlib.gunzipSync wants the whole input), but
+ * each zlib stream drives a native handle whose `writeSync` is one synchronous inflate call: the very
+ * call the stream makes on the pool, run here instead (the same code decides multi-member gzip, trailing
+ * bytes and errors). Node has kept this handle since v10; without it (undefined), callers read the
+ * file as a stream.
+ */
+class SyncGunzip implements SyncDecoder {
+  private readonly out = Buffer.allocUnsafe(ZLIB_CHUNK);
+  private error: Error | undefined;
+  private constructor(private readonly stream: zlib.Gunzip, private readonly handle: ZlibHandle, private readonly state: Uint32Array) {
+    handle.onerror = (message, errno) => {
+      const codes = (zlib as unknown as { codes: Record<number, string> }).codes;
+      this.error = Object.assign(new Error(message), { errno, code: codes[errno] });
+    };
+  }
+
+  static make(): SyncGunzip | undefined {
+    const stream = zlib.createGunzip({ chunkSize: ZLIB_CHUNK });
+    const inner = stream as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown };
+    const handle = inner._handle;
+    if (typeof handle?.writeSync !== 'function' || !(inner._writeState instanceof Uint32Array)) {
+      try { stream.close(); } catch { /* it holds nothing we use */ }
+      return undefined;
+    }
+    return new SyncGunzip(stream, handle as ZlibHandle, inner._writeState);
+  }
+
+  *push(input: Buffer, last: boolean): Generator<Buffer, void, void> {
+    const flush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_NO_FLUSH;
+    let off = 0;
+    let len = input.length;
+    for (;;) {
+      this.handle.writeSync(flush, input, off, len, this.out, 0, this.out.length);
+      if (this.error) throw this.error;
+      const availOut = this.state[0]!;
+      const availIn = this.state[1]!;
+      off += len - availIn;
+      len = availIn;
+      if (availOut < this.out.length) yield this.out.subarray(0, this.out.length - availOut);
+      // A full output buffer: more may be pending inside zlib.
+      if (availOut !== 0) return;
+    }
+  }
+
+  close(): void { this.stream.close(); }
+}
+
+/** zstd-napi's native context is synchronous already (its stream calls it in `_transform`). */
+class SyncZstd implements SyncDecoder {
+  private readonly dctx: import('zstd-napi/binding.js').DCtx;
+  private readonly out = Buffer.allocUnsafe(ZLIB_CHUNK);
+  private inFrame = false;
+
+  constructor() {
+    const binding = createRequire(import.meta.url)('zstd-napi/binding') as typeof import('zstd-napi/binding.js');
+    this.dctx = new binding.DCtx();
+  }
+
+  *push(input: Buffer, last: boolean): Generator<Buffer, void, void> {
+    let src = input;
+    // Each call drains zstd's output, so no input means nothing to do (a call would only ask for a new frame).
+    for (; src.length > 0;) {
+      const [ret, produced, consumed] = this.dctx.decompressStream(this.out, src);
+      src = src.subarray(consumed);
+      if (produced > 0) yield this.out.subarray(0, produced);
+      if (src.length === 0 && (produced < this.out.length || ret === 0)) { this.inFrame = ret !== 0; break; }
+    }
+    if (last && this.inFrame) throw new Error('zstd stream ended in the middle of a compressed frame');
+  }
+
+  close(): void { /* freed with the context */ }
+}
+
+class SyncPlain implements SyncDecoder {
+  *push(input: Buffer): Generator<Buffer, void, void> { if (input.length > 0) yield input; }
+  close(): void { /* nothing held */ }
+}
+
+/** A synchronous decoder of `kind`; undefined when this Node offers none for it (see SyncGunzip). */
+export function syncDecoder(kind: Compression): SyncDecoder | undefined {
+  if (kind === 'gzip') return SyncGunzip.make();
+  if (kind === 'zstd') return new SyncZstd();
+  return new SyncPlain();
 }

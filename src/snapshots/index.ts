@@ -5,7 +5,9 @@
 // ownership that cannot be applied is kept as override records (see "Rootless mode" in the README).
 export { detectCompression, decompressStream, compressStream, type Compression } from './compression.js';
 export { tarStream } from './tar-stream.js';
-export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
+export { applyLayer, type ApplyOptions, type ApplyResult, type PendingTarget } from './apply.js';
+export { LayerFile } from './layer-file.js';
+export { applyPool } from './apply-pool.js';
 export {
   diffDirs, layerChanges, diffTarStream, writeDiffLayer, toApiChanges, comparePaths, treeSource,
   type Change, type ApiChange, type DiffLayer, type DiffTarOptions, type TreeSource,

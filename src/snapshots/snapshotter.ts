@@ -11,6 +11,7 @@ import { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
 import { layerChanges, treeSource, writeDiffLayer, type DiffLayer, type DiffTarOptions } from './diff.js';
 import type { Compression } from './compression.js';
 import type { Writer } from '../content/index.js';
+import type { LayerFile } from './layer-file.js';
 import { WH_PREFIX } from './merged.js';
 
 /**
@@ -394,7 +395,8 @@ export function chainID(parentChainID: Digest | undefined, diffID: Digest): Dige
 export interface ApplyToSnapshotInput {
   /** Committed name of the parent (its chainID), or undefined for a base layer. */
   parentChainId?: Digest;
-  layerStream: Readable;
+  /** The layer's bytes (plain tar, gzip or zstd): a stream, or a file, applied on a thread of the apply pool (see LayerFile). */
+  layer: Readable | LayerFile;
   /** When known (from the image config), checked after apply and used to skip layers already present. */
   expectedDiffID?: Digest;
   /** The active key to unpack under; a unique one by default. */
@@ -447,13 +449,13 @@ export async function applyLayerToSnapshot(sn: Snapshotter & SnapshotLayout, inp
   try {
     if (input.parentReady !== undefined) {
       if (input.staging === undefined) throw new InvalidArgumentError('applyLayerToSnapshot: parentReady needs a staging path');
-      res = await applyLayer(input.layerStream, {
+      res = await applyLayer(input.layer, {
         staging: input.staging,
         ready: async () => { const [dir, ...lowerDirs] = await prepare(); return { dir: dir!, lowerDirs }; },
       }, applyOpts);
     } else {
       const [dir, ...lowerDirs] = await prepare();
-      res = await applyLayer(input.layerStream, dir!, { ...applyOpts, lowerDirs });
+      res = await applyLayer(input.layer, dir!, { ...applyOpts, lowerDirs });
     }
     if (input.expectedDiffID !== undefined && res.diffID !== input.expectedDiffID) {
       throw new DigestMismatchError(`layer diffID ${res.diffID} does not match expected ${input.expectedDiffID}`, { expected: input.expectedDiffID, actual: res.diffID });

@@ -74,7 +74,10 @@ export class TarReader {
 
   constructor(private readonly sink: TarSink) {}
 
-  /** Reads one chunk; returns a promise only when the sink asked to wait (call again once it settles). */
+  /**
+   * Reads one chunk; returns a promise only when the sink asked to wait (call again once it settles).
+   * The chunk's buffer may be reused once the call (or that promise) is done.
+   */
   write(chunk: Buffer): Promise<void> | undefined {
     this.digester.update(chunk);
     return this.ended ? undefined : this.read(chunk, 0);
@@ -96,7 +99,8 @@ export class TarReader {
         pos += n;
         this.dataLeft -= n;
         if (this.long) {
-          this.long.chunks.push(slice);
+          // Kept past this call: the caller may reuse the chunk's buffer.
+          this.long.chunks.push(Buffer.from(slice));
           if (this.dataLeft === 0) this.endLong();
         } else {
           this.sink.data(slice);

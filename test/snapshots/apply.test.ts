@@ -1,11 +1,45 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyLayer, checkout, decompressStream, detectCompression } from '../../src/snapshots/index.js';
 import { CopyPool, SMALL_FILE } from '../../src/snapshots/copy-pool.js';
+import { ApplyPool, setApplyPool } from '../../src/snapshots/apply-pool.js';
+import { LayerFile } from '../../src/snapshots/layer-file.js';
+import { REPO, ensureBuilt } from '../cli/binary.js';
 import { isStowageError } from '../../src/errors/index.js';
 import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, linkGroups, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
+
+/**
+ * The ways a layer reaches applyLayer, each held to the same cases: a stream; a file read in this
+ * thread (LayerFile); a file read on a thread of the apply pool, run from the built thread script.
+ */
+interface Variant { name: string; input(bytes: Buffer): Readable | LayerFile; setup?(): Promise<void>; teardown?(): Promise<void> }
+const openFds: number[] = [];
+afterAll(() => { for (const fd of openFds.splice(0)) fs.closeSync(fd); });
+function layerFileOf(bytes: Buffer): LayerFile {
+  const p = path.join(scratch(), 'layer');
+  fs.writeFileSync(p, bytes);
+  const fd = fs.openSync(p, 'r');
+  openFds.push(fd);
+  return LayerFile.complete(fd, bytes.length);
+}
+let threads: ApplyPool | undefined;
+const VARIANTS: Variant[] = [
+  { name: 'a stream', input: streamOf },
+  { name: 'a file, in this thread', input: layerFileOf },
+  {
+    name: 'a file, on an apply thread',
+    input: layerFileOf,
+    setup: async () => {
+      await ensureBuilt();
+      threads = new ApplyPool(pathToFileURL(path.join(REPO, 'dist', 'snapshots', 'apply-worker.js')), 2);
+      setApplyPool(threads);
+    },
+    teardown: async () => { setApplyPool(undefined); await threads?.close(); },
+  },
+];
 
 const roots: string[] = [];
 const scratch = (): string => { const d = tmpdir(); roots.push(d); return d; };
@@ -54,13 +88,17 @@ describe('compression', () => {
   });
 });
 
-describe('applyLayer', () => {
+describe.each(VARIANTS)('applyLayer, the layer read from $name', (variant) => {
+  beforeAll(async () => { await variant.setup?.(); });
+  afterAll(async () => { await variant.teardown?.(); });
+  const apply = (bytes: Buffer, target: Parameters<typeof applyLayer>[1], opts: Parameters<typeof applyLayer>[2]) => applyLayer(variant.input(bytes), target, opts);
+
   it('applies every entry type, with the same diffID for plain, gzip and zstd', async () => {
     const t = await buildTar(everyType);
     const ids = new Set<string>();
     for (const kind of ['none', 'gzip', 'zstd'] as const) {
       const dest = path.join(scratch(), 'fs');
-      const r = await applyLayer(streamOf(compressBuf(t, kind)), dest, { mode: 'merged' });
+      const r = await apply(compressBuf(t, kind), dest, { mode: 'merged' });
       expect(r.compression).toBe(kind);
       expect(r.size).toBe(t.length);
       expect(r.diffID).toBe(`sha256:${sha256(t)}`);
@@ -85,7 +123,7 @@ describe('applyLayer', () => {
 
   it('includes trailing bytes after the tar end in the diffID', async () => {
     const t = Buffer.concat([await buildTar([file('a', 'x')]), Buffer.alloc(4096), Buffer.from('trailing')]);
-    const r = await applyLayer(streamOf(compressBuf(t, 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
+    const r = await apply(compressBuf(t, 'gzip'), path.join(scratch(), 'fs'), { mode: 'merged' });
     expect(r.diffID).toBe(`sha256:${sha256(t)}`);
     expect(r.size).toBe(t.length);
   });
@@ -94,7 +132,7 @@ describe('applyLayer', () => {
     // To tar-stream, Go and GNU tar, `d/` with type flag 0 carries its 1024 bytes: they are not the end marker.
     const t = Buffer.concat([rawHeader({ name: 'd/', size: 2 * BLOCK }), Buffer.alloc(2 * BLOCK), rawHeader({ name: 'after', size: 5 }), blockData('after'), END]);
     const dest = path.join(scratch(), 'fs');
-    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    const r = await apply(t, dest, { mode: 'merged' });
     expect(r.entries).toBe(2);
     expect(fs.readFileSync(path.join(dest, 'after'), 'utf8')).toBe('after');
     expect(fs.statSync(path.join(dest, 'd')).size).toBe(2 * BLOCK);
@@ -103,7 +141,7 @@ describe('applyLayer', () => {
   it('a directory entry claiming a size neither hangs nor swallows the entry after it', async () => {
     const t = Buffer.concat([rawHeader({ name: 'd', type: '5', size: BLOCK }), rawHeader({ name: 'd/f', size: 1 }), blockData('f'), END]);
     const dest = path.join(scratch(), 'fs');
-    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    const r = await apply(t, dest, { mode: 'merged' });
     expect(r.entries).toBe(2);
     expect(fs.readFileSync(path.join(dest, 'd/f'), 'utf8')).toBe('f');
   });
@@ -112,7 +150,7 @@ describe('applyLayer', () => {
     const long = 'd'.repeat(80) + '/' + 'e'.repeat(120) + '/' + 'f'.repeat(200);
     const t = await buildTar([file(long, 'deep'), symlink('x'.repeat(300), 'longlink'), file('çé/日本', 'utf8'), hardlink(long, 'hl')]);
     const dest = path.join(scratch(), 'fs');
-    await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    await apply(t, dest, { mode: 'merged' });
     expect(fs.readFileSync(path.join(dest, long), 'utf8')).toBe('deep');
     expect(fs.readlinkSync(path.join(dest, 'longlink'))).toBe('x'.repeat(300));
     expect(fs.readFileSync(path.join(dest, 'çé/日本'), 'utf8')).toBe('utf8');
@@ -123,15 +161,15 @@ describe('applyLayer', () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
     const t = await buildTar([file('big', big)]);
     const dest = path.join(scratch(), 'fs');
-    await applyLayer(streamOf(compressBuf(t, 'zstd')), dest, { mode: 'merged' });
+    await apply(compressBuf(t, 'zstd'), dest, { mode: 'merged' });
     expect(sha256(fs.readFileSync(path.join(dest, 'big')))).toBe(sha256(big));
   });
 
   it('merged mode: whiteouts delete lower entries, opaque dirs hide lower children but keep this layer\'s', async () => {
     const dest = path.join(scratch(), 'fs');
-    await applyLayer(streamOf(await buildTar([dir('a'), file('a/old'), dir('a/sub'), file('a/sub/deep'), file('gone'), dir('gonedir'), file('gonedir/x'), file('keep')])), dest, { mode: 'merged' });
+    await apply(await buildTar([dir('a'), file('a/old'), dir('a/sub'), file('a/sub/deep'), file('gone'), dir('gonedir'), file('gonedir/x'), file('keep')]), dest, { mode: 'merged' });
     // the opaque marker sits AFTER a same-layer entry and before another: both must survive
-    await applyLayer(streamOf(await buildTar([dir('a'), dir('a/sub'), file('a/sub/new', 'n'), whiteout('a/.wh..wh..opq'), file('a/later', 'l'), whiteout('.wh.gone'), whiteout('.wh.gonedir'), file('fresh'), whiteout('.wh.fresh')])), dest, { mode: 'merged' });
+    await apply(await buildTar([dir('a'), dir('a/sub'), file('a/sub/new', 'n'), whiteout('a/.wh..wh..opq'), file('a/later', 'l'), whiteout('.wh.gone'), whiteout('.wh.gonedir'), file('fresh'), whiteout('.wh.fresh')]), dest, { mode: 'merged' });
     expect(fs.readdirSync(path.join(dest, 'a')).sort()).toEqual(['later', 'sub']);
     expect(fs.readdirSync(path.join(dest, 'a/sub'))).toEqual(['new']);
     expect(fs.existsSync(path.join(dest, 'gone'))).toBe(false);
@@ -144,9 +182,9 @@ describe('applyLayer', () => {
   it('overlay mode keeps OCI whiteout markers and copies up hardlink targets from lower layers', async () => {
     const base = scratch();
     const l1 = path.join(base, 'l1');
-    await applyLayer(streamOf(await buildTar([dir('usr', 0o750, { uid: 3 }), file('usr/bin', 'binary', 0o755), file('x')])), l1, { mode: 'overlay' });
+    await apply(await buildTar([dir('usr', 0o750, { uid: 3 }), file('usr/bin', 'binary', 0o755), file('x')]), l1, { mode: 'overlay' });
     const l2 = path.join(base, 'l2');
-    await applyLayer(streamOf(await buildTar([hardlink('usr/bin', 'usr/bin2'), whiteout('.wh.x'), whiteout('usr/.wh..wh..opq')])), l2, { mode: 'overlay', lowerDirs: [l1] });
+    await apply(await buildTar([hardlink('usr/bin', 'usr/bin2'), whiteout('.wh.x'), whiteout('usr/.wh..wh..opq')]), l2, { mode: 'overlay', lowerDirs: [l1] });
     expect(fs.existsSync(path.join(l2, '.wh.x'))).toBe(true);
     expect(fs.existsSync(path.join(l2, 'usr/.wh..wh..opq'))).toBe(true);
     expect(fs.readFileSync(path.join(l2, 'usr/bin2'), 'utf8')).toBe('binary');
@@ -161,13 +199,13 @@ describe('applyLayer', () => {
     const t = await buildTar([{ name: 'null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 }, file('ok', 'y')]);
     const skipped: string[] = [];
     const d1 = path.join(scratch(), 'fs');
-    const r = await applyLayer(streamOf(t), d1, { mode: 'merged', rootless: true, onUnsupported: (p) => skipped.push(p) });
+    const r = await apply(t, d1, { mode: 'merged', rootless: true, onUnsupported: (p) => skipped.push(p) });
     expect(r.skipped.map((s) => s.path)).toEqual(['null']);
     expect(skipped).toEqual(['null']);
     expect(fs.existsSync(path.join(d1, 'null'))).toBe(false);
     if (isRoot) {
       const d2 = path.join(scratch(), 'fs');
-      const r2 = await applyLayer(streamOf(t), d2, { mode: 'merged' });
+      const r2 = await apply(t, d2, { mode: 'merged' });
       expect(r2.skipped).toEqual([]);
       const st = fs.lstatSync(path.join(d2, 'null'));
       expect(st.isCharacterDevice()).toBe(true);
@@ -178,7 +216,7 @@ describe('applyLayer', () => {
   it('applies user xattrs, refuses trusted.* and reports it', async () => {
     const t = await buildTar([file('x', 'v', 0o644, { pax: { 'SCHILY.xattr.user.test': 'hello', 'SCHILY.xattr.trusted.evil': 'y' } })]);
     const dest = path.join(scratch(), 'fs');
-    const r = await applyLayer(streamOf(t), dest, { mode: 'merged' });
+    const r = await apply(t, dest, { mode: 'merged' });
     expect(r.skipped).toEqual([{ path: 'x', reason: 'xattr trusted.evil refused' }]);
     const { execFileSync } = await import('node:child_process');
     expect(execFileSync('getfattr', ['--only-values', '-n', 'user.test', path.join(dest, 'x')]).toString()).toBe('hello');
@@ -188,27 +226,27 @@ describe('applyLayer', () => {
     const base = scratch();
     const t = compressBuf(await buildTar([file('a', 'x'.repeat(10000))]), 'gzip');
     const corrupt = Buffer.concat([t.subarray(0, 40), Buffer.alloc(40, 0xff), t.subarray(80)]);
-    const err = await applyLayer(streamOf(corrupt), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+    const err = await apply(corrupt, path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
     expect(isStowageError(err, 'InvalidArgument')).toBe(true);
     expect(fs.readdirSync(base)).toEqual([]);
-    const trunc = await applyLayer(streamOf(t.subarray(0, t.length - 30)), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+    const trunc = await apply(t.subarray(0, t.length - 30), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
     expect(isStowageError(trunc)).toBe(true);
     expect(fs.readdirSync(base)).toEqual([]);
   });
 
   it('short streams fail cleanly instead of hanging; an empty stream is an empty layer (as Go\'s tar reader)', async () => {
-    const empty = await applyLayer(streamOf(Buffer.alloc(0)), path.join(scratch(), 'fs'), { mode: 'merged' });
+    const empty = await apply(Buffer.alloc(0), path.join(scratch(), 'fs'), { mode: 'merged' });
     expect(empty.entries).toBe(0);
     for (const b of [Buffer.from('abc'), Buffer.from([0x1f, 0x8b, 0x08])]) {
       const base = scratch();
-      const err = await applyLayer(streamOf(b), path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
+      const err = await apply(b, path.join(base, 'fs'), { mode: 'merged' }).catch((e) => e);
       expect(isStowageError(err, 'InvalidArgument'), String(err)).toBe(true);
       expect(fs.readdirSync(base)).toEqual([]);
     }
   });
 
   it('an empty tar (just the end marker) applies to an empty tree', async () => {
-    const r = await applyLayer(streamOf(compressBuf(Buffer.alloc(1024), 'gzip')), path.join(scratch(), 'fs'), { mode: 'merged' });
+    const r = await apply(compressBuf(Buffer.alloc(1024), 'gzip'), path.join(scratch(), 'fs'), { mode: 'merged' });
     expect(r.entries).toBe(0);
     expect(r.size).toBe(1024);
   });
@@ -217,15 +255,15 @@ describe('applyLayer', () => {
     const base = scratch();
     const ac = new AbortController();
     ac.abort();
-    const err = await applyLayer(streamOf(await buildTar([file('a')])), path.join(base, 'fs'), { mode: 'merged', signal: ac.signal }).catch((e) => e);
+    const err = await apply(await buildTar([file('a')]), path.join(base, 'fs'), { mode: 'merged', signal: ac.signal }).catch((e) => e);
     expect(isStowageError(err, 'Aborted')).toBe(true);
     expect(fs.readdirSync(base)).toEqual([]);
   });
 
   it('replaces a file by a directory and a directory by a file', async () => {
     const dest = path.join(scratch(), 'fs');
-    await applyLayer(streamOf(await buildTar([file('a', '1'), dir('b'), file('b/c')])), dest, { mode: 'merged' });
-    await applyLayer(streamOf(await buildTar([dir('a'), file('a/x', '2'), file('b', 'now a file')])), dest, { mode: 'merged' });
+    await apply(await buildTar([file('a', '1'), dir('b'), file('b/c')]), dest, { mode: 'merged' });
+    await apply(await buildTar([dir('a'), file('a/x', '2'), file('b', 'now a file')]), dest, { mode: 'merged' });
     expect(fs.readFileSync(path.join(dest, 'a/x'), 'utf8')).toBe('2');
     expect(fs.readFileSync(path.join(dest, 'b'), 'utf8')).toBe('now a file');
   });
@@ -237,9 +275,9 @@ describe('applyLayer', () => {
     const upperTar = await buildTar(upper);
     // Reference: the lower layer first, then the upper one on top with its chain known.
     const refLower = path.join(base, 'ref-l1');
-    await applyLayer(streamOf(lowerTar), refLower, { mode: 'overlay' });
+    await apply(lowerTar, refLower, { mode: 'overlay' });
     const refUpper = path.join(base, 'ref-l2');
-    await applyLayer(streamOf(upperTar), refUpper, { mode: 'overlay', lowerDirs: [refLower] });
+    await apply(upperTar, refUpper, { mode: 'overlay', lowerDirs: [refLower] });
 
     // Pending: the upper layer starts while the lower one does not exist yet.
     const l1 = path.join(base, 'l1');
@@ -248,7 +286,7 @@ describe('applyLayer', () => {
     let asked = 0;
     let release!: () => void;
     const lowerDone = new Promise<void>((r) => { release = r; });
-    const upperDone = applyLayer(streamOf(upperTar), {
+    const upperDone = apply(upperTar, {
       staging,
       ready: async () => { asked++; await lowerDone; return { dir: l2, lowerDirs: [l1] }; },
     }, { mode: 'overlay' });
@@ -258,7 +296,7 @@ describe('applyLayer', () => {
     expect(asked).toBe(1);
     expect(fs.existsSync(path.join(staging, 'after'))).toBe(false);
     expect(fs.existsSync(l2)).toBe(false);
-    await applyLayer(streamOf(lowerTar), l1, { mode: 'overlay' });
+    await apply(lowerTar, l1, { mode: 'overlay' });
     release();
     const res = await upperDone;
     expect(asked).toBe(1);
@@ -274,7 +312,7 @@ describe('applyLayer', () => {
   it('a pending target whose chain fails leaves neither staging nor layer behind', async () => {
     const base = scratch();
     const staging = path.join(base, 'staging');
-    const err = await applyLayer(streamOf(await buildTar([file('a/b', 'x')])), {
+    const err = await apply(await buildTar([file('a/b', 'x')]), {
       staging,
       ready: async () => { throw new Error('parent failed'); },
     }, { mode: 'overlay' }).then(() => new Error('applied'), (e: unknown) => e as Error);
@@ -284,7 +322,7 @@ describe('applyLayer', () => {
 
   it('creates missing parents 0755', async () => {
     const dest = path.join(scratch(), 'fs');
-    await applyLayer(streamOf(await buildTar([file('a/b/c', 'x')])), dest, { mode: 'merged' });
+    await apply(await buildTar([file('a/b/c', 'x')]), dest, { mode: 'merged' });
     expect(fs.statSync(path.join(dest, 'a/b')).mode & 0o7777).toBe(0o755);
   });
 });

@@ -44,7 +44,7 @@ afterEach(async () => {
 async function chain(...layers: TEntry[][]): Promise<Digest> {
   let parent: Digest | undefined;
   for (const entries of layers) {
-    const input: Parameters<typeof applyLayerToSnapshot>[1] = { layerStream: streamOf(await buildTar(entries)) };
+    const input: Parameters<typeof applyLayerToSnapshot>[1] = { layer: streamOf(await buildTar(entries)) };
     if (parent !== undefined) input.parentChainId = parent;
     parent = (await applyLayerToSnapshot(sn, input)).chainID;
   }

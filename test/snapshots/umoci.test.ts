@@ -96,7 +96,7 @@ describe('umoci unpack comparison', () => {
     const sn = openSnapshotter(root, md.snapshots);
     let parent: Digest | undefined;
     for (const [i, blob] of blobs.entries()) {
-      const res = await applyLayerToSnapshot(sn, { parentChainId: parent, layerStream: fs.createReadStream(writeTmp(base, blob)), expectedDiffID: diffIDs[i] as Digest });
+      const res = await applyLayerToSnapshot(sn, { parentChainId: parent, layer: fs.createReadStream(writeTmp(base, blob)), expectedDiffID: diffIDs[i] as Digest });
       parent = res.chainID;
     }
     const ours = path.join(base, 'ours');

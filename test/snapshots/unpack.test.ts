@@ -23,19 +23,19 @@ describe('applyLayerToSnapshot', () => {
     const t2 = await buildTar([file('a/y', '2'), whiteout('.wh.gone'), hardlink('a/x', 'a/x-link')]);
     const d1 = `sha256:${sha256(t1)}` as Digest;
     const d2 = `sha256:${sha256(t2)}` as Digest;
-    const r1 = await applyLayerToSnapshot(sn, { layerStream: streamOf(compressBuf(t1, 'gzip')), expectedDiffID: d1 });
+    const r1 = await applyLayerToSnapshot(sn, { layer: streamOf(compressBuf(t1, 'gzip')), expectedDiffID: d1 });
     expect(r1.chainID).toBe(d1);
-    const r2 = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layerStream: streamOf(compressBuf(t2, 'zstd')) });
+    const r2 = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layer: streamOf(compressBuf(t2, 'zstd')) });
     expect(r2.chainID).toBe(digestOf(`${d1} ${d2}`));
     expect(r2.chainID).toBe(chainID(d1, d2));
     expect(await sn.stat(r2.chainID)).toMatchObject({ kind: 'committed', parent: d1 });
     // already there: AlreadyExists before reading the stream
-    const again = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layerStream: streamOf(Buffer.alloc(0)), expectedDiffID: d2 }).catch((e) => e);
+    const again = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layer: streamOf(Buffer.alloc(0)), expectedDiffID: d2 }).catch((e) => e);
     expect(isStowageError(again, 'AlreadyExists')).toBe(true);
     // wrong diffID: DigestMismatch and no snapshot left behind
     const before: string[] = [];
     await sn.walk((i) => { before.push(i.name); });
-    const bad = await applyLayerToSnapshot(sn, { parentChainId: r2.chainID, layerStream: streamOf(t1), expectedDiffID: d2.replace(/.$/, '0') as Digest }).catch((e) => e);
+    const bad = await applyLayerToSnapshot(sn, { parentChainId: r2.chainID, layer: streamOf(t1), expectedDiffID: d2.replace(/.$/, '0') as Digest }).catch((e) => e);
     expect(isStowageError(bad, 'DigestMismatch')).toBe(true);
     const after: string[] = [];
     await sn.walk((i) => { after.push(i.name); });
@@ -59,7 +59,7 @@ describe('applyLayerToSnapshot', () => {
 
   it('a breakout archive leaves no snapshot and no directory', async () => {
     const { sn } = store();
-    const err = await applyLayerToSnapshot(sn, { layerStream: streamOf(await buildTar([file('../../evil', 'x')])) }).catch((e) => e);
+    const err = await applyLayerToSnapshot(sn, { layer: streamOf(await buildTar([file('../../evil', 'x')])) }).catch((e) => e);
     expect(err.data.reason).toBe('breakout');
     const names: string[] = [];
     await sn.walk((i) => { names.push(i.name); });
@@ -71,8 +71,8 @@ describe('applyLayerToSnapshot', () => {
     const { sn } = store();
     const t1 = await buildTar([dir('etc'), file('etc/a', 'a'), file('etc/b', 'b'), dir('var'), file('var/x')]);
     const t2 = await buildTar([whiteout('etc/.wh.a'), dir('var'), whiteout('var/.wh..wh..opq'), file('var/new', 'n', 0o600, { uid: 5 })]);
-    const r1 = await applyLayerToSnapshot(sn, { layerStream: streamOf(t1) });
-    const r2 = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layerStream: streamOf(t2) });
+    const r1 = await applyLayerToSnapshot(sn, { layer: streamOf(t1) });
+    const r2 = await applyLayerToSnapshot(sn, { parentChainId: r1.chainID, layer: streamOf(t2) });
     const out = path.join(tmpdir(), 'layer.tar.gz');
     roots.push(path.dirname(out));
     const layer = await exportSnapshotLayer(sn, r2.chainID, fs.createWriteStream(out));
