@@ -41,6 +41,13 @@ interface Slot {
   parked: number;
 }
 
+/**
+ * A thread's young generation: 2 MB. An apply makes little garbage (its buffers are reused), and V8's
+ * default lets it grow to tens of MB anyway: pulls of the bench image peaked at 132-142 MiB with 2 MB
+ * against 142-148 MiB with the default, in the same time.
+ */
+const YOUNG_GENERATION_MB = 2;
+
 export class ApplyPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
@@ -83,7 +90,7 @@ export class ApplyPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(this.script);
+    const worker = new Worker(this.script, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     const slot: Slot = { worker, jobs: new Map(), parked: 0 };
     worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
     const lost = (e: Error): void => {
