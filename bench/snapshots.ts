@@ -3,7 +3,8 @@
 // gzip by pigz/gzip -6), then times, in the same run, interleaved, each tool in a file system of its own
 // per repetition (a fresh loop-mounted ext4 when root, then tmpfs; see bench/support/scratch-fs.ts):
 //   - our apply of the uncompressed layers merged into one tree, against `tar -xf` of the same layers
-//     into one directory (the plain-tar apply path; target ≤ 1.5×);
+//     into one directory (the plain-tar apply path; target ≤ 1.5×); ours reads the layer files as the
+//     store reads its blobs (LayerFile);
 //   - our apply of the gzip layers into a snapshot chain (one snapshot per layer, diffIDs verified),
 //     against `tar -xzf` of the same layers and `umoci unpack` of the same OCI image;
 //   - peak RSS (ours sampled in-process, peers by /usr/bin/time).
@@ -15,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openMetadata } from '../src/metadata/index.js';
 import type { Digest } from '../src/oci/index.js';
-import { applyLayer, applyLayerToSnapshot, openSnapshotter } from '../src/snapshots/index.js';
+import { LayerFile, applyLayer, applyLayerToSnapshot, openSnapshotter } from '../src/snapshots/index.js';
 import { benchFsKinds, freshFs, type FsKind, type ScratchFs } from './support/scratch-fs.js';
 import { summarise } from './support/summary.js';
 
@@ -26,6 +27,16 @@ const SOURCES = [
 
 const base = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'stowage-bench-'));
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+/**
+ * A layer read from its file, as the store reads its blobs (LayerFile). Run from the sources, the apply
+ * runs in this thread (the apply pool's thread script is built only into dist/): one layer at a time
+ * either way.
+ */
+async function withLayerFile<T>(file: string, fn: (f: LayerFile) => Promise<T>): Promise<T> {
+  const fd = fs.openSync(file, 'r');
+  try { return await fn(LayerFile.complete(fd, fs.fstatSync(fd).size)); } finally { fs.closeSync(fd); }
+}
 
 let peakRss = 0;
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 25);
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
       try {
         const oursDir = path.join(ours.dir, 'tree');
         col.plain.push(await timeIt(async () => {
-          for (const t of tars) await applyLayer(fs.createReadStream(t, { highWaterMark: 1 << 20 }), oursDir, { mode: 'merged' });
+          for (const t of tars) await withLayerFile(t, (f) => applyLayer(f, oursDir, { mode: 'merged' }));
         }));
         const tarDir = path.join(peer.dir, 'tree');
         fs.mkdirSync(tarDir);
@@ -133,7 +144,7 @@ async function main(): Promise<void> {
         let parent: Digest | undefined;
         col.chain.push(await timeIt(async () => {
           for (const [i, g] of gzs.entries()) {
-            const r = await applyLayerToSnapshot(sn, { parentChainId: parent, layer: fs.createReadStream(g, { highWaterMark: 1 << 20 }), expectedDiffID: diffIDs[i]! });
+            const r = await withLayerFile(g, (f) => applyLayerToSnapshot(sn, { parentChainId: parent, layer: f, expectedDiffID: diffIDs[i]! }));
             parent = r.chainID;
           }
         }));
