@@ -104,8 +104,6 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   const target = await remote.resolve(ref, signal).catch(async (e: unknown) => { throw await pullError(e, ref, remote, signal); });
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
-  // A new image under this name: its layers are likely to be unpacked, on threads that start meanwhile.
-  if (target.digest !== previous) applyPool()?.prestart();
   // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
   progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
 
@@ -238,6 +236,9 @@ async function pullLayers(ctx: Ctx, content: TrackedContent, remote: RemoteRepos
     await setLabel(ctx.content, p.manifest.config.digest, gcRefSnapshot(ctx.snaps.name), top);
     return 0;
   }
+
+  // The unpacks' threads start while the first bytes are on their way.
+  applyPool()?.prestart(existed.filter((e) => !e).length);
 
   // Downloads: a small pool over the needed blobs, in manifest order; each blob has a gate that opens
   // when it is committed, for an unpack that could not read it while it downloaded.

@@ -68,11 +68,16 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     source = r.fd !== undefined ? LayerFile.complete(r.fd, r.size) : r.stream();
   }
   let progress: NodeJS.Timeout | undefined;
+  let unwatch: (() => void) | undefined;
   if (input.onProgress) {
     const report = input.onProgress;
     if (source instanceof LayerFile) {
+      // Reported as the download writes, and on a timer once it has stopped (or never ran).
       const file = source;
-      progress = setInterval(() => report(file.consumed, input.layer.size), PROGRESS_EVERY_MS);
+      let last = 0;
+      const step = (n: number): void => { if (n > last) { last = n; report(n, input.layer.size); } };
+      unwatch = file.watch(step);
+      progress = setInterval(() => step(file.consumed), PROGRESS_EVERY_MS);
       progress.unref();
     } else source = counting(source, input.layer.size, report);
   }
@@ -97,6 +102,7 @@ export async function unpackLayer(ctx: Ctx, input: UnpackLayerInput): Promise<{ 
     throw e;
   } finally {
     clearInterval(progress);
+    unwatch?.();
     if (!(source instanceof LayerFile)) source.destroy();
     await reader?.close().catch(() => undefined);
   }

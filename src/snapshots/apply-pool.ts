@@ -62,11 +62,11 @@ export class ApplyPool {
   }
 
   /**
-   * Starts the threads now, for a caller that knows layers are coming (a pull, before it has the
-   * manifest): a thread takes a while to start, which the network's round trips can hide.
+   * Starts threads for `layers` applies now, for a caller that knows they are coming (a pull, before
+   * the first bytes arrive): a thread takes a while to start, which the network can hide.
    */
-  prestart(): void {
-    while (this.slots.length < this.size) this.spawn();
+  prestart(layers: number): void {
+    while (this.slots.length < Math.min(this.size, layers)) this.spawn();
   }
 
   apply(file: LayerFile, target: string | PendingTarget, opts: ApplyOptions): Promise<ApplyResult> {

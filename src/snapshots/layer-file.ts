@@ -64,6 +64,17 @@ export class LayerFile {
   /** Bytes of the file the reader has consumed so far. */
   get consumed(): number { return Number(Atomics.load(this.sizes, CONSUMED)); }
 
+  private readonly watchers = new Set<(consumed: number) => void>();
+
+  /**
+   * Calls `listener` with the bytes consumed so far each time the writer publishes (in the writer's
+   * thread), so the reader's progress is reported in step with the writer's; returns the unsubscribe.
+   */
+  watch(listener: (consumed: number) => void): () => void {
+    this.watchers.add(listener);
+    return () => { this.watchers.delete(listener); };
+  }
+
   get settled(): boolean { return Atomics.load(this.ints, STATE) !== GROWING; }
 
   private publish(size: number | undefined, state: number): void {
@@ -72,6 +83,7 @@ export class LayerFile {
     Atomics.store(this.ints, STATE, state);
     Atomics.add(this.ints, SEQ, 1);
     Atomics.notify(this.ints, SEQ);
+    if (this.watchers.size > 0) for (const w of this.watchers) w(this.consumed);
   }
 
   // ---- the reader's side
