@@ -104,6 +104,9 @@ async function pullOne(ctx: Ctx, ref: NamedReference, opts: PullOptions, deps: P
   const target = await remote.resolve(ref, signal).catch(async (e: unknown) => { throw await pullError(e, ref, remote, signal); });
   let previous: Digest | undefined;
   try { previous = ctx.md.images.get(canonical).target.digest; } catch { /* new name */ }
+  // A new image under this name: its layers are likely to be unpacked. A thread takes ~50-100 ms to
+  // start here, which the next round trips hide; pullLayers starts the rest once it knows how many.
+  if (target.digest !== previous) applyPool()?.prestart(1);
   // docker: id = the tag, or the whole reference for a digest pull; this line has no progressDetail.
   progress.message(`Pulling from ${ref.path}`, ref.digest ? canonical : ref.tag!);
 
