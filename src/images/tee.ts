@@ -8,10 +8,10 @@ import type { Ingester, Provider, ReaderAt, Writer, WriterOptions } from '../con
  * unpacked while it downloads. When the store's ingest is a file this process can read (Writer.readerAt
  * with an fd), the reader gets a LayerFile of it: it reads the file as the download writes it, on a
  * thread of the apply pool, and waits where the download has not written yet (no copy, no stall).
- * Otherwise it gets a stream of copies: The download never waits for the unpacker: once the reader falls a buffer
- * behind, the copy stops there and the reader goes on from the ingest's file, following it as the
- * download writes (Writer.readerAt), or, for a store that cannot read an ingest, from that offset of the
- * committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast link),
+ * Otherwise it gets a stream of copies, and the download never waits for the unpacker: once the reader
+ * falls a buffer behind, the copy stops there and the reader goes on from the ingest's file, following
+ * it as the download writes (Writer.readerAt), or, for a store that cannot read an ingest, from that
+ * offset of the committed blob. A stalled download would leave the socket's buffers full (tens of MB on a fast link),
  * all lost if the process is killed; written to the ingest they are kept, and the download's slot is
  * free for the next layer sooner. The reader's stream ends only after the commit verified the blob.
  * The copy is only faithful for an ingest written from byte 0 in one pass; anything else (a resumed
