@@ -149,6 +149,11 @@ export class ApplyPool {
 
 let pool: ApplyPool | null | undefined;
 
+/** False also where this module was not loaded from a file (a bundler may put it anywhere). */
+function scriptExists(script: URL): boolean {
+  try { return fs.existsSync(fileURLToPath(script)); } catch { return false; }
+}
+
 /**
  * The process's apply pool: as many threads as cores, at most 4 (`STOWAGE_APPLY_THREADS` sets the
  * number; 0 applies in the calling thread). None when the worker's script is absent, as when this
@@ -159,7 +164,7 @@ export function applyPool(): ApplyPool | undefined {
   const script = new URL('./apply-worker.js', import.meta.url);
   const env = process.env.STOWAGE_APPLY_THREADS;
   const size = env !== undefined && env !== '' ? Number(env) : Math.min(4, os.availableParallelism());
-  pool = Number.isInteger(size) && size > 0 && fs.existsSync(fileURLToPath(script)) ? new ApplyPool(script, size) : null;
+  pool = Number.isInteger(size) && size > 0 && scriptExists(script) ? new ApplyPool(script, size) : null;
   return pool ?? undefined;
 }
 
