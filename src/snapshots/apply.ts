@@ -308,6 +308,9 @@ class Applier implements TarSink {
           if (waiting) await waiting;
         }
         if (n === 0) break;
+        // On a thread shared with other work (not an apply thread), let it run between chunks, as a
+        // stream would: a complete file never waits, and would otherwise hold the thread to its end.
+        if (!block) await new Promise<void>((resolve) => { setImmediate(resolve); });
       }
       reader.end();
     } catch (e) {

@@ -120,6 +120,24 @@ describe.each([
   });
 });
 
+describe('a complete layer file applied in the calling thread', () => {
+  it('lets other work on the thread run between chunks (as a stream would)', async () => {
+    const big = Array.from({ length: 8 }, (_, i) => file(`big/f${i}`, randomBytes(1 << 20)));
+    const g = growing();
+    g.write(compressBuf(await buildTar(big), 'gzip'));
+    g.file.complete(g.written);
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 0);
+    let during = 0;
+    try {
+      await applyLayer(g.file, path.join(scratch(), 'fs'), { mode: 'overlay' }).then(() => { during = ticks; });
+    } finally {
+      clearInterval(timer);
+    }
+    expect(during).toBeGreaterThan(0);
+  });
+});
+
 describe('a layer file where Node offers no synchronous inflate', () => {
   it('is read as a stream instead, with the same result', async () => {
     const tar = await buildTar(entries);
