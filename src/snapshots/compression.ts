@@ -180,7 +180,7 @@ class SyncZstd implements SyncDecoder {
   *push(input: Buffer, last: boolean): Generator<Buffer, void, void> {
     let src = input;
     // Each call drains zstd's output, so no input means nothing to do (a call would only ask for a new frame).
-    for (; src.length > 0;) {
+    while (src.length > 0) {
       const [ret, produced, consumed] = this.dctx.decompressStream(this.out, src);
       src = src.subarray(consumed);
       if (produced > 0) yield this.out.subarray(0, produced);

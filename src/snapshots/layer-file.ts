@@ -75,8 +75,6 @@ export class LayerFile {
     return () => { this.watchers.delete(listener); };
   }
 
-  get settled(): boolean { return Atomics.load(this.ints, STATE) !== GROWING; }
-
   private publish(size: number | undefined, state: number): void {
     if (Atomics.load(this.ints, STATE) !== GROWING) return;
     if (size !== undefined) Atomics.store(this.sizes, WRITTEN, BigInt(size));
