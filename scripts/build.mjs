@@ -18,9 +18,13 @@ if (!fs.existsSync(entry)) process.exit(tsc.status || 1);
 const outdir = path.join(root, 'dist', 'cli', 'bundle');
 fs.rmSync(outdir, { recursive: true, force: true });
 await build({
-  // The apply pool's thread script sits beside the chunks, where their `new URL('./apply-worker.js',
-  // import.meta.url)` finds it (src/snapshots/apply-pool.ts).
-  entryPoints: { main: entry, 'apply-worker': path.join(root, 'dist', 'snapshots', 'apply-worker.js') },
+  // The thread scripts sit beside the chunks, where their `new URL('./apply-worker.js',
+  // import.meta.url)` finds them (src/snapshots/apply-pool.ts, checkout-threads.ts).
+  entryPoints: {
+    main: entry,
+    'apply-worker': path.join(root, 'dist', 'snapshots', 'apply-worker.js'),
+    'checkout-worker': path.join(root, 'dist', 'snapshots', 'checkout-worker.js'),
+  },
   outdir,
   bundle: true,
   splitting: true,

@@ -1,7 +1,7 @@
 // A plain copier of a tree in Node, as `cp -a`, on both cores: beside the checkout in bench/pull.ts, what
 // copying from Node costs on this machine before a layer or a store is read (Node's start and its cost
 // per call). One tree, no whiteouts, no ownership records: per entry one lstat, then mkdir, or copyFileSync (the
-// kernel copies; EXCL, see src/snapshots/copy-pool.ts) and utimes, or readlink, symlink and lutimes;
+// kernel copies; EXCL, see src/snapshots/checkout-walk.ts) and utimes, or readlink, symlink and lutimes;
 // owners only where they differ from ours; names of one inode stay one inode, as with `cp -a`.
 // Directories are handed to worker threads (one per core, at most 4), each filling a directory at a
 // time, as `cp -a` of the tree's parts at once would; files with other names are placed after the walk.

@@ -3,13 +3,11 @@
 // chunk, so a pull keeps every core busy while the main thread downloads. Measured on the bench image
 // (5 gzip layers, 163 MB, 12.6k files; 2 cores, fresh ext4): the five applies took 1.37 s on two such
 // threads (1.69 s on one), against 2.03-2.12 s for five GNU `gzip -dc | tar -x` at once.
-import fs from 'node:fs';
-import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { errorFromWire, errorToWire, type WireError } from '../errors/index.js';
 import type { ApplyOptions, ApplyResult, PendingTarget } from './apply.js';
 import type { LayerFile } from './layer-file.js';
+import { threadCount, threadScript } from './threads.js';
 
 /** What the main thread sends a worker. */
 export type ToWorker =
@@ -149,11 +147,6 @@ export class ApplyPool {
 
 let pool: ApplyPool | null | undefined;
 
-/** False also where this module was not loaded from a file (a bundler may put it anywhere). */
-function scriptExists(script: URL): boolean {
-  try { return fs.existsSync(fileURLToPath(script)); } catch { return false; }
-}
-
 /**
  * The process's apply pool: as many threads as cores, at most 4 (`STOWAGE_APPLY_THREADS` sets the
  * number; 0 applies in the calling thread). None when the worker's script is absent, as when this
@@ -161,10 +154,9 @@ function scriptExists(script: URL): boolean {
  */
 export function applyPool(): ApplyPool | undefined {
   if (pool !== undefined) return pool ?? undefined;
-  const script = new URL('./apply-worker.js', import.meta.url);
-  const env = process.env.STOWAGE_APPLY_THREADS;
-  const size = env !== undefined && env !== '' ? Number(env) : Math.min(4, os.availableParallelism());
-  pool = Number.isInteger(size) && size > 0 && scriptExists(script) ? new ApplyPool(script, size) : null;
+  const script = threadScript(new URL('./apply-worker.js', import.meta.url));
+  const size = threadCount('STOWAGE_APPLY_THREADS');
+  pool = script && size > 0 ? new ApplyPool(script, size) : null;
   return pool ?? undefined;
 }
 

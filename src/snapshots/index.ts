@@ -19,6 +19,7 @@ export {
   type ApplyToSnapshotInput, type ApplyToSnapshotResult,
 } from './snapshotter.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.js';
+export { prestartCheckoutThreads, setCheckoutThreads, type CheckoutThreads } from './checkout-threads.js';
 export { captureTree } from './capture.js';
 export { lookupMerged } from './merged.js';
 export { OVERRIDE_XATTR, loadOverrides, saveOverrides, isPrivileged, sidecarPath, type OwnerOverride } from './ownership.js';

@@ -4,12 +4,11 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyLayer, checkout, decompressStream, detectCompression } from '../../src/snapshots/index.js';
-import { CopyPool, SMALL_FILE } from '../../src/snapshots/copy-pool.js';
 import { ApplyPool, setApplyPool } from '../../src/snapshots/apply-pool.js';
 import { LayerFile } from '../../src/snapshots/layer-file.js';
 import { REPO, ensureBuilt } from '../cli/binary.js';
 import { isStowageError } from '../../src/errors/index.js';
-import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, linkGroups, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
+import { BLOCK, END, blockData, buildTar, compressBuf, describeTree, dir, file, hardlink, isRoot, rawHeader, sealHeader, sha256, streamOf, symlink, tmpdir, whiteout, type TEntry } from './helpers.js';
 
 /**
  * The ways a layer reaches applyLayer, each held to the same cases: a stream; a file read in this
@@ -431,130 +430,5 @@ describe('overlay layout: only marker files are whiteouts', () => {
     expect(fs.readFileSync(path.join(co, 'etc/passwd'), 'utf8')).toBe('p');
     expect(fs.readFileSync(path.join(co, '.wh.etc/somefile'), 'utf8')).toBe('s');
     expect(await describeTree(co)).toEqual(await describeTree(merged));
-  });
-});
-
-describe('checkout copies owners and modes exactly, with no more calls than it needs', () => {
-  it.runIf(isRoot)('setuid bits survive the chown, a setgid directory does not hand its group to entries that name another', async () => {
-    const base = scratch();
-    const layer = path.join(base, 'layer');
-    await applyLayer(streamOf(await buildTar([
-      dir('g', 0o2755, { gid: 42 }),
-      file('g/own-group', 'a', 0o644),
-      file('g/other', 'b', 0o640, { uid: 5, gid: 6 }),
-      dir('g/sub', 0o755),
-      file('suid', '#!', 0o4755, { uid: 7 }),
-      file('sgid', '#!', 0o2755, { gid: 8 }),
-      file('plain', 'p', 0o600),
-    ])), layer, { mode: 'overlay' });
-    const out = path.join(base, 'out');
-    await checkout(null, [layer], out);
-    const want = await describeTree(layer, { owners: true, mtimes: true });
-    expect(await describeTree(out, { owners: true, mtimes: true })).toEqual(want);
-    expect(want['g/own-group']).toMatchObject({ uid: 0, gid: 0 });
-    expect(want['g/sub']).toMatchObject({ gid: 0 });
-    expect(want['suid']).toMatchObject({ uid: 7, mode: 0o4755 });
-    expect(want['sgid']).toMatchObject({ gid: 8, mode: 0o2755 });
-  });
-});
-
-describe('checkout into a setgid directory', () => {
-  it.runIf(isRoot)('entries keep their own group, not the one the destination\'s parent hands down', async () => {
-    const base = scratch();
-    const layer = path.join(base, 'layer');
-    await applyLayer(streamOf(await buildTar([file('f', 'a', 0o644), dir('d', 0o755)])), layer, { mode: 'overlay' });
-    const parent = path.join(base, 'shared');
-    fs.mkdirSync(parent);
-    fs.chownSync(parent, 0, 77);
-    fs.chmodSync(parent, 0o2775);
-    const out = path.join(parent, 'out');
-    await checkout(null, [layer], out);
-    expect(fs.statSync(path.join(out, 'f')).gid).toBe(0);
-    expect(fs.statSync(path.join(out, 'd')).gid).toBe(0);
-    expect(fs.statSync(path.join(out, 'd')).mode & 0o7777).toBe(0o755);
-  });
-});
-
-describe('checkout on worker threads', () => {
-  it('a tree big enough for several lanes, hard-link groups across directories included, equals its layer', async () => {
-    const base = scratch();
-    const entries: TEntry[] = [];
-    for (let d = 0; d < 6; d++) {
-      entries.push(dir(`d${d}`));
-      for (let f = 0; f < 60; f++) entries.push(file(`d${d}/f${f}`, `${d}/${f} `.repeat(f + 1), f % 7 === 0 ? 0o600 : 0o644, f % 11 === 0 ? { uid: 3, gid: 4 } : {}));
-    }
-    for (let d = 1; d < 6; d++) entries.push(hardlink('d0/f1', `d${d}/link-to-d0-f1`), hardlink(`d${d}/f2`, `d0/link-to-d${d}-f2`));
-    const layer = path.join(base, 'layer');
-    await applyLayer(streamOf(await buildTar(entries)), layer, { mode: 'overlay' });
-    const out = path.join(base, 'out');
-    const res = await checkout(null, [layer], out);
-    expect(res.copied).toBe(360);
-    expect(await describeTree(out, { owners: isRoot, mtimes: true })).toEqual(await describeTree(layer, { owners: isRoot, mtimes: true }));
-    expect(linkGroups(out)).toEqual(linkGroups(layer));
-  });
-
-  it('keeps every mode under any umask, for files copied through the buffer and by the kernel alike', async () => {
-    const base = scratch();
-    const big = 'x'.repeat(SMALL_FILE + 1);
-    const modes = [0o644, 0o664, 0o600, 0o755, 0o777, 0o640, 0o444];
-    const layer = path.join(base, 'layer');
-    await applyLayer(streamOf(await buildTar([
-      dir('d', 0o775), dir('e', 0o777),
-      ...modes.flatMap((m) => [file(`small-${m.toString(8)}`, 's', m), file(`big-${m.toString(8)}`, big, m)]),
-      ...(isRoot ? [file('suid', '#!', 0o4755), file('d/sgid', '#!', 0o2775)] : []),
-    ])), layer, { mode: 'overlay' });
-    const want = await describeTree(layer, { owners: isRoot, mtimes: true });
-    const before = process.umask(0o077);
-    try {
-      for (const mask of [0o077, 0o022, 0o000, 0o027]) {
-        process.umask(mask);
-        const out = path.join(base, `out-${mask.toString(8)}`);
-        await checkout(null, [layer], out);
-        expect(await describeTree(out, { owners: isRoot, mtimes: true }), `umask ${mask.toString(8)}`).toEqual(want);
-      }
-    } finally {
-      process.umask(before);
-    }
-  });
-
-  it('a file that outgrew the buffer since its lstat is copied by the kernel, and gets the mode asked for', async () => {
-    const base = scratch();
-    const data = Buffer.alloc(3 * SMALL_FILE, 7);
-    fs.writeFileSync(path.join(base, 'grown'), data, { mode: 0o600 });
-    const pool = new CopyPool(1);
-    pool.add({ src: path.join(base, 'grown'), dst: path.join(base, 'copy'), mode: 0o640, atime: 1, mtime: 2 });
-    await pool.finish();
-    expect(fs.readFileSync(path.join(base, 'copy')).equals(data)).toBe(true);
-    const st = fs.statSync(path.join(base, 'copy'));
-    expect(st.mode & 0o7777).toBe(0o640);
-    expect(st.mtimeMs).toBe(2000);
-  });
-
-  it('a copy never writes over or through what is already at its destination', async () => {
-    const base = scratch();
-    const big = Buffer.alloc(SMALL_FILE + 1, 1);
-    fs.writeFileSync(path.join(base, 'big'), big);
-    fs.writeFileSync(path.join(base, 'there'), 'keep');
-    fs.writeFileSync(path.join(base, 'target'), 'keep too');
-    fs.symlinkSync(path.join(base, 'target'), path.join(base, 'planted'));
-    for (const dst of ['there', 'planted']) {
-      const pool = new CopyPool(1);
-      pool.add({ src: path.join(base, 'big'), dst: path.join(base, dst), atime: 1, mtime: 2 });
-      const err = await pool.finish().then(() => undefined, (e: unknown) => e);
-      expect(isStowageError(err, 'AlreadyExists'), String(err)).toBe(true);
-    }
-    expect(fs.readFileSync(path.join(base, 'there'), 'utf8')).toBe('keep');
-    expect(fs.readFileSync(path.join(base, 'target'), 'utf8')).toBe('keep too');
-  });
-
-  it('a file that cannot be placed fails the pool with a typed error, after the others are done', async () => {
-    const base = scratch();
-    fs.writeFileSync(path.join(base, 'a'), 'a');
-    const pool = new CopyPool(2);
-    pool.add({ src: path.join(base, 'a'), dst: path.join(base, 'a-copy') });
-    pool.add({ src: path.join(base, 'missing'), dst: path.join(base, 'b-copy') });
-    const err = await pool.finish().then(() => undefined, (e: unknown) => e);
-    expect(isStowageError(err, 'NotFound'), String(err)).toBe(true);
-    expect(fs.readFileSync(path.join(base, 'a-copy'), 'utf8')).toBe('a');
   });
 });

@@ -14,6 +14,8 @@ export const checkout: CommandSpec = {
   ],
   args: { min: 2 },
   async run(ctx, p) {
+    // A big checkout's threads take longer to start than the store takes to open: start them first.
+    (await import('../../snapshots/index.js')).prestartCheckoutThreads();
     const store: LocalImages = await ctx.store();
     await store.checkout(p.args[0]!, path.resolve(p.args[1]!), { platform: p.string('platform'), signal: ctx.signal, link: p.bool('hardlink') ? 'hardlink' : 'copy' });
   },
