@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
+import type http from 'node:http';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
+import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { AbortedError, StowageError, UnavailableError } from '../errors/index.js';
 import { MAX_SOCKETS_PER_HOST } from './defaults.js';
@@ -67,10 +68,31 @@ export interface RegistryRequest extends HttpRequest {
 /** One round trip through the registry layers: each layer is a function of this shape wrapping the next. */
 export type RoundTripper = (req: RegistryRequest) => Promise<HttpResponse>;
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST });
-let httpsAgent: https.Agent | undefined;
-/** The verified TLS pool of the default transport, made at its first use (see defaultCaCertificates). */
-const defaultHttpsAgent = (): https.Agent => (httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, ...caOption() }));
+let modules: { http: typeof http; https: typeof https; tls: typeof tls } | undefined;
+/**
+ * node:http, node:https and node:tls, loaded at the first request: 12-17 ms of start-up on the bench
+ * machine, which the commands that never reach a registry (images, inspect, checkout, ...) do not pay.
+ */
+function httpModules(): { http: typeof http; https: typeof https; tls: typeof tls } {
+  if (modules) return modules;
+  const require = createRequire(import.meta.url);
+  return (modules = { http: require('node:http') as typeof http, https: require('node:https') as typeof https, tls: require('node:tls') as typeof tls });
+}
+
+/** The agents of the default transport, made at their first use. */
+let agents: { http: http.Agent; https?: https.Agent; unverified: https.Agent } | undefined;
+function defaultAgents(): { http: http.Agent; https?: https.Agent; unverified: https.Agent } {
+  return (agents ??= {
+    http: new (httpModules().http.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST }),
+    // For skipTlsVerify requests only: a separate pool, so that no unverified socket serves a verified
+    // request. It trusts no CA (`ca: []`): it verifies nothing, and without that Node builds its root
+    // store for the first TLS context, 35 ms here, paid by every pull from a loopback registry (probed
+    // with HTTPS first).
+    unverified: new (httpModules().https.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: false, ca: [] }),
+  });
+}
+/** The verified TLS pool of the default transport (see defaultCaCertificates). */
+const defaultHttpsAgent = (): https.Agent => (defaultAgents().https ??= new (httpModules().https.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, ...caOption() }));
 
 let defaultCas: { file: string; cas: string[] } | undefined;
 /**
@@ -95,7 +117,7 @@ export function defaultCaCertificates(): string[] | undefined {
   } catch (e) {
     process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}`);
   }
-  defaultCas = { file, cas: [...tls.rootCertificates, ...extra] };
+  defaultCas = { file, cas: [...httpModules().tls.rootCertificates, ...extra] };
   return defaultCas.cas;
 }
 
@@ -103,13 +125,6 @@ function caOption(): { ca?: string[] } {
   const ca = defaultCaCertificates();
   return ca ? { ca } : {};
 }
-/**
- * For skipTlsVerify requests only: a separate pool, so that no unverified socket serves a verified
- * request. It trusts no CA (`ca: []`): it verifies nothing, and without that Node builds its root
- * store for the first TLS context, 35 ms here, paid by every pull from a loopback registry (probed
- * with HTTPS first).
- */
-const unverifiedAgent = new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: false, ca: [] });
 
 export interface NodeTransportOptions {
   /** Extra trusted CA certificates (PEM), added to Node's defaults (a private registry's CA). */
@@ -121,19 +136,18 @@ export interface NodeTransportOptions {
 /** The default transport: node:http / node:https with keep-alive agents. */
 export function nodeTransport(opts: NodeTransportOptions = {}): Transport {
   const custom = opts.ca !== undefined || opts.rejectUnauthorized === false;
-  const tlsAgent = custom
-    ? new https.Agent({
-      keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: opts.rejectUnauthorized !== false,
-      ...(opts.ca !== undefined ? { ca: [...(defaultCaCertificates() ?? tls.rootCertificates), ...[opts.ca].flat()] } : caOption()),
-    })
-    : undefined;
+  let customAgent: https.Agent | undefined;
+  const tlsAgent = (): https.Agent => (!custom ? defaultHttpsAgent() : customAgent ??= new (httpModules().https.Agent)({
+    keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, rejectUnauthorized: opts.rejectUnauthorized !== false,
+    ...(opts.ca !== undefined ? { ca: [...(defaultCaCertificates() ?? httpModules().tls.rootCertificates), ...[opts.ca].flat()] } : caOption()),
+  }));
   const send = (req: HttpRequest): Promise<HttpResponse> => new Promise<HttpResponse>((resolve, reject) => {
     if (req.signal?.aborted) { reject(new AbortedError('request aborted', { url: redactUrl(req.url) })); return; }
     const isHttps = req.url.protocol === 'https:';
-    const mod = isHttps ? https : http;
+    const mod = isHttps ? httpModules().https : httpModules().http;
     const headers: Record<string, string | number> = { ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = req.body.length;
-    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? (req.skipTlsVerify ? unverifiedAgent : tlsAgent ?? defaultHttpsAgent()) : httpAgent, signal: req.signal }, (res) => {
+    const out = mod.request(req.url, { method: req.method, headers, agent: isHttps ? (req.skipTlsVerify ? defaultAgents().unverified : tlsAgent()) : defaultAgents().http, signal: req.signal }, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
     });
     out.on('error', (e) => reject(req.signal?.aborted ? new AbortedError('request aborted', { url: redactUrl(req.url) }, { cause: e }) : e));

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, NotFoundError, UnavailableError, fromSystemError } from '../errors/index.js';
@@ -35,7 +36,8 @@ async function openSource(source: Readable | URL, progress: ProgressSink, signal
     throw new (res.status === 404 ? NotFoundError : UnavailableError)(`Get "${source.href}": ${status}`, { source: source.href, status: res.status });
   };
   if (res.status === 404) fail('404 Not Found');
-  if (res.status < 200 || res.status > 299) fail(`${res.status} ${http.STATUS_CODES[res.status] ?? ''}`.trim());
+  // node:http only here, on a failure: the commands that load this module do not pay for it.
+  if (res.status < 200 || res.status > 299) fail(`${res.status} ${(createRequire(import.meta.url)('node:http') as typeof http).STATUS_CODES[res.status] ?? ''}`.trim());
   const len = Number(res.headers['content-length'] ?? '');
   return { stream: res.body, name: source.href, ...(len > 0 ? { total: len } : {}) };
 }

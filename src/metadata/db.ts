@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +11,23 @@ export const DB_FILE = 'metadata.db';
 export const BUSY_TIMEOUT_MS = 10_000;
 /** A GC tombstone older than this belongs to a collector that died; writers stop honouring it. */
 export const TOMBSTONE_TTL_MS = 60 * 60_000;
+
+let addon: { nativeBinding: string } | {} | undefined;
+
+/**
+ * Where better-sqlite3's compiled addon is, when it sits where its build puts it. Without it the
+ * first connection has the `bindings` package search a dozen places for it and read a stack trace:
+ * 8-10 ms of every command's start on the bench machine. Elsewhere (a different layout) it searches.
+ */
+function addonOption(): { nativeBinding: string } | {} {
+  if (addon !== undefined) return addon;
+  try {
+    addon = { nativeBinding: createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node') };
+  } catch {
+    addon = {};
+  }
+  return addon;
+}
 
 /**
  * One connection to `<root>/metadata.db` and the transaction discipline every store follows:
@@ -29,7 +47,7 @@ export class MetadataDB {
   constructor(root: string, opts: { migrate?: boolean } = {}) {
     fs.mkdirSync(root, { recursive: true });
     this.file = path.join(root, DB_FILE);
-    this.db = new Database(this.file, { timeout: BUSY_TIMEOUT_MS });
+    this.db = new Database(this.file, { timeout: BUSY_TIMEOUT_MS, ...addonOption() });
     try {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       this.db.pragma('journal_mode = WAL');
