@@ -5,6 +5,7 @@
 // walker, so the threads never contend for one directory's lock, and its times can be set as soon as
 // its own entries are made.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { mergedChildren, type MergedEntry } from './merged.js';
 import type { OwnerOverride } from './ownership.js';
@@ -219,7 +220,8 @@ export function relinkShared(stage: string, reports: readonly WalkReport[]): num
     }
   });
   const dirs = new Map<string, DirTask>();
-  const tmp = `${stage}/.stowage-relink`;
+  // A random name: the stage's root holds the image's own names.
+  const tmp = `${stage}/.stowage-relink-${randomBytes(8).toString('hex')}`;
   let replaced = 0;
   for (const group of byKey.values()) {
     if (group.every((g) => g.walker === group[0]!.walker)) continue;
