@@ -36,11 +36,11 @@ export type FromThread =
   | { type: 'failed'; error: WireError };
 
 /**
- * Fills the directories on `stack` and below until none is left, `pause()` says so, or the walk
- * stops. `share` gives away the older half of the stack when some walker is idle and no share is on
- * its way to it yet.
+ * Fills the directories on `stack` and below until none is left or the walk stops, calling
+ * `between()` after each directory. `share` gives away the older half of the stack when some walker
+ * is idle and no share is on its way to it yet.
  */
-export function drain(walker: TreeWalker, stack: DirTask[], ctl: Int32Array, share?: (tasks: DirTask[]) => void, pause?: () => boolean): void {
+export function drain(walker: TreeWalker, stack: DirTask[], ctl: Int32Array, share?: (tasks: DirTask[]) => void, between?: () => void): void {
   while (stack.length > 0 && Atomics.load(ctl, CTL.stop) === 0) {
     const kids = walker.placeDir(stack.pop()!);
     for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
@@ -48,7 +48,7 @@ export function drain(walker: TreeWalker, stack: DirTask[], ctl: Int32Array, sha
       Atomics.add(ctl, CTL.offered, 1);
       share(stack.splice(0, stack.length >> 1));
     }
-    if (pause?.()) return;
+    between?.();
   }
 }
 
@@ -144,7 +144,6 @@ export async function walkTree(setup: WalkSetup, signal?: AbortSignal): Promise<
         if ((++dirs & 15) === 0) throwIfAborted(signal);
         if (!team && plan && walker.report.entries >= plan.handoff) team = new Team(plan, setup, ctl);
         team?.poll();
-        return false;
       });
       throwIfAborted(signal);
       if (!team) return [walker.report];

@@ -90,7 +90,6 @@ export interface Placement {
   mtime: number;
 }
 
-
 export class TreeWalker {
   readonly report: WalkReport = { entries: 0, linked: 0, copied: 0, skipped: [], overrides: [], xattrs: [], shared: [] };
   /** copyFile's buffer. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, fromSystemError, throwIfAborted } from '../errors/index.js';
+import { InvalidArgumentError, fromSystemError } from '../errors/index.js';
 import { walkTree } from './checkout-threads.js';
 import { relinkShared, type OutOverride, type WalkSetup } from './checkout-walk.js';
 import { isPrivileged, loadCarriedXattrs, loadOverrides, saveOverrides, sidecarPath, treeHasXattrs } from './ownership.js';
